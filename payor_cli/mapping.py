@@ -1,0 +1,357 @@
+"""The TOML mapping: parsed and checked against the schema, then bound to a file's headers."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from .errors import MappingError
+from .readers import InputOptions
+from .schema import FieldType, Kind
+
+SECTION_KEYS = {
+    "sheet",
+    "header_row",
+    "encoding",
+    "delimiter",
+    "date_format",
+    "decimal",
+    "thousands",
+    "key",
+    "skip",
+    "fields",
+}
+FIELD_KEYS = {
+    "column",
+    "columns",
+    "value",
+    "format",
+    "decimal",
+    "thousands",
+    "scale",
+    "default",
+    "map",
+}
+_TYPE_OPTIONS = {
+    "format": {FieldType.DATE},
+    "decimal": {FieldType.INTEGER},
+    "thousands": {FieldType.INTEGER},
+    "scale": {FieldType.INTEGER},
+    "columns": {FieldType.JSON},
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Where one API field's value comes from and how to read it."""
+
+    field: str
+    type: FieldType
+    column: str | None = None
+    columns: dict[str, str] | None = None
+    value: str | None = None
+    formats: tuple[str, ...] = ()
+    decimal: str = "."
+    thousands: str | None = None
+    scale: Decimal = Decimal(1)
+    default: str | None = None
+    map: dict[str, str] | None = None
+
+    @property
+    def source_columns(self) -> list[str]:
+        if self.columns:
+            return list(self.columns.values())
+        return [self.column] if self.column else []
+
+    def describe_source(self) -> str:
+        if self.value is not None:
+            return "constant"
+        return ", ".join(f'"{c}"' for c in self.source_columns)
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    column: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A kind's mapping: input settings, field sources, the key, and furniture rules."""
+
+    kind: Kind
+    fields: dict[str, FieldSpec]
+    key: tuple[str, ...]
+    skip: tuple[SkipRule, ...] = ()
+    input: InputOptions = field(default_factory=InputOptions)
+    source: str = "mapping"
+
+    def with_input(self, **overrides: Any) -> Mapping:
+        """The same mapping with input settings overridden (the CLI's --sheet etc.); None keeps."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, input=replace(self.input, **given))
+
+
+@dataclass(frozen=True)
+class BoundField:
+    spec: FieldSpec
+    column_index: int | None = None
+    column_header: str | None = None
+    object_columns: dict[str, tuple[int, str]] | None = None
+
+
+@dataclass(frozen=True)
+class BoundMapping:
+    """A mapping whose column names have been found in a file's headers."""
+
+    mapping: Mapping
+    headers: list[str]
+    fields: list[BoundField]
+    skip: list[tuple[int, str, str]]
+    required_columns: list[int]
+
+
+def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    """The candidates closest to `name`, ignoring case."""
+    folded = {c.casefold(): c for c in candidates}
+    exact = folded.get(name.casefold())
+    if exact:
+        return [exact]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.5)
+    return [folded[c] for c in close]
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str | None:
+    close = suggest(name, candidates)
+    return f"did you mean {' or '.join(map(repr, close))}?" if close else None
+
+
+def load_mapping_file(path: Path, kind: Kind) -> Mapping | None:
+    """The [kind] section of a mapping TOML (or the file itself if it has `fields` at the top)."""
+    data = read_toml(path)
+    section = data.get(kind.name)
+    if section is None and "fields" in data:
+        section = data
+    if section is None:
+        return None
+    return parse_mapping(section, kind, f"{path} [{kind.name}]")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with Path(path).open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise MappingError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") -> Mapping:
+    """Check a mapping section against the schema; errors name the place and the nearest names."""
+    if not isinstance(section, dict):
+        raise MappingError(f"{source}: must be a table")
+    for key in section:
+        if key not in SECTION_KEYS:
+            raise MappingError(
+                f"{source}: unknown setting {key!r}",
+                _did_you_mean(key, sorted(SECTION_KEYS)) or f"known: {', '.join(sorted(SECTION_KEYS))}",
+            )
+    fields_table = section.get("fields")
+    if not isinstance(fields_table, dict) or not fields_table:
+        raise MappingError(
+            f"{source}: no [{kind.name}.fields] table",
+            f'map at least the required fields: {", ".join(kind.required)}, e.g. '
+            f'{kind.required[0]} = "Column header"',
+        )
+    defaults = {
+        "format": section.get("date_format"),
+        "decimal": section.get("decimal"),
+        "thousands": section.get("thousands"),
+    }
+    specs: dict[str, FieldSpec] = {}
+    for name, raw in fields_table.items():
+        schema_field = kind.field(name)
+        if schema_field is None:
+            raise MappingError(
+                f"{source}: {name!r} is not a {kind.name} field",
+                _did_you_mean(name, kind.field_names)
+                or f"see `payor schema {kind.name}` for the fields",
+            )
+        specs[name] = _parse_field(name, schema_field.type, raw, defaults, source)
+    ordered = {f.name: specs[f.name] for f in kind.fields if f.name in specs}
+    missing = [name for name in kind.required if name not in ordered]
+    if missing:
+        raise MappingError(
+            f"{source}: required field{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} {'are' if len(missing) > 1 else 'is'} not mapped",
+            f'add e.g. {missing[0]} = "Column header" under [{kind.name}.fields]',
+        )
+    key = section.get("key", list(kind.key))
+    if isinstance(key, str):
+        key = [key]
+    if not isinstance(key, list) or not key or not all(isinstance(k, str) for k in key):
+        raise MappingError(f"{source}: key must be a field name or a list of field names")
+    for k in key:
+        if k not in ordered:
+            raise MappingError(
+                f"{source}: the key field {k!r} is not mapped",
+                _did_you_mean(k, list(ordered)) or "map it under fields, or change key",
+            )
+    skip = []
+    for rule in section.get("skip", []):
+        if not isinstance(rule, dict) or set(rule) - {"column", "pattern"} or "pattern" not in rule:
+            raise MappingError(
+                f"{source}: each skip rule is {{ column = \"Header\", pattern = \"regex\" }}"
+            )
+        try:
+            re.compile(rule["pattern"])
+        except re.error as exc:
+            raise MappingError(f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}")
+        skip.append(SkipRule(str(rule.get("column", "")), rule["pattern"]))
+    return Mapping(kind, ordered, tuple(key), tuple(skip), _input_options(section, source), source)
+
+
+def _input_options(section: dict[str, Any], source: str) -> InputOptions:
+    header_row = section.get("header_row", 1)
+    if not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1:
+        raise MappingError(f"{source}: header_row must be a whole number of 1 or more")
+    sheet = section.get("sheet")
+    if sheet is not None and not isinstance(sheet, str | int):
+        raise MappingError(f"{source}: sheet must be a sheet name or a 0-based index")
+    return InputOptions(
+        sheet=sheet,
+        header_row=header_row,
+        encoding=section.get("encoding"),
+        delimiter=section.get("delimiter"),
+    )
+
+
+def _text(value: Any, what: str, source: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MappingError(f"{source}: {what} must be text or a number, not {value!r}")
+
+
+def _parse_field(
+    name: str, ftype: FieldType, raw: Any, defaults: dict[str, Any], source: str
+) -> FieldSpec:
+    where = f"{source} field {name}"
+    if isinstance(raw, str):
+        raw = {"column": raw}
+    if not isinstance(raw, dict):
+        raise MappingError(f'{where}: give a column header ("Header") or a table {{ column = ... }}')
+    for key in raw:
+        if key not in FIELD_KEYS:
+            raise MappingError(
+                f"{where}: unknown option {key!r}",
+                _did_you_mean(key, sorted(FIELD_KEYS)) or f"known: {', '.join(sorted(FIELD_KEYS))}",
+            )
+        allowed = _TYPE_OPTIONS.get(key)
+        if allowed and ftype not in allowed:
+            raise MappingError(
+                f"{where}: {key!r} does not apply to a {ftype.value} field",
+                f"{key!r} is for {' and '.join(t.value for t in allowed)} fields",
+            )
+    sources = [k for k in ("column", "columns", "value") if k in raw]
+    if len(sources) != 1:
+        raise MappingError(f"{where}: give exactly one of column, columns or value")
+    spec: dict[str, Any] = {"field": name, "type": ftype}
+    if "column" in raw:
+        spec["column"] = _text(raw["column"], "column", where)
+    if "columns" in raw:
+        columns = raw["columns"]
+        if not isinstance(columns, dict) or not columns:
+            raise MappingError(f"{where}: columns must be a table of key = \"Header\"")
+        spec["columns"] = {str(k): _text(v, "a column", where) for k, v in columns.items()}
+    if "value" in raw:
+        spec["value"] = _text(raw["value"], "value", where)
+    if "default" in raw:
+        spec["default"] = _text(raw["default"], "default", where)
+    if "map" in raw:
+        if not isinstance(raw["map"], dict):
+            raise MappingError(f'{where}: map must be a table of "from" = "to"')
+        spec["map"] = {str(k).strip(): _text(v, "a map value", where) for k, v in raw["map"].items()}
+    if ftype is FieldType.DATE:
+        formats = raw.get("format", defaults["format"])
+        if isinstance(formats, str):
+            formats = [formats]
+        if formats is not None and (
+            not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats)
+        ):
+            raise MappingError(f'{where}: format must be a strptime format such as "%d.%m.%Y"')
+        spec["formats"] = tuple(formats or ())
+    if ftype is FieldType.INTEGER:
+        decimal = raw.get("decimal", defaults["decimal"]) or "."
+        thousands = raw.get("thousands", defaults["thousands"])
+        for what, sep in (("decimal", decimal), ("thousands", thousands)):
+            if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep.isdigit()):
+                raise MappingError(f"{where}: {what} must be one character such as \",\" or \".\"")
+        if thousands == decimal:
+            raise MappingError(f"{where}: decimal and thousands must differ")
+        spec["decimal"], spec["thousands"] = decimal, thousands
+        if "scale" in raw:
+            try:
+                scale = Decimal(str(raw["scale"]))
+            except InvalidOperation:
+                scale = Decimal(0)
+            if isinstance(raw["scale"], bool) or not scale.is_finite() or scale <= 0:
+                raise MappingError(f"{where}: scale must be a positive number such as 100")
+            spec["scale"] = scale
+    return FieldSpec(**spec)
+
+
+def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
+    """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
+    index: dict[str, int] = {}
+    for i, header in enumerate(headers):
+        index.setdefault(header.strip().casefold(), i)
+    shown = [h for h in headers if h.strip()]
+
+    def find(column: str, what: str) -> int:
+        found = index.get(column.strip().casefold())
+        if found is None:
+            close = suggest(column.strip(), shown)
+            hint = (
+                f"closest headers in the file: {', '.join(map(repr, close))}"
+                if close
+                else f"the file's headers are: {', '.join(map(repr, shown[:30]))}"
+            )
+            raise MappingError(
+                f"{file_label}: column {column!r} ({what}) is not in the header row", hint
+            )
+        return found
+
+    bound = []
+    for spec in mapping.fields.values():
+        if spec.columns:
+            cols = {k: (find(c, spec.field), headers[find(c, spec.field)]) for k, c in spec.columns.items()}
+            bound.append(BoundField(spec, object_columns=cols))
+        elif spec.column is not None:
+            i = find(spec.column, spec.field)
+            bound.append(BoundField(spec, i, headers[i]))
+        else:
+            bound.append(BoundField(spec))
+    skip = [
+        (find(rule.column, "skip rule") if rule.column else -1, rule.pattern, rule.column)
+        for rule in mapping.skip
+    ]
+    required_columns = sorted(
+        {
+            i
+            for b in bound
+            if b.spec.field in mapping.kind.required
+            for i in ([b.column_index] if b.column_index is not None else [])
+            + [c for c, _ in (b.object_columns or {}).values()]
+        }
+    )
+    return BoundMapping(mapping, headers, bound, skip, required_columns)

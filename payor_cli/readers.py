@@ -1,0 +1,449 @@
+"""Files -> chunks of cells as text: file type, encoding, delimiter, sheet and header row."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import python_calamine
+
+from .errors import InputError
+
+CHUNK_ROWS = 50_000
+DELIMITERS = (",", ";", "\t", "|")
+_SAMPLE_BYTES = 256 * 1024
+_BLOCK_BYTES = 4 << 20
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How to read the file; None means detect."""
+
+    sheet: str | int | None = None
+    header_row: int = 1
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass
+class Chunk:
+    """Consecutive data rows of the source: every cell as text, one array per source column."""
+
+    columns: list[pa.Array]
+    first_row: int
+    """The sheet row number (1-based, header row counted) of the chunk's first row."""
+    date_cells: list[pa.Array | None] = field(default_factory=list)
+    """Per column, which cells were real date cells (Excel); None where there were none."""
+    malformed: dict[int, str] = field(default_factory=dict)
+    """Row offset in the chunk -> why the row's shape is wrong (more cells than headers)."""
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+
+@dataclass
+class Table:
+    """An opened source: its headers and a way to stream its data rows."""
+
+    path: Path
+    format: str
+    headers: list[str]
+    header_row: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    _chunks: Callable[[], Iterator[Chunk]] | None = None
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The data rows below the header, in file order, a chunk at a time."""
+        assert self._chunks is not None
+        return self._chunks()
+
+    def describe(self) -> str:
+        parts = [self.format]
+        if self.sheet is not None:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.encoding:
+            parts.append(self.encoding)
+        if self.delimiter:
+            parts.append("delimiter " + {"\t": "tab"}.get(self.delimiter, repr(self.delimiter)))
+        parts.append(f"header on row {self.header_row}")
+        return ", ".join(parts)
+
+
+def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) -> Table:
+    """Open a CSV/TSV/TXT or XLSX/XLSM/XLS/ODS file for what its bytes are, not its extension."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if options.header_row < 1:
+        raise InputError(f"header_row must be 1 or more, not {options.header_row}")
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    if not head:
+        raise InputError(f"{path}: the file is empty", "export the data again; it has no rows")
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return _open_workbook(path, options, chunk_rows)
+    return _open_text(path, head, options, chunk_rows)
+
+
+# --- text files -------------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(path: Path, head: bytes) -> str:
+    """BOM, then UTF-16 without BOM by its zero bytes, then UTF-8 if the whole file is, else cp1252.
+
+    Accounting exports come in few encodings: SAP writes UTF-16LE with a BOM, Excel's
+    "CSV UTF-8" writes a UTF-8 BOM, older Windows tools write cp1252 (a superset of the printable
+    latin-1 range). A statistical guesser adds nothing for these and is wrong on short files.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:4096]
+    if len(sample) >= 4:
+        even_zeros = sample[0::2].count(0) / len(sample[0::2])
+        odd_zeros = sample[1::2].count(0) / len(sample[1::2])
+        if odd_zeros > 0.3 and even_zeros < 0.05:
+            return "utf-16-le"
+        if even_zeros > 0.3 and odd_zeros < 0.05:
+            return "utf-16-be"
+    if b"\x00" in head or _looks_binary(head):
+        raise InputError(
+            f"{path}: this is not a text table (CSV/TSV) nor an Excel/ODS workbook",
+            "export the data as CSV or XLSX and try again",
+        )
+    if _is_utf8(path):
+        return "utf-8"
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _looks_binary(head: bytes) -> bool:
+    controls = sum(head.count(bytes([c])) for c in (*range(0, 9), *range(14, 27), *range(28, 32)))
+    return controls > max(8, len(head) // 100)
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(_BLOCK_BYTES):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The candidate that splits the header and the lines under it into the most equal columns."""
+    best, best_score = ",", (0, 0)
+    for candidate in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=candidate) if row]
+        if not widths or widths[0] < 2:
+            continue
+        header_width = widths[0]
+        agreeing = sum(1 for w in widths if w == header_width)
+        score = (agreeing, header_width)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) -> Table:
+    encoding = options.encoding or detect_encoding(path, head)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, utf-16, cp1252") from None
+    try:
+        sample = head.decode(encoding, errors="strict" if options.encoding else "replace")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: the file is not {encoding} (byte {exc.start}: {exc.reason})",
+            "drop the encoding setting to let payor detect it, or name the right one",
+        ) from None
+    sample = sample.lstrip("\ufeff")
+    lines = split_lines(sample)
+    if len(head) == _SAMPLE_BYTES and lines:
+        lines = lines[:-1]  # the last line of a cut sample is incomplete
+    header_at = options.header_row - 1
+    if header_at >= len(lines):
+        raise InputError(
+            f"{path}: header_row = {options.header_row}, but the file has only "
+            f"{len(lines)} lines",
+            "set header_row to the row that holds the column names",
+        )
+    delimiter = options.delimiter or sniff_delimiter(lines[header_at : header_at + 50])
+    if len(delimiter) != 1:
+        raise InputError(f"delimiter must be one character, not {delimiter!r}")
+    header_cells = next(csv.reader([lines[header_at]], delimiter=delimiter), [])
+    headers = [cell.strip() for cell in header_cells]
+    if not any(headers):
+        raise InputError(
+            f"{path}: row {options.header_row} is empty, so it holds no column names",
+            "set header_row to the row that holds the column names",
+        )
+    table = Table(path, "csv", headers, options.header_row, encoding, delimiter)
+    table._chunks = lambda: _text_chunks(path, encoding, delimiter, len(headers), options, chunk_rows)
+    return table
+
+
+def _text_chunks(
+    path: Path, encoding: str, delimiter: str, width: int, options: InputOptions, chunk_rows: int
+) -> Iterator[Chunk]:
+    """Stream with Arrow's parallel CSV reader; fall back to the csv module for ragged rows.
+
+    Arrow drops a row whose cell count differs from the header's without saying where it
+    stood, which would shift every later row number. So at the first such row the rest of the
+    file is read again with the csv module, from the first record not yet handed out.
+    """
+    ragged = []
+    names = [f"c{i}" for i in range(width)]
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        ragged.append(row)
+        return "skip"
+
+    arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    first_row = options.header_row + 1
+    emitted = 0
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(
+                skip_rows=options.header_row,
+                column_names=names,
+                block_size=_BLOCK_BYTES,
+                encoding=arrow_encoding,
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+        for batch in reader:
+            if ragged:
+                break
+            if batch.num_rows:
+                yield Chunk(list(batch.columns), first_row + emitted)
+                emitted += batch.num_rows
+        else:
+            if not ragged:
+                return
+    except StopIteration:
+        return
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if emitted == 0 and "Empty CSV file" in str(exc):
+            return
+        if not isinstance(exc, pa.ArrowInvalid) or "invalid UTF8" in str(exc):
+            raise InputError(f"{path}: the file is not {encoding}: {exc}") from None
+    yield from _csv_module_chunks(path, encoding, delimiter, width, options, emitted, chunk_rows)
+
+
+def _csv_module_chunks(
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    width: int,
+    options: InputOptions,
+    skip_records: int,
+    chunk_rows: int,
+) -> Iterator[Chunk]:
+    with path.open(encoding=encoding, newline="", errors="strict") as handle:
+        records = csv.reader(handle, delimiter=delimiter)
+        try:
+            for _ in itertools.islice(records, options.header_row + skip_records):
+                pass
+            row_number = options.header_row + 1 + skip_records
+            while batch := list(itertools.islice(records, chunk_rows)):
+                malformed = {}
+                for offset, record in enumerate(batch):
+                    if len(record) < width:
+                        record.extend([""] * (width - len(record)))
+                    elif len(record) > width:
+                        extra = record[width:]
+                        if any(cell.strip() for cell in extra):
+                            malformed[offset] = (
+                                f"the row has {len(record)} cells but the header has {width}"
+                            )
+                        del record[width:]
+                columns = [pa.array(cells, pa.string()) for cells in zip(*batch, strict=True)]
+                yield Chunk(columns, row_number, malformed=malformed)
+                row_number += len(batch)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: the file is not {encoding} ({exc.reason})") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}: not a readable CSV near record {records.line_num}: {exc}")
+
+
+# --- workbooks --------------------------------------------------------------------------------
+
+
+def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
+    try:
+        with path.open("rb") as handle:
+            workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise InputError(
+            f"{path}: cannot read the workbook ({_first_line(exc)})",
+            "open it in Excel and save it again as .xlsx, or export as CSV",
+        ) from None
+    names = workbook.sheet_names
+    sheet_name = _pick_sheet(path, names, options.sheet)
+    try:
+        rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read sheet {sheet_name!r} ({_first_line(exc)})") from None
+    header_at = options.header_row - 1
+    if header_at >= len(rows):
+        raise InputError(
+            f"{path}: header_row = {options.header_row}, but sheet {sheet_name!r} has only "
+            f"{len(rows)} rows",
+            "set header_row to the row that holds the column names",
+        )
+    headers = [cell_text(cell).strip() for cell in rows[header_at]]
+    while headers and not headers[-1]:
+        headers.pop()
+    if not headers:
+        raise InputError(
+            f"{path}: row {options.header_row} of sheet {sheet_name!r} is empty, "
+            "so it holds no column names",
+            "set header_row to the row that holds the column names",
+        )
+    fmt = _workbook_format(path)
+    table = Table(path, fmt, headers, options.header_row, sheet=sheet_name)
+    table._chunks = lambda: _workbook_chunks(rows, len(headers), options.header_row, chunk_rows)
+    return table
+
+
+def _workbook_format(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(200)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return "xls"
+    return "ods" if b"application/vnd.oasis.opendocument" in head else "xlsx"
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their ends, split at CR, LF and CRLF only (csv's idea of a line)."""
+    return _LINE.findall(text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _pick_sheet(path: Path, names: list[str], wanted: str | int | None) -> str:
+    if not names:
+        raise InputError(f"{path}: the workbook has no sheets")
+    if wanted is None:
+        return names[0]
+    if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.strip().isdigit()):
+        index = int(wanted)
+        if 0 <= index < len(names):
+            return names[index]
+        if not (isinstance(wanted, str) and wanted in names):
+            raise InputError(
+                f"{path}: there is no sheet with index {index} (0-based); "
+                f"the workbook has {len(names)}: {', '.join(map(repr, names))}"
+            )
+    folded = {name.strip().casefold(): name for name in names}
+    found = folded.get(str(wanted).strip().casefold())
+    if found is None:
+        raise InputError(
+            f"{path}: there is no sheet {wanted!r}; the workbook has {', '.join(map(repr, names))}",
+            "set sheet to one of those names or a 0-based index",
+        )
+    return found
+
+
+def _workbook_chunks(rows: list[list], width: int, header_row: int, chunk_rows: int) -> Iterator[Chunk]:
+    for start in range(header_row, len(rows), chunk_rows):
+        block = rows[start : start + chunk_rows]
+        columns, date_masks = [], []
+        for index in range(width):
+            cells = [row[index] if index < len(row) else "" for row in block]
+            texts, dates = column_texts(cells)
+            columns.append(pa.array(texts, pa.string()))
+            date_masks.append(pa.array(dates, pa.bool_()) if dates is not None else None)
+        malformed = {}
+        for offset, row in enumerate(block):
+            if len(row) > width and any(cell_text(c).strip() for c in row[width:]):
+                malformed[offset] = f"the row has cells right of the last header (column {width})"
+        yield Chunk(columns, start + 1, date_masks, malformed)
+
+
+def column_texts(cells: list) -> tuple[list[str], list[bool] | None]:
+    """Cells of one column as text, and which were date cells (None when none were)."""
+    if all(type(cell) is str for cell in cells):
+        return cells, None
+    texts = [cell if type(cell) is str else cell_text(cell) for cell in cells]
+    dates = [isinstance(cell, dt.date) for cell in cells]
+    return texts, dates if any(dates) else None
+
+
+def cell_text(cell: object) -> str:
+    """A workbook cell as the text a person sees: whole numbers without '.0', dates ISO."""
+    if isinstance(cell, str):
+        return cell
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, float):
+        if cell.is_integer():
+            return str(int(cell))
+        text = repr(cell)  # the shortest text that reads back as the same float
+        return format(Decimal(text), "f") if "e" in text else text
+    if isinstance(cell, dt.datetime):
+        if cell.time() == dt.time(0):
+            return cell.date().isoformat()
+        return cell.isoformat(sep=" ")
+    if isinstance(cell, dt.date | dt.time):
+        return cell.isoformat()
+    return str(cell)
+
+
+def read_text_sample(path: Path, options: InputOptions, rows: int = 200) -> list[list[str]]:
+    """The first rows of a text file, as cells (for `init`'s header search)."""
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    encoding = options.encoding or detect_encoding(path, head)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    lines = split_lines(text)[:rows]
+    delimiter = options.delimiter or sniff_delimiter(lines)
+    return list(csv.reader(io.StringIO("".join(lines)), delimiter=delimiter))

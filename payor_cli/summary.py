@@ -1,0 +1,159 @@
+"""What a run found and did, as plain records: row errors, error tallies, control totals, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+FIRST_ROWS = 10
+NO_CURRENCY = "(none)"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason a row was refused, with its coordinates."""
+
+    row: int
+    field: str | None
+    column: str | None
+    kind: str
+    text: str
+    value: str | None = None
+
+    def message(self) -> str:
+        where = self.field or "row"
+        if self.column:
+            where += f' (column "{self.column}")'
+        shown = f'"{self.value}" ' if self.value not in (None, "") else ""
+        return f"{where}: {shown}{self.text}"
+
+    @property
+    def reason(self) -> str:
+        """The row-independent part, for grouping: 'invoiceAmount is not a number'."""
+        return f"{self.field} {self.text}" if self.field else self.text
+
+
+@dataclass
+class RejectedRow:
+    row: int
+    errors: list[RowError]
+    cells: list[str]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(e.message() for e in self.errors)
+
+
+@dataclass
+class ErrorGroup:
+    field: str | None
+    kind: str
+    reason: str
+    count: int = 0
+    first_rows: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "reason": self.reason,
+            "count": self.count,
+            "first_rows": self.first_rows,
+        }
+
+
+class ErrorTally:
+    """Rejections grouped by (field, kind of fault), with counts and the first row numbers."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str | None, str], ErrorGroup] = {}
+
+    def add(self, error: RowError) -> None:
+        group = self.groups.get((error.field, error.kind))
+        if group is None:
+            group = self.groups[(error.field, error.kind)] = ErrorGroup(
+                error.field, error.kind, error.reason
+            )
+        group.count += 1
+        if len(group.first_rows) < FIRST_ROWS:
+            group.first_rows.append(error.row)
+
+    def ranked(self) -> list[ErrorGroup]:
+        return sorted(self.groups.values(), key=lambda g: (-g.count, g.first_rows[:1]))
+
+
+class Totals:
+    """Control totals: sums of invoiceAmount per currency, for each stage a row can reach."""
+
+    STAGES = ("read", "rejected", "valid", "accepted")
+
+    def __init__(self) -> None:
+        self.sums: dict[str, dict[str, int]] = {}
+
+    def add(self, stage: str, amounts: pa.Array, currencies: pa.Array) -> None:
+        if len(amounts) == 0:
+            return
+        table = pa.table({"amount": amounts, "currency": currencies})
+        grouped = table.group_by("currency").aggregate([("amount", "sum")])
+        for currency, total in zip(
+            grouped["currency"].to_pylist(), grouped["amount_sum"].to_pylist(), strict=True
+        ):
+            if total is None:
+                continue
+            bucket = self.sums.setdefault(currency or NO_CURRENCY, dict.fromkeys(self.STAGES, 0))
+            bucket[stage] += total
+
+    def as_json(self) -> dict[str, dict[str, int]]:
+        return {c: dict(v) for c, v in sorted(self.sums.items())}
+
+
+@dataclass
+class RunSummary:
+    """The counts of one kind's run; `as_json` is the --report-json object."""
+
+    kind: str
+    file: Path
+    dry_run: bool
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0
+    rows_unchanged: int = 0
+    rows_sent: int = 0
+    rows_accepted: int = 0
+    requests: int = 0
+    retries: int = 0
+    duration_s: float = 0.0
+    exit_code: int = 0
+    source: str = ""
+    mapping_source: str = ""
+    errors: ErrorTally = field(default_factory=ErrorTally)
+    totals: Totals | None = None
+    aborted: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "file": str(self.file),
+            "dry_run": self.dry_run,
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "rows_skipped": self.rows_skipped,
+            "rows_unchanged": self.rows_unchanged,
+            "rows_sent": self.rows_sent,
+            "rows_accepted": self.rows_accepted,
+            "requests": self.requests,
+            "retries": self.retries,
+            "duration_s": round(self.duration_s, 3),
+            "exit_code": self.exit_code,
+            "errors": [g.as_json() for g in self.errors.ranked()],
+        }
+        if self.totals is not None:
+            data["totals"] = self.totals.as_json()
+        if self.aborted:
+            data["aborted"] = self.aborted
+        return data

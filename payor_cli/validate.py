@@ -1,0 +1,284 @@
+"""A chunk of cells -> the payloads of its valid rows, its rejected rows with reasons, its skips."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import values
+from .mapping import BoundField, BoundMapping
+from .readers import Chunk
+from .schema import FieldType
+from .summary import RejectedRow, RowError
+
+KEY_SEPARATOR = "\x1f"
+
+
+@dataclass
+class ValidatedChunk:
+    """One chunk after validation; the arrays describe its valid rows in file order."""
+
+    chunk: Chunk
+    rows_read: int
+    rows_skipped: int
+    offsets: np.ndarray
+    payloads: pa.Array
+    keys: list[str]
+    parents: list[str] | None
+    rejected: list[RejectedRow]
+    amounts: pa.Array | None = None
+    currencies: pa.Array | None = None
+    read_amounts: tuple[pa.Array, pa.Array] | None = None
+    rejected_amounts: tuple[pa.Array, pa.Array] | None = None
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.offsets + self.chunk.first_row
+
+    def cells(self, offset: int) -> list[str]:
+        return [column[offset].as_py() for column in self.chunk.columns]
+
+
+@dataclass
+class KeyIndex:
+    """The first row of every key seen so far in the file."""
+
+    first: dict[str, int] = field(default_factory=dict)
+
+    def repeats(self, keys: list[str | None], rows: list[int]) -> dict[int, int]:
+        """Position in `keys` -> the earlier row that had the same key."""
+        found = {}
+        first = self.first
+        for position, (key, row) in enumerate(zip(keys, rows, strict=True)):
+            if key is None:
+                continue
+            earlier = first.setdefault(key, row)
+            if earlier != row:
+                found[position] = earlier
+        return found
+
+
+class Validator:
+    """Validates the chunks of one file in order (it remembers keys to find repeats)."""
+
+    def __init__(self, bound: BoundMapping, held_back: dict[str, str] | None = None) -> None:
+        self.bound = bound
+        self.kind = bound.mapping.kind
+        self.keys = KeyIndex()
+        self.held_back = held_back or {}
+        self.parent_field = self.kind.parent[1] if self.kind.parent else None
+
+    def validate(self, chunk: Chunk) -> ValidatedChunk:
+        n = chunk.num_rows
+        cells: dict[int, pa.Array] = {}
+
+        def column(index: int) -> pa.Array:
+            if index not in cells:
+                cells[index] = values.empty_to_null(chunk.columns[index])
+            return cells[index]
+
+        skipped = self._skipped(chunk, column, n)
+        active = pc.invert(skipped)
+        literals: dict[str, pa.Array] = {}
+        plain: dict[str, pa.Array] = {}
+        faults: list[tuple[BoundField, values.Fault]] = []
+        amounts = None
+        for bound_field in self.bound.fields:
+            converted, source = self._convert(bound_field, column, n)
+            literals[bound_field.spec.field] = converted.json
+            plain[bound_field.spec.field] = source
+            faults.extend((bound_field, f) for f in converted.faults)
+            if bound_field.spec.field == "invoiceAmount":
+                amounts = converted.integers
+
+        key_plain = self._key_text([plain[k] for k in self.bound.mapping.key])
+        bad = pa.array(np.zeros(n, dtype=bool))
+        for _, fault in faults:
+            bad = pc.or_(bad, pc.fill_null(fault.mask, False))
+        errors: dict[int, list[RowError]] = {}
+        active_np = active.to_numpy(zero_copy_only=False)
+        for bound_field, fault in faults:
+            mask = pc.fill_null(fault.mask, False).to_numpy(zero_copy_only=False) & active_np
+            if not mask.any():
+                continue
+            spec = bound_field.spec
+            header = bound_field.column_header or (
+                ", ".join(h for _, h in bound_field.object_columns.values())
+                if bound_field.object_columns
+                else None
+            )
+            source = plain[spec.field]
+            for offset in np.flatnonzero(mask).tolist():
+                value = source[offset].as_py() if fault.kind != "required" else None
+                errors.setdefault(offset, []).append(
+                    RowError(
+                        chunk.first_row + offset, spec.field, header, fault.kind, fault.text, value
+                    )
+                )
+        for offset, problem in chunk.malformed.items():
+            if active_np[offset]:
+                errors.setdefault(offset, []).append(
+                    RowError(chunk.first_row + offset, None, None, "malformed_row", problem)
+                )
+
+        active_offsets = np.flatnonzero(active_np)
+        key_list = pc.take(key_plain, pa.array(active_offsets)).to_pylist()
+        repeats = self.keys.repeats(key_list, (active_offsets + chunk.first_row).tolist())
+        key_fields = " + ".join(self.bound.mapping.key)
+        for position, earlier in repeats.items():
+            offset = int(active_offsets[position])
+            errors.setdefault(offset, []).append(
+                RowError(
+                    chunk.first_row + offset,
+                    key_fields,
+                    None,
+                    "duplicate_key",
+                    f"repeats the key of row {earlier}",
+                    key_list[position].replace(KEY_SEPARATOR, " / "),
+                )
+            )
+        parents = plain.get(self.parent_field) if self.parent_field else None
+        if self.held_back and parents is not None:
+            for offset in active_offsets.tolist():
+                reason = self.held_back.get(parents[offset].as_py())
+                if reason is not None:
+                    errors.setdefault(offset, []).append(
+                        RowError(
+                            chunk.first_row + offset,
+                            self.parent_field,
+                            None,
+                            "customer_rejected",
+                            reason,
+                            parents[offset].as_py(),
+                        )
+                    )
+
+        rejected_np = np.zeros(n, dtype=bool)
+        rejected_np[list(errors)] = True
+        valid_np = active_np & ~rejected_np
+        offsets = np.flatnonzero(valid_np)
+        take = pa.array(offsets)
+        payloads = pc.take(self._payloads(literals), take)
+        keys = pc.take(key_plain, take).to_pylist()
+        parent_list = pc.take(parents, take).to_pylist() if parents is not None else None
+        rejected = [
+            RejectedRow(chunk.first_row + offset, errors[offset], self._raw(chunk, offset))
+            for offset in sorted(errors)
+        ]
+        result = ValidatedChunk(
+            chunk, n, int(n - active_np.sum()), offsets, payloads, keys, parent_list, rejected
+        )
+        if amounts is not None:
+            currencies = plain.get("currency")
+            if currencies is None:
+                currencies = pa.nulls(n, pa.string())
+            result.amounts = pc.take(amounts, take)
+            result.currencies = pc.take(currencies, take)
+            result.read_amounts = (pc.filter(amounts, active), pc.filter(currencies, active))
+            rejected_mask = pa.array(rejected_np)
+            result.rejected_amounts = (
+                pc.filter(amounts, rejected_mask),
+                pc.filter(currencies, rejected_mask),
+            )
+        return result
+
+    def _skipped(self, chunk: Chunk, column, n: int) -> pa.Array:
+        """Report furniture: rows with every required column empty (or blank), and skip rules."""
+        required = self.bound.required_columns or list(range(len(chunk.columns)))
+        skipped = pa.array(np.ones(n, dtype=bool))
+        for index in required:
+            skipped = pc.and_(skipped, pc.is_null(column(index)))
+        for index, pattern, _ in self.bound.skip:
+            targets = [index] if index >= 0 else list(range(len(chunk.columns)))
+            for target in targets:
+                hit = _regex_match(column(target), pattern)
+                skipped = pc.or_(skipped, pc.fill_null(hit, False))
+        return skipped
+
+    def _convert(self, bound_field: BoundField, column, n: int) -> tuple[values.Converted, pa.Array]:
+        spec = bound_field.spec
+        if bound_field.object_columns:
+            parts = {k: column(i) for k, (i, _) in bound_field.object_columns.items()}
+            converted = values.json_object(parts)
+            source = converted.json
+        else:
+            if spec.value is not None:
+                source = pa.repeat(pa.scalar(spec.value, pa.string()), n)
+            else:
+                source = column(bound_field.column_index)
+            extra: list[values.Fault] = []
+            if spec.map is not None:
+                source, unknown = values.mapped(source, spec.map)
+                known = ", ".join(repr(k) for k in list(spec.map)[:8])
+                extra.append(values.Fault(unknown, "not_in_map", f"is not in the map ({known})"))
+                source = self._unmapped_shown(source, unknown, bound_field, column)
+            if spec.default is not None:
+                source = pc.fill_null(source, spec.default)
+            converted = self._typed(spec, source, bound_field, column)
+            converted.faults = extra + converted.faults
+        if spec.field in self.kind.required:
+            missing = pc.is_null(converted.json)
+            converted.faults.insert(0, values.Fault(missing, "required", "is empty (required)"))
+        return converted, source
+
+    @staticmethod
+    def _unmapped_shown(source, unknown, bound_field, column) -> pa.Array:
+        # keep the unmapped original text, so the error can quote it; the fault refuses the row
+        if bound_field.column_index is None:
+            return source
+        return pc.if_else(unknown, column(bound_field.column_index), source)
+
+    def _typed(self, spec, source: pa.Array, bound_field: BoundField, column) -> values.Converted:
+        if spec.type is FieldType.INTEGER:
+            return values.integer(source, spec.decimal, spec.thousands, spec.scale)
+        if spec.type is FieldType.DATE:
+            date_cells = None
+            if bound_field.column_index is not None and self._chunk_dates is not None:
+                date_cells = self._chunk_dates[bound_field.column_index]
+            return values.date(source, spec.formats, date_cells)
+        if spec.type is FieldType.EMAIL:
+            return values.email(source)
+        if spec.type is FieldType.JSON:
+            return values.json_text(source)
+        return values.text(source)
+
+    _chunk_dates: list | None = None
+
+    def __call__(self, chunk: Chunk) -> ValidatedChunk:
+        self._chunk_dates = chunk.date_cells or None
+        return self.validate(chunk)
+
+    @staticmethod
+    def _key_text(parts: list[pa.Array]) -> pa.Array:
+        if len(parts) == 1:
+            return parts[0]
+        return pc.binary_join_element_wise(*parts, KEY_SEPARATOR, null_handling="emit_null")
+
+    @staticmethod
+    def _payloads(literals: dict[str, pa.Array]) -> pa.Array:
+        members = [
+            pc.binary_join_element_wise(json.dumps(name) + ":", literal, "")
+            for name, literal in literals.items()
+        ]
+        body = pc.binary_join_element_wise(*members, ",", null_handling="skip")
+        return pc.binary_join_element_wise("{", body, "}", "")
+
+    @staticmethod
+    def _raw(chunk: Chunk, offset: int) -> list[str]:
+        return [column[offset].as_py() for column in chunk.columns]
+
+
+def _regex_match(cells: pa.Array, pattern: str) -> pa.Array:
+    """re.search semantics; RE2 in Arrow when it knows the syntax, Python's re otherwise."""
+    try:
+        return pc.match_substring_regex(cells, pattern)
+    except pa.ArrowInvalid:
+        import re
+
+        compiled = re.compile(pattern)
+        hits = values.by_unique(cells, lambda v: "1" if compiled.search(v) else None)
+        return pc.is_valid(hits)
