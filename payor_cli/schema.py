@@ -100,6 +100,14 @@ PAYORCRM = Target(
 KIND_NAMES = tuple(PAYORCRM.kinds)
 
 
+def linked_field(target: Kind) -> str | None:
+    """The field of `target` that rows of another kind point to (customers: customerno)."""
+    for other in PAYORCRM.kinds.values():
+        if other.parent and other.parent[0] == target.name:
+            return other.parent[2]
+    return None
+
+
 def kind(name: str) -> Kind:
     """The PayorCRM kind called `name` (customers or invoices)."""
     return PAYORCRM.kinds[name]

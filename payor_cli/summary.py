@@ -41,6 +41,8 @@ class RejectedRow:
     row: int
     errors: list[RowError]
     cells: list[str]
+    link: str | None = None
+    """The value that rows of a child kind point to (a customer's customerno)."""
 
     @property
     def message(self) -> str:

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from . import values
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
-from .schema import FieldType
+from .schema import FieldType, linked_field
 from .summary import RejectedRow, RowError
 
 KEY_SEPARATOR = "\x1f"
@@ -30,6 +30,7 @@ class ValidatedChunk:
     keys: list[str]
     parents: list[str] | None
     rejected: list[RejectedRow]
+    links: list[str] | None = None
     amounts: pa.Array | None = None
     currencies: pa.Array | None = None
     read_amounts: tuple[pa.Array, pa.Array] | None = None
@@ -71,6 +72,7 @@ class Validator:
         self.keys = KeyIndex()
         self.held_back = held_back or {}
         self.parent_field = self.kind.parent[1] if self.kind.parent else None
+        self.link_field = linked_field(self.kind)
 
     def validate(self, chunk: Chunk) -> ValidatedChunk:
         n = chunk.num_rows
@@ -165,13 +167,21 @@ class Validator:
         payloads = pc.take(self._payloads(literals), take)
         keys = pc.take(key_plain, take).to_pylist()
         parent_list = pc.take(parents, take).to_pylist() if parents is not None else None
+        links = plain.get(self.link_field) if self.link_field else None
         rejected = [
-            RejectedRow(chunk.first_row + offset, errors[offset], self._raw(chunk, offset))
+            RejectedRow(
+                chunk.first_row + offset,
+                errors[offset],
+                self._raw(chunk, offset),
+                links[offset].as_py() if links is not None else None,
+            )
             for offset in sorted(errors)
         ]
         result = ValidatedChunk(
             chunk, n, int(n - active_np.sum()), offsets, payloads, keys, parent_list, rejected
         )
+        if links is not None:
+            result.links = pc.take(links, take).to_pylist()
         if amounts is not None:
             currencies = plain.get("currency")
             if currencies is None:

@@ -1,0 +1,299 @@
+"""The command line: options in, a settings object and a request out; results to output and exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from enum import Enum
+from pathlib import Path
+from typing import IO, Annotated, NoReturn
+
+import typer
+
+from . import __version__
+from .errors import ExitCode, PayorError
+from .outputs import check_rejected_path, write_json
+from .report import Reporter
+from .schema import PAYORCRM
+from .settings import load_settings
+from .upload import Outputs, UploadRequest, run_upload
+
+app = typer.Typer(
+    help="Upload accounting exports (CSV, Excel) into PayorCRM: map, validate, send, report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+upload_app = typer.Typer(
+    help="Read, map, validate and send a file's rows.", no_args_is_help=True
+)
+app.add_typer(upload_app, name="upload")
+
+
+class KindName(str, Enum):
+    customers = "customers"
+    invoices = "invoices"
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings TOML (default ./payor.toml, else the user config)."),
+]
+MappingOpt = Annotated[
+    Path | None, typer.Option("--mapping", help="Mapping TOML (default: the config's sections).")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Read, map, validate and report; send nothing.")
+]
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="Rows per request (default 500).")
+]
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="Also send rows unchanged since their last upload.")
+]
+RejectedOpt = Annotated[
+    Path | None, typer.Option("--rejected", help="Write rejected rows here (.csv or .xlsx).")
+]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report-json", help="Write the run's summary as JSON.")
+]
+PayloadsOpt = Annotated[
+    Path | None,
+    typer.Option("--payloads", help="With --dry-run: write the objects to send, as JSON Lines."),
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Journal and lock folder (env PAYOR_STATE_DIR)."),
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option("--base-url", help="API root (env PAYOR_BASE_URL).")
+]
+SandboxOpt = Annotated[
+    bool, typer.Option("--sandbox", help="Upload to an embedded local sandbox server.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress; errors and a one-line summary.")
+]
+SheetOpt = Annotated[
+    str | None, typer.Option("--sheet", help="Sheet name or 0-based index (Excel files).")
+]
+HeaderRowOpt = Annotated[
+    int | None, typer.Option("--header-row", min=1, help="1-based row of the header line.")
+]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encoding.")]
+DelimiterOpt = Annotated[
+    str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
+]
+LogFileOpt = Annotated[
+    Path | None, typer.Option("--log-file", help="Append timestamped lines to this file too.")
+]
+
+
+def _sheet(value: str | None) -> str | int | None:
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(value.lower(), value)
+    if len(value) != 1:
+        raise typer.BadParameter("one character, or tab / comma / semicolon / pipe")
+    return value
+
+
+def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
+    reporter.error(str(exc))
+    raise typer.Exit(int(exc.exit_code))
+
+
+def _upload(
+    files: dict[str, Path],
+    *,
+    config: Path | None,
+    mapping: Path | None,
+    dry_run: bool,
+    batch_size: int | None,
+    full: bool,
+    rejected: Path | None,
+    report_json: Path | None,
+    payloads: Path | None,
+    state_dir: Path | None,
+    base_url: str | None,
+    sandbox: bool,
+    quiet: bool,
+    sheet: str | None,
+    header_row: int | None,
+    encoding: str | None,
+    delimiter: str | None,
+    log_file: Path | None,
+) -> None:
+    with ExitStack() as stack:
+        log: IO[str] | None = None
+        if log_file is not None:
+            log = stack.enter_context(log_file.open("a", encoding="utf-8"))
+        reporter = Reporter(quiet=quiet, log=log)
+        try:
+            settings = load_settings(
+                config, base_url=base_url, batch_size=batch_size, state_dir=state_dir
+            )
+            reporter.secrets = settings.secrets
+            for warning in settings.warnings:
+                reporter.warning(warning)
+            if rejected is not None:
+                check_rejected_path(rejected)
+            if payloads is not None and not dry_run:
+                reporter.warning("--payloads is written only with --dry-run; ignored")
+            request = UploadRequest(
+                files,
+                dry_run=dry_run,
+                mapping_path=mapping,
+                full=full,
+                outputs=Outputs(rejected, payloads),
+                sandbox=sandbox,
+                overrides={
+                    "sheet": _sheet(sheet),
+                    "header_row": header_row,
+                    "encoding": encoding,
+                    "delimiter": _delimiter(delimiter),
+                },
+            )
+            result = run_upload(request, settings, reporter, reporter.show_mapping)
+        except PayorError as exc:
+            _fail(reporter, exc)
+        except KeyboardInterrupt:
+            reporter.error("interrupted; what was accepted stays recorded, a re-run goes on")
+            raise typer.Exit(ExitCode.ABORTED) from None
+        except Exception as exc:  # a bug: say so in one line, never a traceback
+            reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
+            raise typer.Exit(ExitCode.USAGE if dry_run else ExitCode.ABORTED) from None
+        if report_json is not None:
+            write_json(report_json, result.as_json())
+        raise typer.Exit(result.exit_code)
+
+
+@upload_app.command("customers")
+def upload_customers(
+    file: Annotated[Path, typer.Argument(help="The customers export (CSV, TXT, XLSX, XLS, ODS).")],
+    config: ConfigOpt = None,
+    mapping: MappingOpt = None,
+    dry_run: DryRunOpt = False,
+    batch_size: BatchOpt = None,
+    full: FullOpt = False,
+    rejected: RejectedOpt = None,
+    report_json: ReportOpt = None,
+    payloads: PayloadsOpt = None,
+    state_dir: StateOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: SandboxOpt = False,
+    quiet: QuietOpt = False,
+    sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Upload customers from FILE."""
+    options = dict(locals())
+    _upload({"customers": options.pop("file")}, **options)
+
+
+@upload_app.command("invoices")
+def upload_invoices(
+    file: Annotated[Path, typer.Argument(help="The invoices export (CSV, TXT, XLSX, XLS, ODS).")],
+    config: ConfigOpt = None,
+    mapping: MappingOpt = None,
+    dry_run: DryRunOpt = False,
+    batch_size: BatchOpt = None,
+    full: FullOpt = False,
+    rejected: RejectedOpt = None,
+    report_json: ReportOpt = None,
+    payloads: PayloadsOpt = None,
+    state_dir: StateOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: SandboxOpt = False,
+    quiet: QuietOpt = False,
+    sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Upload invoices from FILE."""
+    options = dict(locals())
+    _upload({"invoices": options.pop("file")}, **options)
+
+
+@upload_app.command("all")
+def upload_all(
+    customers: Annotated[Path, typer.Option("--customers", help="The customers export.")],
+    invoices: Annotated[Path, typer.Option("--invoices", help="The invoices export.")],
+    config: ConfigOpt = None,
+    mapping: MappingOpt = None,
+    dry_run: DryRunOpt = False,
+    batch_size: BatchOpt = None,
+    full: FullOpt = False,
+    rejected: RejectedOpt = None,
+    report_json: ReportOpt = None,
+    payloads: PayloadsOpt = None,
+    state_dir: StateOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: SandboxOpt = False,
+    quiet: QuietOpt = False,
+    sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    log_file: LogFileOpt = None,
+) -> None:
+    """Upload customers, then invoices; invoices of rejected customers are held back."""
+    options = dict(locals())
+    files = {"customers": options.pop("customers"), "invoices": options.pop("invoices")}
+    _upload(files, **options)
+
+
+@app.command("schema")
+def schema(
+    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the PayorCRM fields: name, type, required."""
+    kinds = [PAYORCRM.kinds[kind.value]] if kind else list(PAYORCRM.kinds.values())
+    if as_json:
+        data = {
+            k.name: [
+                {"name": f.name, "type": f.type.value, "required": f.required} for f in k.fields
+            ]
+            for k in kinds
+        }
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for k in kinds:
+        typer.echo(f"{k.name}  (POST {k.path}; key: {', '.join(k.key)})")
+        for f in k.fields:
+            mark = "required" if f.required else ""
+            typer.echo(f"  {f.name:<24} {f.type.value:<8} {mark}".rstrip())
+        typer.echo("")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"payor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """payor: bulk uploads of accounting exports into PayorCRM."""
+
+
+def run() -> None:  # pragma: no cover - console entry point alternative
+    sys.exit(app())

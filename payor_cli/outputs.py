@@ -1,0 +1,108 @@
+"""The files a run writes besides the journal: rejected rows, dry-run payloads, the JSON report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from .errors import ConfigError
+from .readers import Table
+from .summary import RejectedRow
+
+REJECTED_SUFFIXES = (".csv", ".xlsx")
+LEAD_COLUMNS = ["source_row", "errors"]
+
+
+def check_rejected_path(path: Path) -> None:
+    if path.suffix.lower() not in REJECTED_SUFFIXES:
+        raise ConfigError(
+            f"--rejected {path}: the file must end in .csv or .xlsx",
+            "the suffix chooses the format, e.g. --rejected rejected.csv",
+        )
+
+
+class RejectedWriter:
+    """Writes rejected rows as the source had them, led by source_row and errors.
+
+    The header sits on the same row number as in the source, with the source's delimiter and
+    encoding, so the fixed file uploads again with the very same mapping.
+    """
+
+    def __init__(self, path: Path, table: Table) -> None:
+        check_rejected_path(path)
+        self.path = path
+        self.count = 0
+        self._xlsx = path.suffix.lower() == ".xlsx"
+        header = LEAD_COLUMNS + list(table.headers)
+        preamble = [[f"Rows of {table.path.name} that payor rejected"]] + [[]] * (
+            table.header_row - 2
+        )
+        preamble = preamble[: table.header_row - 1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self._xlsx:
+            import openpyxl
+
+            self._book = openpyxl.Workbook(write_only=True)
+            self._sheet = self._book.create_sheet(table.sheet or "Rejected rows")
+            for line in [*preamble, header]:
+                self._sheet.append(line)
+        else:
+            encoding = table.encoding or "utf-8-sig"
+            self._file = path.open("w", encoding=encoding, errors="replace", newline="")
+            self._csv = csv.writer(self._file, delimiter=table.delimiter or ",")
+            self._csv.writerows([*preamble, header])
+
+    def write(self, rows: list[RejectedRow]) -> None:
+        for row in rows:
+            line = [row.row, row.message, *row.cells]
+            if self._xlsx:
+                self._sheet.append([_xlsx_cell(self._sheet, v) for v in line])
+            else:
+                self._csv.writerow(line)
+        self.count += len(rows)
+
+    def close(self) -> None:
+        if self._xlsx:
+            self._book.save(self.path)
+        else:
+            self._file.close()
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    # openpyxl turns a text starting with "=" into a formula; a rejected cell stays the text it was
+    if isinstance(value, str) and value.startswith("="):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(sheet, value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+class PayloadWriter:
+    """Dry run: the objects a real run would send, as JSON Lines, in order."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("w", encoding="utf-8", newline="\n")
+
+    def write(self, payloads: pa.Array) -> None:
+        if len(payloads):
+            self._file.write("\n".join(payloads.to_pylist()))
+            self._file.write("\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, path)

@@ -1,0 +1,213 @@
+"""What the user sees: progress while running, then the closing summary, errors and totals.
+
+A terminal gets a rich progress bar and tables; anything else (cron, a pipe, a log file) gets
+plain timestamped lines. Every text passes through `redact`, so no secret is ever shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import IO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from .mapping import Mapping
+from .readers import Table
+from .summary import ErrorGroup, RunSummary
+
+PLAIN_PROGRESS_EVERY_S = 5.0
+SHOWN_GROUPS = 12
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def one_line(summary: RunSummary) -> str:
+    mode = " (dry run: nothing sent)" if summary.dry_run else ""
+    line = (
+        f"{summary.kind}: {summary.rows_read} read, {summary.rows_valid} valid, "
+        f"{summary.rows_rejected} rejected, {summary.rows_skipped} skipped"
+    )
+    if not summary.dry_run:
+        line += (
+            f", {summary.rows_unchanged} unchanged, {summary.rows_sent} sent, "
+            f"{summary.rows_accepted} accepted in {summary.requests} requests "
+            f"({summary.retries} retries)"
+        )
+    line += f"{mode}; {summary.duration_s:.1f} s; exit {summary.exit_code}"
+    if summary.aborted:
+        line += f"; ABORTED: {summary.aborted}"
+    return line
+
+
+def group_line(group: ErrorGroup) -> str:
+    rows = ", ".join(map(str, group.first_rows))
+    more = ", ..." if group.count > len(group.first_rows) else ""
+    noun = "row" if group.count == 1 else "rows"
+    return f"{group.count} {noun}: {group.reason} ({noun} {rows}{more})"
+
+
+def _amount(value: int) -> str:
+    return f"{value:,}"
+
+
+class Reporter:
+    """An Observer (see upload.py) writing to a console; `live` chooses bars or plain lines."""
+
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        *,
+        live: bool | None = None,
+        quiet: bool = False,
+        secrets: list[str] | None = None,
+        log: IO[str] | None = None,
+    ) -> None:
+        self.out = Console(file=out, highlight=False, soft_wrap=True)
+        self.err = Console(file=err, stderr=err is None, highlight=False, soft_wrap=True)
+        self.live = self.err.is_terminal if live is None else live
+        self.quiet = quiet
+        self.secrets = secrets or []
+        self.log = log
+        self._bar: Progress | None = None
+        self._task = None
+        self._last_plain = 0.0
+
+    # -- plain lines ------------------------------------------------------------------------
+    def line(self, text: str, *, error: bool = False) -> None:
+        """A timestamped line (or a plain one on a terminal), also copied to the log file."""
+        text = redact(text, self.secrets)
+        stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        if self.log is not None:
+            self.log.write(f"{stamp} {text}\n")
+            self.log.flush()
+        console = self.err if error else self.out
+        if self.live:
+            console.print(text, markup=False)
+        else:
+            console.print(f"{stamp} {text}", markup=False)
+
+    def error(self, text: str) -> None:
+        self.line(f"error: {text}", error=True)
+
+    def warning(self, text: str) -> None:
+        self.line(f"warning: {text}", error=True)
+
+    # -- Observer ---------------------------------------------------------------------------
+    def started(self, summary: RunSummary, table: Table, mapping: Mapping) -> None:
+        what = "checking" if summary.dry_run else "uploading"
+        if not self.quiet:
+            self.line(f"{summary.kind}: {what} {summary.file} ({table.describe()})")
+            self.line(f"{summary.kind}: mapping from {mapping.source}")
+        if self.live and not self.quiet:
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=self.err,
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(summary.kind, total=None, counts="")
+        self._last_plain = time.monotonic()
+
+    def progress(self, summary: RunSummary) -> None:
+        counts = (
+            f"{summary.rows_read:,} read, {summary.rows_valid:,} valid, "
+            f"{summary.rows_rejected:,} rejected"
+        )
+        if not summary.dry_run:
+            counts += f", {summary.rows_accepted:,} accepted"
+        if self._bar is not None:
+            self._bar.update(self._task, counts=counts)
+        elif not self.quiet and time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
+            self._last_plain = time.monotonic()
+            self.line(f"{summary.kind}: {counts}")
+
+    def notice(self, text: str) -> None:
+        if not self.quiet:
+            self.line(text, error=True)
+        elif self.log is not None:
+            self.log.write(redact(text, self.secrets) + "\n")
+
+    def finished(self, summary: RunSummary) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        if summary.aborted:
+            self.error(f"{summary.kind}: stopped: {summary.aborted}")
+        if self.quiet:
+            self.line(one_line(summary))
+            return
+        if self.live:
+            self._tables(summary)
+        else:
+            self._plain_summary(summary)
+
+    # -- closing summary --------------------------------------------------------------------
+    def _plain_summary(self, summary: RunSummary) -> None:
+        self.line(one_line(summary))
+        for group in summary.errors.ranked()[:SHOWN_GROUPS]:
+            self.line(f"{summary.kind}: {group_line(group)}")
+        if summary.totals is not None:
+            for currency, stages in summary.totals.as_json().items():
+                parts = ", ".join(f"{k} {_amount(v)}" for k, v in stages.items())
+                self.line(f"{summary.kind}: invoiceAmount total {currency}: {parts}")
+
+    def _tables(self, summary: RunSummary) -> None:
+        counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")
+        counts.add_column("rows")
+        counts.add_column("count", justify="right")
+        shown = ["read", "valid", "rejected", "skipped"]
+        if not summary.dry_run:
+            shown += ["unchanged", "sent", "accepted"]
+        for name in shown:
+            counts.add_row(name, f"{getattr(summary, 'rows_' + name):,}")
+        if not summary.dry_run:
+            counts.add_row("requests", f"{summary.requests:,} ({summary.retries} retries)")
+        self.out.print(counts)
+        groups = summary.errors.ranked()
+        if groups:
+            errors = RichTable(title="rejected rows, by reason", title_justify="left")
+            errors.add_column("rows", justify="right")
+            errors.add_column("reason")
+            errors.add_column("first rows")
+            for group in groups[:SHOWN_GROUPS]:
+                more = ", ..." if group.count > len(group.first_rows) else ""
+                errors.add_row(
+                    f"{group.count:,}",
+                    redact(group.reason, self.secrets),
+                    ", ".join(map(str, group.first_rows)) + more,
+                )
+            if len(groups) > SHOWN_GROUPS:
+                errors.caption = f"and {len(groups) - SHOWN_GROUPS} more reasons: see --rejected"
+            self.out.print(errors)
+        if summary.totals is not None and summary.totals.sums:
+            totals = RichTable(title="control totals of invoiceAmount", title_justify="left")
+            totals.add_column("currency")
+            stages = ["read", "rejected", "valid"] + ([] if summary.dry_run else ["accepted"])
+            for stage in stages:
+                totals.add_column(stage, justify="right")
+            for currency, sums in summary.totals.as_json().items():
+                totals.add_row(currency, *(_amount(sums[s]) for s in stages))
+            self.out.print(totals)
+        self.line(one_line(summary))
+
+    def show_mapping(self, kind: str, toml: str, path: str) -> None:
+        """No mapping was given: show the one `init` would write, and how to keep it."""
+        self.line(f"{kind}: no mapping given; using the one `payor init` suggests:", error=True)
+        self.err.print(toml.rstrip(), markup=False, highlight=False)
+        self.line(
+            f"{kind}: to keep it: payor init {kind} {path} -o payor.toml (then edit as needed)",
+            error=True,
+        )

@@ -1,0 +1,179 @@
+"""Settings from flags, environment, config file and defaults, in that order of precedence."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from .errors import ConfigError
+from .mapping import read_toml, suggest
+
+APP = "payor"
+CONFIG_NAME = "payor.toml"
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 60.0
+API_KEYS = {"base_url", "api_key", "api_secret", "connect_timeout", "timeout", "ca_bundle"}
+UPLOAD_KEYS = {"batch_size", "state_dir", "max_retries", "retry_budget_s"}
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass
+class Settings:
+    """Everything a run needs besides the mapping; secrets are kept out of repr."""
+
+    config_path: Path | None = None
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT
+    ca_bundle: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
+    max_retries: int = 8
+    retry_budget_s: float = 600.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never be written anywhere."""
+        return [s for s in (self.api_key, self.api_secret) if s]
+
+    def mapping_section(self, kind: str) -> dict[str, Any] | None:
+        section = self.config.get(kind)
+        return section if isinstance(section, dict) else None
+
+    def require_credentials(self) -> tuple[str, str]:
+        if not self.api_key or not self.api_secret:
+            missing = [
+                name
+                for name, value in (("PAYOR_API_KEY", self.api_key), ("PAYOR_API_SECRET", self.api_secret))
+                if not value
+            ]
+            raise ConfigError(
+                f"no credentials: {' and '.join(missing)} not set",
+                "export PAYOR_API_KEY and PAYOR_API_SECRET, or set api_key/api_secret in the "
+                "config's [api] section (a file only you can read); or try --sandbox",
+            )
+        return self.api_key, self.api_secret
+
+    def require_base_url(self) -> str:
+        if not self.base_url:
+            raise ConfigError(
+                "no API address: set --base-url, PAYOR_BASE_URL or [api].base_url in the config",
+                "or try the local sandbox with --sandbox",
+            )
+        check_url(self.base_url)
+        return self.base_url.rstrip("/")
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def default_config_path() -> Path | None:
+    """./payor.toml if present, else the user config dir's payor/config.toml if present."""
+    local = Path(CONFIG_NAME)
+    if local.is_file():
+        return local
+    user = Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    return user if user.is_file() else None
+
+
+def check_url(url: str) -> None:
+    """Refuse plain http to anything but loopback, so a secret never travels in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base URL {url!r} is not an http(s) address")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"refusing plain http:// to {parts.hostname}: the API secret would travel in clear text",
+            "use https://, or http:// only for a server on this machine (localhost)",
+        )
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    base_url: str | None = None,
+    batch_size: int | None = None,
+    state_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Flags (the keyword arguments) beat the environment, which beats the file, then defaults."""
+    env = os.environ if environ is None else environ
+    if config_path is None:
+        config_path = default_config_path()
+    elif not Path(config_path).is_file():
+        raise ConfigError(f"{config_path}: no such config file")
+    config: dict[str, Any] = {}
+    warnings: list[str] = []
+    if config_path is not None:
+        try:
+            config = read_toml(config_path)
+        except Exception as exc:  # MappingError from read_toml: report as a config problem
+            raise ConfigError(str(exc).replace("mapping", "config")) from None
+    api = _table(config, "api", API_KEYS, config_path)
+    upload = _table(config, "upload", UPLOAD_KEYS, config_path)
+    if config_path is not None and (api.get("api_key") or api.get("api_secret")):
+        mode = Path(config_path).stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(
+                f"{config_path} holds an API secret and others can read it: "
+                f"run `chmod 600 {config_path}` or move the secret to PAYOR_API_SECRET"
+            )
+
+    def pick(flag: Any, env_name: str | None, table: dict[str, Any], name: str) -> Any:
+        if flag is not None:
+            return flag
+        if env_name and env.get(env_name):
+            return env[env_name]
+        return table.get(name)
+
+    settings = Settings(config_path=config_path, config=config, warnings=warnings)
+    settings.base_url = pick(base_url, "PAYOR_BASE_URL", api, "base_url")
+    settings.api_key = pick(None, "PAYOR_API_KEY", api, "api_key")
+    settings.api_secret = pick(None, "PAYOR_API_SECRET", api, "api_secret")
+    settings.connect_timeout = _number(api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path)
+    settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path)
+    settings.ca_bundle = api.get("ca_bundle")
+    chosen_batch = batch_size if batch_size is not None else upload.get("batch_size")
+    if chosen_batch is not None:
+        if not isinstance(chosen_batch, int) or isinstance(chosen_batch, bool) or chosen_batch < 1:
+            raise ConfigError(f"batch size must be a whole number of 1 or more, not {chosen_batch!r}")
+        settings.batch_size = chosen_batch
+    chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
+    if chosen_state:
+        settings.state_dir = Path(chosen_state).expanduser()
+    settings.max_retries = int(_number(upload, "max_retries", settings.max_retries, config_path))
+    settings.retry_budget_s = _number(upload, "retry_budget_s", settings.retry_budget_s, config_path)
+    return settings
+
+
+def _table(config: dict[str, Any], name: str, known: set[str], path: Path | None) -> dict[str, Any]:
+    table = config.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    for key in table:
+        if key not in known:
+            close = suggest(key, sorted(known))
+            raise ConfigError(
+                f"{path}: unknown setting {key!r} in [{name}]",
+                f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}",
+            )
+    return table
+
+
+def _number(table: dict[str, Any], name: str, default: float, path: Path | None) -> float:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{path}: {name} must be a positive number, not {value!r}")
+    return float(value)

@@ -1,0 +1,293 @@
+"""One upload, start to end: read -> map -> validate -> (plan -> send -> journal) -> report.
+
+This module wires the stages together; it neither prints nor exits. What the user sees goes
+through an `Observer` (report.py), what is sent through a `Sink` (deliver.py, or nothing in a
+dry run).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .errors import AbortedError, ExitCode, InputError, MappingError
+from .mapping import Mapping, bind, load_mapping_file, parse_mapping
+from .outputs import PayloadWriter, RejectedWriter
+from .readers import Table, open_table
+from .schema import Kind
+from .settings import Settings
+from .summary import RejectedRow, RowError, RunSummary, Totals
+from .validate import ValidatedChunk, Validator
+
+
+class Observer(Protocol):
+    """Receives what happens, to show it; report.py has the terminal and plain-line versions."""
+
+    def started(self, summary: RunSummary, table: Table, mapping: Mapping) -> None: ...
+
+    def progress(self, summary: RunSummary) -> None: ...
+
+    def notice(self, text: str) -> None: ...
+
+    def finished(self, summary: RunSummary) -> None: ...
+
+
+class Sink(Protocol):
+    """Where valid rows go; returns the rows the server refused, with its reasons."""
+
+    def take(self, part: ValidatedChunk) -> list[RejectedRow]: ...
+
+    def finish(self) -> list[RejectedRow]: ...
+
+
+@dataclass
+class Source:
+    """One kind's input: the file and the mapping that reads it."""
+
+    kind: Kind
+    path: Path
+    mapping: Mapping
+    inferred: str | None = None
+    """The TOML text of a mapping `init` would write, when no mapping was given anywhere."""
+
+
+@dataclass
+class Outputs:
+    rejected: Path | None = None
+    payloads: Path | None = None
+
+
+@dataclass
+class HeldBack:
+    """Rejected parents (customers) by their link value, so their children are held back."""
+
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def add(self, rows: list[RejectedRow], kind: Kind) -> None:
+        for row in rows:
+            if row.link:
+                first = row.errors[0].message() if row.errors else "rejected"
+                self.reasons.setdefault(
+                    row.link, f"its customer {row.link} was rejected (row {row.row}: {first})"
+                )
+
+
+def resolve_mapping(
+    kind: Kind,
+    path: Path,
+    settings: Settings,
+    mapping_path: Path | None,
+    *,
+    dry_run: bool,
+    overrides: dict[str, object],
+) -> Source:
+    """--mapping over the config's section; with neither, the mapping `init` would write."""
+    mapping: Mapping | None = None
+    if mapping_path is not None:
+        mapping = load_mapping_file(mapping_path, kind)
+        if mapping is None:
+            raise MappingError(
+                f"{mapping_path}: no [{kind.name}] section",
+                f"add [{kind.name}] and [{kind.name}.fields], or write one with "
+                f"`payor init {kind.name} {path} -o {mapping_path}`",
+            )
+    else:
+        section = settings.mapping_section(kind.name)
+        if section is not None:
+            mapping = parse_mapping(section, kind, f"{settings.config_path} [{kind.name}]")
+    inferred = None
+    if mapping is None:
+        hint = f"write one with `payor init {kind.name} {path} -o payor.toml`"
+        if not dry_run:
+            raise MappingError(f"no mapping for {kind.name}: nothing tells payor which column is which", hint)
+        from .infer import suggest_mapping
+
+        suggestion = suggest_mapping(path, kind, _override_options(overrides))
+        if suggestion.mapping is None:
+            raise MappingError(
+                f"no mapping for {kind.name}, and the file lacks columns for "
+                f"{', '.join(suggestion.todo)}",
+                hint + ", then name those columns in it",
+            )
+        mapping, inferred = suggestion.mapping, suggestion.toml
+    return Source(kind, Path(path), mapping.with_input(**overrides), inferred)
+
+
+def _override_options(overrides: dict[str, object]):
+    from .readers import InputOptions
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return InputOptions(**given)
+
+
+def run_source(
+    source: Source,
+    *,
+    dry_run: bool,
+    outputs: Outputs,
+    observer: Observer,
+    sink: Sink | None = None,
+    held_back: HeldBack | None = None,
+) -> RunSummary:
+    """Read, validate and (through `sink`) deliver one file; the summary says what happened."""
+    summary = RunSummary(source.kind.name, source.path, dry_run)
+    if source.kind.field("invoiceAmount") is not None:
+        summary.totals = Totals()
+    started = time.monotonic()
+    table = open_table(source.path, source.mapping.input)
+    bound = bind(source.mapping, table.headers, str(source.path))
+    summary.source = table.describe()
+    summary.mapping_source = source.mapping.source
+    validator = Validator(bound, held_back.reasons if held_back else None)
+    observer.started(summary, table, source.mapping)
+    rejected_file = RejectedWriter(outputs.rejected, table) if outputs.rejected else None
+    payload_file = PayloadWriter(outputs.payloads) if outputs.payloads and dry_run else None
+
+    def refused(rows: list[RejectedRow]) -> None:
+        summary.rows_rejected += len(rows)
+        for row in rows:
+            for error in row.errors:
+                summary.errors.add(error)
+        if rejected_file:
+            rejected_file.write(rows)
+        if held_back is not None:
+            held_back.add(rows, source.kind)
+
+    try:
+        for chunk in table.chunks():
+            part = validator(chunk)
+            summary.rows_read += part.rows_read
+            summary.rows_skipped += part.rows_skipped
+            summary.rows_valid += len(part.payloads)
+            refused(part.rejected)
+            _add_totals(summary, part)
+            if payload_file:
+                payload_file.write(part.payloads)
+            if sink is not None:
+                refused(sink.take(part))
+            observer.progress(summary)
+        if summary.rows_read == 0:
+            raise InputError(
+                f"{source.path}: no data rows under the header on row {table.header_row}",
+                "check the file, or --header-row if the header is further down",
+            )
+        if sink is not None:
+            refused(sink.finish())
+    except AbortedError as exc:
+        summary.aborted = str(exc)
+    finally:
+        if rejected_file:
+            rejected_file.close()
+        if payload_file:
+            payload_file.close()
+    summary.duration_s = time.monotonic() - started
+    summary.exit_code = exit_code(summary)
+    observer.finished(summary)
+    return summary
+
+
+def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
+    if summary.totals is None or part.read_amounts is None:
+        return
+    summary.totals.add("read", *part.read_amounts)
+    summary.totals.add("rejected", *part.rejected_amounts)
+    summary.totals.add("valid", part.amounts, part.currencies)
+
+
+def exit_code(summary: RunSummary) -> int:
+    if summary.aborted:
+        return ExitCode.ABORTED
+    if summary.rows_rejected:
+        return ExitCode.ROWS_REJECTED
+    return ExitCode.OK
+
+
+def server_rejection(row: int, cells: list[str], reason: str, link: str | None) -> RejectedRow:
+    """A row the server refused, in the same shape as a local rejection."""
+    return RejectedRow(row, [RowError(row, None, None, "server_rejected", reason)], cells, link)
+
+
+@dataclass
+class UploadRequest:
+    """What the user asked for on the command line, before settings are resolved."""
+
+    files: dict[str, Path]
+    """kind name -> file, in upload order (customers before invoices)."""
+    dry_run: bool = False
+    mapping_path: Path | None = None
+    full: bool = False
+    outputs: Outputs = field(default_factory=Outputs)
+    sandbox: bool = False
+    overrides: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class UploadResult:
+    summaries: list[RunSummary]
+    inferred: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return max((s.exit_code for s in self.summaries), default=ExitCode.OK)
+
+    def as_json(self) -> dict[str, object]:
+        if len(self.summaries) == 1:
+            return self.summaries[0].as_json()
+        data: dict[str, object] = {s.kind: s.as_json() for s in self.summaries}
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def run_upload(
+    request: UploadRequest,
+    settings: Settings,
+    observer: Observer,
+    show_inferred=None,
+) -> UploadResult:
+    """Every kind of the request in order; invoices of rejected customers are held back."""
+    from .schema import kind as kind_named
+
+    sources = [
+        resolve_mapping(
+            kind_named(name),
+            path,
+            settings,
+            request.mapping_path,
+            dry_run=request.dry_run,
+            overrides=request.overrides,
+        )
+        for name, path in request.files.items()
+    ]
+    result = UploadResult([])
+    held_back = HeldBack() if len(sources) > 1 else None
+    several = len(sources) > 1
+    for source in sources:
+        if source.inferred is not None:
+            result.inferred[source.kind.name] = source.inferred
+            if show_inferred is not None:
+                show_inferred(source.kind.name, source.inferred, str(source.path))
+        outputs = Outputs(
+            per_kind(request.outputs.rejected, source.kind.name, several),
+            per_kind(request.outputs.payloads, source.kind.name, several),
+        )
+        summary = run_source(
+            source,
+            dry_run=request.dry_run,
+            outputs=outputs,
+            observer=observer,
+            sink=None,
+            held_back=held_back,
+        )
+        result.summaries.append(summary)
+        if summary.aborted:
+            break
+    return result
+
+
+def per_kind(path: Path | None, kind: str, several: bool) -> Path | None:
+    """With two sources (`upload all`) each kind gets its own file: rejected.customers.csv."""
+    if path is None or not several:
+        return path
+    return path.with_name(f"{path.stem}.{kind}{path.suffix}")
