@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import ExitStack
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, NoReturn
 
@@ -25,13 +25,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-upload_app = typer.Typer(
-    help="Read, map, validate and send a file's rows.", no_args_is_help=True
-)
+upload_app = typer.Typer(help="Read, map, validate and send a file's rows.", no_args_is_help=True)
 app.add_typer(upload_app, name="upload")
 
 
-class KindName(str, Enum):
+class KindName(StrEnum):
     customers = "customers"
     invoices = "invoices"
 

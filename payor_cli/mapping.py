@@ -162,13 +162,14 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
         if key not in SECTION_KEYS:
             raise MappingError(
                 f"{source}: unknown setting {key!r}",
-                _did_you_mean(key, sorted(SECTION_KEYS)) or f"known: {', '.join(sorted(SECTION_KEYS))}",
+                _did_you_mean(key, sorted(SECTION_KEYS))
+                or f"known: {', '.join(sorted(SECTION_KEYS))}",
             )
     fields_table = section.get("fields")
     if not isinstance(fields_table, dict) or not fields_table:
         raise MappingError(
             f"{source}: no [{kind.name}.fields] table",
-            f'map at least the required fields: {", ".join(kind.required)}, e.g. '
+            f"map at least the required fields: {', '.join(kind.required)}, e.g. "
             f'{kind.required[0]} = "Column header"',
         )
     defaults = {
@@ -209,12 +210,14 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
     for rule in section.get("skip", []):
         if not isinstance(rule, dict) or set(rule) - {"column", "pattern"} or "pattern" not in rule:
             raise MappingError(
-                f"{source}: each skip rule is {{ column = \"Header\", pattern = \"regex\" }}"
+                f'{source}: each skip rule is {{ column = "Header", pattern = "regex" }}'
             )
         try:
             re.compile(rule["pattern"])
         except re.error as exc:
-            raise MappingError(f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}")
+            raise MappingError(
+                f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}"
+            ) from None
         skip.append(SkipRule(str(rule.get("column", "")), rule["pattern"]))
     return Mapping(kind, ordered, tuple(key), tuple(skip), _input_options(section, source), source)
 
@@ -249,7 +252,9 @@ def _parse_field(
     if isinstance(raw, str):
         raw = {"column": raw}
     if not isinstance(raw, dict):
-        raise MappingError(f'{where}: give a column header ("Header") or a table {{ column = ... }}')
+        raise MappingError(
+            f'{where}: give a column header ("Header") or a table {{ column = ... }}'
+        )
     for key in raw:
         if key not in FIELD_KEYS:
             raise MappingError(
@@ -271,7 +276,7 @@ def _parse_field(
     if "columns" in raw:
         columns = raw["columns"]
         if not isinstance(columns, dict) or not columns:
-            raise MappingError(f"{where}: columns must be a table of key = \"Header\"")
+            raise MappingError(f'{where}: columns must be a table of key = "Header"')
         spec["columns"] = {str(k): _text(v, "a column", where) for k, v in columns.items()}
     if "value" in raw:
         spec["value"] = _text(raw["value"], "value", where)
@@ -280,7 +285,9 @@ def _parse_field(
     if "map" in raw:
         if not isinstance(raw["map"], dict):
             raise MappingError(f'{where}: map must be a table of "from" = "to"')
-        spec["map"] = {str(k).strip(): _text(v, "a map value", where) for k, v in raw["map"].items()}
+        spec["map"] = {
+            str(k).strip(): _text(v, "a map value", where) for k, v in raw["map"].items()
+        }
     if ftype is FieldType.DATE:
         formats = raw.get("format", defaults["format"])
         if isinstance(formats, str):
@@ -295,7 +302,7 @@ def _parse_field(
         thousands = raw.get("thousands", defaults["thousands"])
         for what, sep in (("decimal", decimal), ("thousands", thousands)):
             if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep.isdigit()):
-                raise MappingError(f"{where}: {what} must be one character such as \",\" or \".\"")
+                raise MappingError(f'{where}: {what} must be one character such as "," or "."')
         if thousands == decimal:
             raise MappingError(f"{where}: decimal and thousands must differ")
         spec["decimal"], spec["thousands"] = decimal, thousands
@@ -334,7 +341,10 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
     bound = []
     for spec in mapping.fields.values():
         if spec.columns:
-            cols = {k: (find(c, spec.field), headers[find(c, spec.field)]) for k, c in spec.columns.items()}
+            cols = {
+                k: (find(c, spec.field), headers[find(c, spec.field)])
+                for k, c in spec.columns.items()
+            }
             bound.append(BoundField(spec, object_columns=cols))
         elif spec.column is not None:
             i = find(spec.column, spec.field)

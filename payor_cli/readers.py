@@ -179,7 +179,9 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, utf-16, cp1252") from None
+        raise InputError(
+            f"unknown encoding {encoding!r}", "use e.g. utf-8, utf-16, cp1252"
+        ) from None
     try:
         sample = head.decode(encoding, errors="strict" if options.encoding else "replace")
     except UnicodeDecodeError as exc:
@@ -194,8 +196,7 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
     header_at = options.header_row - 1
     if header_at >= len(lines):
         raise InputError(
-            f"{path}: header_row = {options.header_row}, but the file has only "
-            f"{len(lines)} lines",
+            f"{path}: header_row = {options.header_row}, but the file has only {len(lines)} lines",
             "set header_row to the row that holds the column names",
         )
     delimiter = options.delimiter or sniff_delimiter(lines[header_at : header_at + 50])
@@ -209,7 +210,9 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
             "set header_row to the row that holds the column names",
         )
     table = Table(path, "csv", headers, options.header_row, encoding, delimiter)
-    table._chunks = lambda: _text_chunks(path, encoding, delimiter, len(headers), options, chunk_rows)
+    table._chunks = lambda: _text_chunks(
+        path, encoding, delimiter, len(headers), options, chunk_rows
+    )
     return table
 
 
@@ -306,7 +309,9 @@ def _csv_module_chunks(
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: the file is not {encoding} ({exc.reason})") from None
         except csv.Error as exc:
-            raise InputError(f"{path}: not a readable CSV near record {records.line_num}: {exc}")
+            raise InputError(
+                f"{path}: not a readable CSV near record {records.line_num}: {exc}"
+            ) from None
 
 
 # --- workbooks --------------------------------------------------------------------------------
@@ -391,7 +396,9 @@ def _pick_sheet(path: Path, names: list[str], wanted: str | int | None) -> str:
     return found
 
 
-def _workbook_chunks(rows: list[list], width: int, header_row: int, chunk_rows: int) -> Iterator[Chunk]:
+def _workbook_chunks(
+    rows: list[list], width: int, header_row: int, chunk_rows: int
+) -> Iterator[Chunk]:
     for start in range(header_row, len(rows), chunk_rows):
         block = rows[start : start + chunk_rows]
         columns, date_masks = [], []

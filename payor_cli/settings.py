@@ -55,7 +55,10 @@ class Settings:
         if not self.api_key or not self.api_secret:
             missing = [
                 name
-                for name, value in (("PAYOR_API_KEY", self.api_key), ("PAYOR_API_SECRET", self.api_secret))
+                for name, value in (
+                    ("PAYOR_API_KEY", self.api_key),
+                    ("PAYOR_API_SECRET", self.api_secret),
+                )
                 if not value
             ]
             raise ConfigError(
@@ -148,13 +151,17 @@ def load_settings(
     chosen_batch = batch_size if batch_size is not None else upload.get("batch_size")
     if chosen_batch is not None:
         if not isinstance(chosen_batch, int) or isinstance(chosen_batch, bool) or chosen_batch < 1:
-            raise ConfigError(f"batch size must be a whole number of 1 or more, not {chosen_batch!r}")
+            raise ConfigError(
+                f"batch size must be a whole number of 1 or more, not {chosen_batch!r}"
+            )
         settings.batch_size = chosen_batch
     chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
     if chosen_state:
         settings.state_dir = Path(chosen_state).expanduser()
     settings.max_retries = int(_number(upload, "max_retries", settings.max_retries, config_path))
-    settings.retry_budget_s = _number(upload, "retry_budget_s", settings.retry_budget_s, config_path)
+    settings.retry_budget_s = _number(
+        upload, "retry_budget_s", settings.retry_budget_s, config_path
+    )
     return settings
 
 

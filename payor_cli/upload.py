@@ -101,7 +101,9 @@ def resolve_mapping(
     if mapping is None:
         hint = f"write one with `payor init {kind.name} {path} -o payor.toml`"
         if not dry_run:
-            raise MappingError(f"no mapping for {kind.name}: nothing tells payor which column is which", hint)
+            raise MappingError(
+                f"no mapping for {kind.name}: nothing tells payor which column is which", hint
+            )
         from .infer import suggest_mapping
 
         suggestion = suggest_mapping(path, kind, _override_options(overrides))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -209,7 +208,9 @@ class Validator:
                 skipped = pc.or_(skipped, pc.fill_null(hit, False))
         return skipped
 
-    def _convert(self, bound_field: BoundField, column, n: int) -> tuple[values.Converted, pa.Array]:
+    def _convert(
+        self, bound_field: BoundField, column, n: int
+    ) -> tuple[values.Converted, pa.Array]:
         spec = bound_field.spec
         if bound_field.object_columns:
             parts = {k: column(i) for k, (i, _) in bound_field.object_columns.items()}
@@ -270,12 +271,7 @@ class Validator:
 
     @staticmethod
     def _payloads(literals: dict[str, pa.Array]) -> pa.Array:
-        members = [
-            pc.binary_join_element_wise(json.dumps(name) + ":", literal, "")
-            for name, literal in literals.items()
-        ]
-        body = pc.binary_join_element_wise(*members, ",", null_handling="skip")
-        return pc.binary_join_element_wise("{", body, "}", "")
+        return pc.binary_join_element_wise("{", values.object_members(literals), "}", "")
 
     @staticmethod
     def _raw(chunk: Chunk, offset: int) -> list[str]:

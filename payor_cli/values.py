@@ -229,13 +229,28 @@ def _scale_exactly(canonical: pa.Array, scale: Decimal) -> tuple[pa.Array, pa.Ar
     return _shift_point(by_unique(canonical, scaled), 0)
 
 
+def object_members(literals: dict[str, pa.Array]) -> pa.Array:
+    """'"name":literal,...' per row, leaving out null literals ("" when all are null).
+
+    Arrow's own null_handling="skip" drops the rows where every part is null (pyarrow 26),
+    which would shift every later row, so each member carries its own comma instead.
+    """
+    members = [
+        pc.fill_null(
+            pc.binary_join_element_wise(
+                "," + json.dumps(name, ensure_ascii=False) + ":", literal, ""
+            ),
+            "",
+        )
+        for name, literal in literals.items()
+    ]
+    joined = pc.binary_join_element_wise(*members, "")
+    return pc.utf8_slice_codeunits(joined, 1)
+
+
 def json_object(parts: dict[str, pa.Array]) -> Converted:
     """A JSON object of string members from several columns; empty members are left out."""
-    members = [
-        pc.binary_join_element_wise(json.dumps(key, ensure_ascii=False) + ":", json_strings(cells), "")
-        for key, cells in parts.items()
-    ]
-    body = pc.binary_join_element_wise(*members, ",", null_handling="skip")
+    body = object_members({key: json_strings(cells) for key, cells in parts.items()})
     body = pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), body)
     return Converted(pc.binary_join_element_wise("{", body, "}", ""), [])
 
