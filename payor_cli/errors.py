@@ -26,7 +26,8 @@ class PayorError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+        # one line, so a cron mail or a log grep shows the whole story
+        return self.message if not self.hint else f"{self.message}; {self.hint}"
 
 
 class InputError(PayorError):

@@ -233,6 +233,8 @@ class Validator:
             converted.faults = extra + converted.faults
         if spec.field in self.kind.required:
             missing = pc.is_null(converted.json)
+            for other in converted.faults:  # a value that failed conversion is not also empty
+                missing = pc.and_(missing, pc.invert(pc.fill_null(other.mask, False)))
             converted.faults.insert(0, values.Fault(missing, "required", "is empty (required)"))
         return converted, source
 

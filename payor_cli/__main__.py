@@ -1,0 +1,5 @@
+"""`python -m payor_cli`, the same as the `payor` command."""
+
+from .cli import app
+
+app(prog_name="payor")

@@ -1,0 +1,138 @@
+"""Shared helpers: run the real CLI in a subprocess, write real input files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SAMPLES = ROOT / "sample_data"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run_payor(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout=120) -> Run:
+    """Run `payor ARGS` as a real process, with a clean environment and no config around."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
+    base["HOME"] = str(cwd)
+    base["XDG_CONFIG_HOME"] = str(cwd / ".config")
+    base["XDG_STATE_HOME"] = str(cwd / ".state")
+    base["COLUMNS"] = "200"
+    base.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "payor_cli", *map(str, args)],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def payor(tmp_path: Path):
+    def run(*args: str | Path, env: dict[str, str] | None = None, timeout=120) -> Run:
+        return run_payor(*args, cwd=tmp_path, env=env, timeout=timeout)
+
+    return run
+
+
+def write_csv(path: Path, rows: list[list[object]], delimiter: str = ",", encoding="utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: list[list[object]], sheet: str = "Sheet1", extra=()) -> Path:
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = sheet
+    for row in rows:
+        first.append(row)
+    for name, extra_rows in extra:
+        other = book.create_sheet(name)
+        for row in extra_rows:
+            other.append(row)
+    book.save(path)
+    return path
+
+
+def write_mapping(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def read_rejected(path: Path) -> list[dict[str, str]]:
+    """The rows of a rejected-rows CSV, found below its header in the source's own dialect."""
+    raw = path.read_bytes()
+    utf16 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+    text = raw.decode("utf-16" if utf16 else "utf-8-sig")
+    start = text.index("source_row")
+    delimiter = text[start + len("source_row")]
+    return list(csv.DictReader(io.StringIO(text[start:], newline=""), delimiter=delimiter))
+
+
+INVOICE_MAPPING = """
+[invoices]
+[invoices.fields]
+customerNumber = "Customer"
+invoiceNumber = "Invoice"
+invoiceAmount = "Amount"
+"""
+
+CUSTOMER_MAPPING = """
+[customers]
+[customers.fields]
+customerno = "No"
+emailaddress1 = "Email"
+companyname = "Name"
+"""
+
+
+@pytest.fixture
+def dry_run(tmp_path: Path, payor):
+    """Dry-run a file with a mapping; returns (run, payloads, rejected rows, report)."""
+
+    def go(kind: str, source: Path, mapping: str, *extra: str):
+        mapping_path = write_mapping(tmp_path / "mapping.toml", mapping)
+        payloads = tmp_path / "payloads.jsonl"
+        rejected = tmp_path / "rejected.csv"
+        report = tmp_path / "report.json"
+        for stale in (payloads, rejected, report):
+            stale.unlink(missing_ok=True)
+        result = payor(
+            "upload", kind, source, "--mapping", mapping_path, "--dry-run",
+            "--payloads", payloads, "--rejected", rejected, "--report-json", report, *extra,
+        )  # fmt: skip
+        return (
+            result,
+            read_jsonl(payloads) if payloads.exists() else None,
+            read_rejected(rejected) if rejected.exists() else None,
+            json.loads(report.read_text()) if report.exists() else None,
+        )
+
+    return go
