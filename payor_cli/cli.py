@@ -278,6 +278,83 @@ def schema(
         typer.echo("")
 
 
+@app.command("sandbox")
+def sandbox(
+    port: Annotated[
+        int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free one).")
+    ] = 8765,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="SQLite file for the stored rows (default: memory).")
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    fault_rate: Annotated[
+        float, typer.Option("--fault-rate", min=0, max=1, help="Share of uploads that fail.")
+    ] = 0.0,
+    faults: Annotated[
+        str, typer.Option("--faults", help="Faults to inject: 500,502,503,504,429,drop,soft.")
+    ] = "500,502,503,429,drop",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fault dice.")] = 0,
+    stall_rate: Annotated[
+        float, typer.Option("--stall-rate", min=0, max=1, help="Share stored, then answered late.")
+    ] = 0.0,
+    stall_seconds: Annotated[
+        float, typer.Option("--stall-seconds", min=0, help="How late a stalled answer comes.")
+    ] = 0.0,
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", min=1, help="Requests allowed per window.")
+    ] = None,
+    rate_window: Annotated[
+        float, typer.Option("--rate-window", min=0.01, help="Rate-limit window in seconds.")
+    ] = 1.0,
+    reset_style: Annotated[
+        str, typer.Option("--reset-style", help="X-RateLimit-Reset as seconds or epoch.")
+    ] = "seconds",
+    max_batch: Annotated[
+        int | None, typer.Option("--max-batch", min=1, help="Rows per request before 413.")
+    ] = None,
+    name_rows: Annotated[
+        bool, typer.Option("--name-rows/--no-name-rows", help="Say which rows a 400 refuses.")
+    ] = True,
+    refuse_keys: Annotated[
+        str | None, typer.Option("--refuse-keys", help="Regex of keys to refuse, for rehearsals.")
+    ] = None,
+) -> None:
+    """Run a local PayorCRM-compatible API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
+    import os
+
+    from .sandbox import Sandbox, SandboxConfig
+
+    defaults = SandboxConfig()
+    config = SandboxConfig(
+        api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
+        api_secret=os.environ.get("PAYOR_API_SECRET") or defaults.api_secret,
+        db_path=db,
+        name_rows=name_rows,
+        max_batch=max_batch,
+        fault_rate=fault_rate,
+        faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
+        seed=seed,
+        stall_rate=stall_rate,
+        stall_seconds=stall_seconds,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        reset_style=reset_style,
+        refuse_keys=refuse_keys,
+    )
+    reporter = Reporter()
+    server = Sandbox(config, host=host, port=port, log=reporter.line)
+    reporter.line(f"payor sandbox: PayorCRM-compatible API at {server.url}")
+    if not os.environ.get("PAYOR_API_KEY"):
+        reporter.line(
+            f"credentials: api_key={config.api_key} api_secret={config.api_secret} "
+            "(sandbox defaults; set PAYOR_API_KEY / PAYOR_API_SECRET to choose others)"
+        )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"payor {__version__}")

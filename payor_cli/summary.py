@@ -108,6 +108,10 @@ class Totals:
             bucket = self.sums.setdefault(currency or NO_CURRENCY, dict.fromkeys(self.STAGES, 0))
             bucket[stage] += total
 
+    def add_value(self, stage: str, amount: int, currency: str | None) -> None:
+        bucket = self.sums.setdefault(currency or NO_CURRENCY, dict.fromkeys(self.STAGES, 0))
+        bucket[stage] += amount
+
     def as_json(self) -> dict[str, dict[str, int]]:
         return {c: dict(v) for c, v in sorted(self.sums.items())}
 

@@ -8,6 +8,8 @@ dry run).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -130,7 +132,7 @@ def run_source(
     dry_run: bool,
     outputs: Outputs,
     observer: Observer,
-    sink: Sink | None = None,
+    sink: Callable[[RunSummary], Sink] | None = None,
     held_back: HeldBack | None = None,
 ) -> RunSummary:
     """Read, validate and (through `sink`) deliver one file; the summary says what happened."""
@@ -146,6 +148,7 @@ def run_source(
     observer.started(summary, table, source.mapping)
     rejected_file = RejectedWriter(outputs.rejected, table) if outputs.rejected else None
     payload_file = PayloadWriter(outputs.payloads) if outputs.payloads and dry_run else None
+    sink = sink(summary) if sink is not None else None
 
     def refused(rows: list[RejectedRow]) -> None:
         summary.rows_rejected += len(rows)
@@ -156,6 +159,11 @@ def run_source(
             rejected_file.write(rows)
         if held_back is not None:
             held_back.add(rows, source.kind)
+
+    def server_refused(rows: list[RejectedRow]) -> None:
+        # valid here, refused there: counted once, as rejected (read = valid + rejected + skipped)
+        summary.rows_valid -= len(rows)
+        refused(rows)
 
     try:
         for chunk in table.chunks():
@@ -168,7 +176,7 @@ def run_source(
             if payload_file:
                 payload_file.write(part.payloads)
             if sink is not None:
-                refused(sink.take(part))
+                server_refused(sink.take(part))
             observer.progress(summary)
         if summary.rows_read == 0:
             raise InputError(
@@ -176,7 +184,7 @@ def run_source(
                 "check the file, or --header-row if the header is further down",
             )
         if sink is not None:
-            refused(sink.finish())
+            server_refused(sink.finish())
     except AbortedError as exc:
         summary.aborted = str(exc)
     finally:
@@ -246,7 +254,7 @@ def run_upload(
     request: UploadRequest,
     settings: Settings,
     observer: Observer,
-    show_inferred=None,
+    show_inferred: Callable[[str, str, str], None] | None = None,
 ) -> UploadResult:
     """Every kind of the request in order; invoices of rejected customers are held back."""
     from .schema import kind as kind_named
@@ -265,27 +273,86 @@ def run_upload(
     result = UploadResult([])
     held_back = HeldBack() if len(sources) > 1 else None
     several = len(sources) > 1
-    for source in sources:
-        if source.inferred is not None:
-            result.inferred[source.kind.name] = source.inferred
-            if show_inferred is not None:
-                show_inferred(source.kind.name, source.inferred, str(source.path))
-        outputs = Outputs(
-            per_kind(request.outputs.rejected, source.kind.name, several),
-            per_kind(request.outputs.payloads, source.kind.name, several),
-        )
-        summary = run_source(
-            source,
-            dry_run=request.dry_run,
-            outputs=outputs,
-            observer=observer,
-            sink=None,
-            held_back=held_back,
-        )
-        result.summaries.append(summary)
-        if summary.aborted:
-            break
+    with ExitStack() as stack:
+        delivery = None
+        if not request.dry_run:
+            delivery = stack.enter_context(_connection(request, settings, observer))
+        for source in sources:
+            if source.inferred is not None:
+                result.inferred[source.kind.name] = source.inferred
+                if show_inferred is not None:
+                    show_inferred(source.kind.name, source.inferred, str(source.path))
+            outputs = Outputs(
+                per_kind(request.outputs.rejected, source.kind.name, several),
+                per_kind(request.outputs.payloads, source.kind.name, several),
+            )
+            summary = run_source(
+                source,
+                dry_run=request.dry_run,
+                outputs=outputs,
+                observer=observer,
+                sink=delivery(source.kind) if delivery else None,
+                held_back=held_back,
+            )
+            result.summaries.append(summary)
+            if summary.aborted:
+                break
     return result
+
+
+@contextmanager
+def _connection(
+    request: UploadRequest, settings: Settings, observer: Observer
+) -> Iterator[Callable[[Kind], Callable[[RunSummary], Sink]]]:
+    """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
+    from .client import ApiClient, Credentials
+    from .deliver import Delivery
+    from .journal import Journal, StateLock, account_id
+    from .retry import RetryPolicy
+
+    with ExitStack() as stack:
+        stack.enter_context(StateLock(settings.state_dir))
+        if request.sandbox:
+            from .sandbox import Sandbox, SandboxConfig
+
+            db_path = settings.state_dir / "sandbox.sqlite"
+            config = SandboxConfig(db_path=db_path)
+            sandbox = stack.enter_context(Sandbox(config).start())
+            base_url, api = sandbox.url, f"sandbox:{db_path}"
+            credentials = Credentials(config.api_key, config.api_secret)
+            observer.notice(f"sandbox: a local PayorCRM at {base_url}, data in {db_path}")
+        else:
+            base_url = settings.require_base_url()
+            credentials = Credentials(*settings.require_credentials())
+            api = base_url
+        client = ApiClient(
+            base_url,
+            credentials,
+            connect_timeout=settings.connect_timeout,
+            timeout=settings.timeout,
+            ca_bundle=settings.ca_bundle,
+            policy=RetryPolicy(max_retries=settings.max_retries, budget_s=settings.retry_budget_s),
+            notice=observer.notice,
+        )
+        stack.callback(client.close)
+        journal = Journal(settings.state_dir, api, account_id(credentials.api_key))
+        stack.callback(journal.close)
+
+        def for_kind(kind: Kind) -> Callable[[RunSummary], Sink]:
+            def make(summary: RunSummary) -> Sink:
+                return Delivery(
+                    kind,
+                    client,
+                    journal,
+                    summary,
+                    batch_size=settings.batch_size,
+                    full=request.full,
+                    progress=observer.progress,
+                )
+
+            return make
+
+        yield for_kind
 
 
 def per_kind(path: Path | None, kind: str, several: bool) -> Path | None:

@@ -6,8 +6,11 @@ import csv
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +139,71 @@ def dry_run(tmp_path: Path, payor):
         )
 
     return go
+
+
+# --- a real sandbox server, as its own process ------------------------------------------------
+
+API_KEY = "test-key-5f2c"
+API_SECRET = "s3cr3t-Zq9-never-shown"
+CREDENTIALS = {"PAYOR_API_KEY": API_KEY, "PAYOR_API_SECRET": API_SECRET}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SandboxProcess:
+    """`payor sandbox` running as a subprocess, and what it stored."""
+
+    def __init__(self, directory: Path, *flags: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db = directory / f"sandbox-{self.port}.sqlite"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
+        env.update(CREDENTIALS)
+        self.log = (directory / f"sandbox-{self.port}.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "payor_cli", "sandbox", "--port", str(self.port),
+             "--db", str(self.db), *flags],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.stats()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.05)
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def stats(self) -> dict:
+        return self._get("/sandbox/stats")
+
+    def records(self, kind: str) -> list[dict]:
+        return self._get(f"/sandbox/records/{kind}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def sandbox_server(tmp_path: Path):
+    started: list[SandboxProcess] = []
+
+    def start(*flags: str) -> SandboxProcess:
+        server = SandboxProcess(tmp_path, *flags)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

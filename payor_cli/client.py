@@ -1,0 +1,230 @@
+"""The one place that speaks HTTP to the API: one batch in, one classified answer out.
+
+Temporary trouble (connection errors, timeouts, 429, 5xx, a 2xx saying success false) is retried
+here, under the RetryPolicy; what is left for the caller is a final answer: accepted, refused
+(with or without row numbers), too large, or an abort. The secret is sent in a header and never
+appears in any text this module makes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from . import __version__
+from .errors import AbortedError
+from .retry import TEMPORARY_STATUSES, Clock, RetryPolicy, quota_spent, reset_wait, server_wait
+
+MAX_MESSAGE = 300
+
+
+@dataclass
+class Answer:
+    """The final word on one batch."""
+
+    outcome: str
+    """accepted | refused | too_large"""
+    status: int
+    message: str = ""
+    row_errors: dict[int, str] = field(default_factory=dict)
+    """0-based position in the batch -> the server's reason, when the server names rows."""
+
+
+@dataclass
+class Credentials:
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+
+
+class ApiClient:
+    """A keep-alive session to one API root; counts requests and retries as the server saw them."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        connect_timeout: float = 10.0,
+        timeout: float = 60.0,
+        ca_bundle: str | None = None,
+        policy: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        notice: Callable[[str], None] | None = None,
+        key_headers: tuple[str, str] = ("api_key", "api_secret"),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = (connect_timeout, timeout)
+        self.policy = policy or RetryPolicy()
+        self.clock = clock or Clock()
+        self.notice = notice or (lambda text: None)
+        self.requests = 0
+        self.retries = 0
+        self._secrets = [credentials.api_key, credentials.api_secret]
+        self._waited = 0.0
+        self._not_before = 0.0
+        self.session = requests.Session()
+        self.session.trust_env = True
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": f"payor/{__version__}",
+                key_headers[0]: credentials.api_key,
+                key_headers[1]: credentials.api_secret,
+            }
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def post(self, path: str, body: bytes, rows: int) -> Answer:
+        """Send one JSON array; retry what is temporary; return the final answer or abort."""
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            self._respect_quota()
+            self.requests += 1
+            try:
+                response = self.session.post(url, data=body, timeout=self.timeouts)
+            except requests.exceptions.SSLError as exc:
+                raise AbortedError(
+                    f"TLS verification failed for {self.base_url}: {self._clean(exc)}",
+                    "behind a TLS-inspecting proxy, set ca_bundle in the config's [api] section",
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+                attempt = self._wait_before_retry(attempt, None, f"{problem} ({rows} rows)")
+                continue
+            answer = self._classify(response)
+            if answer is not None:
+                self._note_quota(response)
+                return answer
+            reason = f"HTTP {response.status_code}"
+            if 200 <= response.status_code < 300:
+                reason += " with success false"
+            text = self._message(response)
+            attempt = self._wait_before_retry(
+                attempt, response, f"{reason}{': ' + text if text else ''} ({rows} rows)"
+            )
+
+    # -- answers ------------------------------------------------------------------------------
+    def _classify(self, response: requests.Response) -> Answer | None:
+        """The final answer, or None when the failure is temporary."""
+        status = response.status_code
+        data = self._json(response)
+        if 200 <= status < 300:
+            if isinstance(data, dict) and data.get("success") is False:
+                return None
+            return Answer("accepted", status)
+        if status in (401, 403):
+            raise AbortedError(
+                f"the API refused the credentials (HTTP {status}) at {self.base_url}",
+                "check PAYOR_API_KEY and PAYOR_API_SECRET (or api_key/api_secret in the config)",
+            )
+        if status in TEMPORARY_STATUSES:
+            return None
+        if status == 413:
+            return Answer("too_large", status, self._message(response))
+        if status in (400, 409, 422):
+            return Answer("refused", status, self._message(response), self._row_errors(data))
+        raise AbortedError(
+            f"unexpected answer HTTP {status} from {response.url.split('?')[0]}: "
+            f"{self._message(response) or response.reason}",
+            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
+        )
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _message(self, response: requests.Response) -> str:
+        data = self._json(response)
+        text = ""
+        if isinstance(data, dict):
+            for key in ("message", "error", "detail", "errors"):
+                if data.get(key):
+                    value = data[key]
+                    text = (
+                        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                    )
+                    break
+        elif response.text:
+            text = response.text
+        return self._clean(" ".join(text.split())[:MAX_MESSAGE])
+
+    def _row_errors(self, data: Any) -> dict[int, str]:
+        """Row reasons from the common shapes: errors: [{index|row, message}] or {index: msg}."""
+        if not isinstance(data, dict):
+            return {}
+        errors = data.get("errors") or data.get("rows") or data.get("failed")
+        found: dict[int, str] = {}
+        if isinstance(errors, dict):
+            items = [{"index": k, "message": v} for k, v in errors.items()]
+        elif isinstance(errors, list):
+            items = errors
+        else:
+            return {}
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            index = item.get("index", item.get("row"))
+            try:
+                position = int(index)
+            except (TypeError, ValueError):
+                continue
+            reason = item.get("message") or item.get("error") or "refused by the server"
+            if item.get("field"):
+                reason = f"{item['field']}: {reason}"
+            found[position] = self._clean(str(reason))[:MAX_MESSAGE]
+        return found
+
+    def _clean(self, text: Any) -> str:
+        text = str(text)
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- waiting ------------------------------------------------------------------------------
+    def _wait_before_retry(self, attempt: int, response: requests.Response | None, why: str) -> int:
+        if attempt >= self.policy.max_retries:
+            raise AbortedError(
+                f"gave up after {attempt + 1} tries: {why}",
+                "the server or network is failing; a re-run goes on from the last accepted batch",
+            )
+        wait = server_wait(response.headers, self.clock) if response is not None else None
+        if wait is None:
+            wait = self.policy.backoff(attempt, self.clock)
+        if self._waited + wait > self.policy.budget_s:
+            raise AbortedError(
+                f"retry budget of {self.policy.budget_s:.0f} s spent: {why}",
+                "a re-run goes on from the last accepted batch",
+            )
+        self.notice(f"{why}; retrying in {wait:.1f} s")
+        self.retries += 1
+        self._waited += wait
+        self.clock.sleep(wait)
+        return attempt + 1
+
+    def _note_quota(self, response: requests.Response) -> None:
+        # the server says the window's quota is spent: wait for its reset, not for a 429
+        if quota_spent(response.headers):
+            wait = reset_wait(response.headers, self.clock)
+            if wait:
+                self._not_before = self.clock.monotonic() + wait
+
+    def _respect_quota(self) -> None:
+        delay = self._not_before - self.clock.monotonic()
+        if delay > 0:
+            self.notice(f"rate limit reached; waiting {delay:.1f} s for the reset")
+            self.clock.sleep(delay)
+        self._not_before = 0.0
