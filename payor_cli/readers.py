@@ -19,10 +19,10 @@ import python_calamine
 
 from .errors import InputError
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 25_000
 DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 256 * 1024
-_BLOCK_BYTES = 4 << 20
+_BLOCK_BYTES = 1 << 20  # Arrow reads ahead many blocks: small ones keep memory flat
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
@@ -257,15 +257,23 @@ def _text_chunks(
                 null_values=[],
             ),
         )
-        for batch in reader:
+        waiting: list[pa.RecordBatch] = []
+        waiting_rows = 0
+        for batch in itertools.chain(reader, [None]):
             if ragged:
                 break
-            if batch.num_rows:
-                yield Chunk(list(batch.columns), first_row + emitted)
-                emitted += batch.num_rows
-        else:
-            if not ragged:
-                return
+            if batch is not None:
+                waiting.append(batch)
+                waiting_rows += batch.num_rows
+            if waiting_rows and (waiting_rows >= chunk_rows or batch is None):
+                # small blocks keep Arrow's read-ahead small; chunks of many rows keep the
+                # per-chunk cost of validation small
+                columns = pa.Table.from_batches(waiting).combine_chunks().columns
+                yield Chunk([column.chunk(0) for column in columns], first_row + emitted)
+                emitted += waiting_rows
+                waiting, waiting_rows = [], 0
+        if not ragged:
+            return
     except StopIteration:
         return
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -454,3 +462,120 @@ def read_text_sample(path: Path, options: InputOptions, rows: int = 200) -> list
     lines = split_lines(text)[:rows]
     delimiter = options.delimiter or sniff_delimiter(lines)
     return list(csv.reader(io.StringIO("".join(lines)), delimiter=delimiter))
+
+
+# --- samples for `payor init` -------------------------------------------------------------------
+
+
+def sheet_names(path: Path) -> list[str] | None:
+    """The sheet names of a workbook, or None for a text file."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return None
+    try:
+        with path.open("rb") as handle:
+            return list(python_calamine.CalamineWorkbook.from_filelike(handle).sheet_names)
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise InputError(f"{path}: cannot read the workbook ({_first_line(exc)})") from None
+
+
+def read_sample_rows(
+    path: Path, options: InputOptions, rows: int = 50
+) -> tuple[list[list[str]], dict[str, object]]:
+    """The first `rows` rows of a file as text cells, and what was detected (for `payor init`).
+
+    The header row is not known yet, so `options.header_row` is ignored. `detected` holds
+    `format`, `encoding`, `delimiter` and `lines` (text files: the decoded lines, for sniffing
+    again below a header), `sheet` and `sheets` (workbooks), and `row_numbers`: each row's
+    1-based number as `header_row` counts it (text: the physical line the record starts on).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    if not head:
+        raise InputError(f"{path}: the file is empty", "export the data again; it has no rows")
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        try:
+            with path.open("rb") as handle:
+                workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
+            names = list(workbook.sheet_names)
+            sheet = _pick_sheet(path, names, options.sheet)
+            data = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=rows)
+        except InputError:
+            raise
+        except Exception as exc:  # calamine raises several types for damaged files
+            raise InputError(f"{path}: cannot read the workbook ({_first_line(exc)})") from None
+        cells = [[cell_text(cell) for cell in row] for row in data]
+        detected: dict[str, object] = {
+            "format": _workbook_format(path),
+            "sheet": sheet,
+            "sheets": names,
+            "row_numbers": list(range(1, len(cells) + 1)),
+        }
+        return cells, detected
+    encoding = options.encoding or detect_encoding(path, head)
+    try:
+        text = head.decode(encoding, errors="replace")
+    except LookupError:
+        raise InputError(
+            f"unknown encoding {encoding!r}", "use e.g. utf-8, utf-16, cp1252"
+        ) from None
+    lines = split_lines(text.lstrip("\ufeff"))
+    if len(head) == _SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a cut sample is incomplete
+    delimiter = options.delimiter or sniff_report_delimiter(lines[: rows * 2])
+    records: list[list[str]] = []
+    numbers: list[int] = []
+    reader = csv.reader(iter(lines), delimiter=delimiter)
+    try:
+        while len(records) < rows:
+            start = reader.line_num + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            records.append(record)
+            numbers.append(start)
+    except csv.Error:
+        pass  # a damaged line: the rows so far are sample enough
+    detected = {
+        "format": "csv",
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "lines": lines,
+        "row_numbers": numbers,
+    }
+    return records, detected
+
+
+def sniff_report_delimiter(lines: list[str]) -> str:
+    """The candidate under which most lines share one width of 2 or more cells.
+
+    Unlike `sniff_delimiter` this does not trust the first line: report exports put title
+    lines (one cell, or a comma in a sentence) above the header.
+    """
+    best, best_score = ",", (0, 0)
+    for candidate in DELIMITERS:
+        try:
+            widths = [
+                len(row)
+                for row in csv.reader(lines, delimiter=candidate)
+                if any(cell.strip() for cell in row)
+            ]
+        except csv.Error:
+            continue
+        counts: dict[int, int] = {}
+        for width in widths:
+            if width >= 2:
+                counts[width] = counts.get(width, 0) + 1
+        if not counts:
+            continue
+        width, agreeing = max(counts.items(), key=lambda item: (item[1], item[0]))
+        score = (agreeing, width)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best

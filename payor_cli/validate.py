@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -43,23 +43,39 @@ class ValidatedChunk:
         return [column[offset].as_py() for column in self.chunk.columns]
 
 
-@dataclass
 class KeyIndex:
-    """The first row of every key seen so far in the file."""
+    """The first row of every key seen so far in the file, kept compact for millions of rows.
 
-    first: dict[str, int] = field(default_factory=dict)
+    A key is held as its 64-bit hash (16 bytes a row with its row number, in sorted numpy
+    arrays), not as a string in a dict, so memory stays small at two million rows. Two keys
+    with the same hash would be one chance in about 10^12 at that size; it would reject a row
+    naming an earlier row, never send a duplicate.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, np.int64)
+        self.rows = np.empty(0, np.int64)
 
     def repeats(self, keys: list[str | None], rows: list[int]) -> dict[int, int]:
         """Position in `keys` -> the earlier row that had the same key."""
-        found = {}
-        first = self.first
-        for position, (key, row) in enumerate(zip(keys, rows, strict=True)):
-            if key is None:
-                continue
-            earlier = first.setdefault(key, row)
-            if earlier != row:
-                found[position] = earlier
-        return found
+        present = np.array([i for i, key in enumerate(keys) if key is not None], np.int64)
+        if not len(present):
+            return {}
+        hashes = np.fromiter((hash(keys[i]) for i in present), np.int64, len(present))
+        row_numbers = np.asarray(rows, np.int64)[present]
+        distinct, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        earlier = row_numbers[first][inverse]
+        known = np.zeros(len(distinct), bool)
+        if len(self.hashes):
+            spot = np.minimum(np.searchsorted(self.hashes, distinct), len(self.hashes) - 1)
+            known = self.hashes[spot] == distinct
+            earlier = np.where(known[inverse], self.rows[spot][inverse], earlier)
+        repeated = np.flatnonzero(earlier != row_numbers)
+        new = ~known
+        where = np.searchsorted(self.hashes, distinct[new])
+        self.hashes = np.insert(self.hashes, where, distinct[new])
+        self.rows = np.insert(self.rows, where, row_numbers[first][new])
+        return {int(present[i]): int(earlier[i]) for i in repeated}
 
 
 class Validator:
@@ -84,13 +100,13 @@ class Validator:
 
         skipped = self._skipped(chunk, column, n)
         active = pc.invert(skipped)
-        literals: dict[str, pa.Array] = {}
+        literals: dict[str, values.Converted] = {}
         plain: dict[str, pa.Array] = {}
         faults: list[tuple[BoundField, values.Fault]] = []
         amounts = None
         for bound_field in self.bound.fields:
             converted, source = self._convert(bound_field, column, n)
-            literals[bound_field.spec.field] = converted.json
+            literals[bound_field.spec.field] = converted
             plain[bound_field.spec.field] = source
             faults.extend((bound_field, f) for f in converted.faults)
             if bound_field.spec.field == "invoiceAmount":
@@ -271,9 +287,9 @@ class Validator:
             return parts[0]
         return pc.binary_join_element_wise(*parts, KEY_SEPARATOR, null_handling="emit_null")
 
-    @staticmethod
-    def _payloads(literals: dict[str, pa.Array]) -> pa.Array:
-        return pc.binary_join_element_wise("{", values.object_members(literals), "}", "")
+    def _payloads(self, literals: dict[str, values.Converted]) -> pa.Array:
+        anchor = next(name for name in literals if name in self.kind.required)
+        return values.json_objects(literals, anchor)
 
     @staticmethod
     def _raw(chunk: Chunk, offset: int) -> list[str]:

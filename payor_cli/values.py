@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_CONTROL = r"[\x00-\x1f]"
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 _EMAIL = r"^[^@\s\p{Z}]+@[^@\s\p{Z}]+$"
 # An ISO currency code set off by a space at either end ("EUR 1.234,56", "12.50 USD").
@@ -40,9 +39,18 @@ class Fault:
 
 @dataclass
 class Converted:
+    """A column converted to JSON: `json` holds literals, or with `quote` the escaped text
+    that goes between double quotes (quoting is left to the payload join, saving a pass)."""
+
     json: pa.Array
     faults: list[Fault]
     integers: pa.Array | None = None
+    quote: bool = False
+
+    def literals(self) -> pa.Array:
+        if not self.quote:
+            return self.json
+        return pc.binary_join_element_wise('"', self.json, '"', "")
 
 
 def empty_to_null(cells: pa.Array) -> pa.Array:
@@ -63,26 +71,32 @@ def by_unique(cells: pa.Array, convert: Callable[[str], str | None]) -> pa.Array
     return pc.take(converted, encoded.indices)
 
 
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+
+
+def escaped_strings(cells: pa.Array) -> pa.Array:
+    """The cells escaped for use between JSON double quotes (null stays null)."""
+    special = pc.match_substring_regex(cells, _NEEDS_ESCAPE)
+    if not any_true(special):
+        return cells  # the usual case: nothing to escape, no copy
+    escaped = by_unique(cells, lambda v: json.dumps(v, ensure_ascii=False)[1:-1])
+    return pc.if_else(special, escaped, cells)
+
+
 def json_strings(cells: pa.Array) -> pa.Array:
     """JSON string literals of the cells (null stays null)."""
-    escaped = pc.replace_substring(cells, "\\", "\\\\")
-    escaped = pc.replace_substring(escaped, '"', '\\"')
-    literal = pc.binary_join_element_wise('"', escaped, '"', "")
-    controls = pc.match_substring_regex(cells, _CONTROL)
-    if any_true(controls):
-        slow = by_unique(cells, lambda v: json.dumps(v, ensure_ascii=False))
-        literal = pc.if_else(controls, slow, literal)
-    return literal
+    return pc.binary_join_element_wise('"', escaped_strings(cells), '"', "")
 
 
 def text(cells: pa.Array) -> Converted:
-    return Converted(json_strings(cells), [])
+    return Converted(escaped_strings(cells), [], quote=True)
 
 
 def email(cells: pa.Array) -> Converted:
     valid = pc.match_substring_regex(cells, _EMAIL)
     bad = pc.and_kleene(pc.is_valid(cells), pc.invert(valid))
-    return Converted(json_strings(cells), [Fault(bad, "not_an_email", "is not an e-mail address")])
+    fault = Fault(bad, "not_an_email", "is not an e-mail address")
+    return Converted(escaped_strings(cells), [fault], quote=True)
 
 
 def iso_date(value: str) -> str | None:
@@ -120,7 +134,7 @@ def date(cells: pa.Array, formats: tuple[str, ...], date_cells: pa.Array | None)
     bad = pc.and_kleene(pc.is_valid(cells), pc.is_null(iso))
     wanted = " or ".join(formats) if formats else "YYYY-MM-DD"
     fault = Fault(bad, "not_a_date", f"is not a date in the format {wanted}")
-    return Converted(pc.binary_join_element_wise('"', iso, '"', ""), [fault])
+    return Converted(iso, [fault], quote=True)
 
 
 def _number_pattern(decimal: str, thousands: str | None) -> str:
@@ -135,11 +149,34 @@ def _number_pattern(decimal: str, thousands: str | None) -> str:
     return rf"^(?:(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)(?:{d}\d*)?|{d}\d+)$"
 
 
+_PLAIN_NUMBER = r"^-?\d{1,18}(?:\.\d{1,9})?$"
+_PLAIN_TYPE = pa.decimal128(27, 9)  # times a 10-digit scale still fits Arrow's 38 digits
+
+
+def _plain_integers(cells: pa.Array, decimal: str, scale: Decimal) -> pa.Array | None:
+    """The common case in Arrow's exact decimals: every cell a plain `-1234.5`, all whole
+    after scale. None when any cell needs the general path (which explains each fault)."""
+    if decimal != "." or scale != scale.to_integral_value() or not 0 < scale < 10**10:
+        return None
+    plain = pc.match_substring_regex(cells, _PLAIN_NUMBER)
+    if not pc.all(pc.fill_null(plain, True)).as_py():
+        return None
+    try:
+        exact = pc.cast(cells, _PLAIN_TYPE)
+        scaled = pc.multiply(exact, pa.scalar(scale, pa.decimal128(10, 0)))
+        return pc.cast(scaled, pa.int64())  # a safe cast: refuses a fraction or an overflow
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal) -> Converted:
     """Whole numbers: separators, minus signs (leading, trailing, parentheses) and scale applied.
 
     A value with a fraction left after `scale` is refused, never rounded.
     """
+    plain = _plain_integers(cells, decimal, scale)
+    if plain is not None:
+        return Converted(pc.cast(plain, pa.string()), [], plain)
     present = pc.is_valid(cells)
     cleaned = pc.replace_substring_regex(pc.replace_substring_regex(cells, _CODE, ""), _NOISE, "")
     parts = pc.extract_regex(cleaned, _SIGNED)
@@ -229,28 +266,41 @@ def _scale_exactly(canonical: pa.Array, scale: Decimal) -> tuple[pa.Array, pa.Ar
     return _shift_point(by_unique(canonical, scaled), 0)
 
 
-def object_members(literals: dict[str, pa.Array]) -> pa.Array:
-    """'"name":literal,...' per row, leaving out null literals ("" when all are null).
+def object_members(columns: dict[str, Converted], opening: str = ",") -> list[pa.Array | str]:
+    """Parts that joined give ',"name":literal,...' per row, null values left out.
 
     Arrow's own null_handling="skip" drops the rows where every part is null (pyarrow 26),
-    which would shift every later row, so each member carries its own comma instead.
+    which would shift every later row, so each member carries its own comma instead; a
+    column without nulls goes in as it is, with no pass of its own.
     """
-    members = [
-        pc.fill_null(
-            pc.binary_join_element_wise(
-                "," + json.dumps(name, ensure_ascii=False) + ":", literal, ""
-            ),
-            "",
+    parts: list[pa.Array | str] = []
+    for position, (name, converted) in enumerate(columns.items()):
+        prefix = (
+            ("," if position or opening == "," else opening)
+            + json.dumps(name, ensure_ascii=False)
+            + ":"
         )
-        for name, literal in literals.items()
-    ]
-    joined = pc.binary_join_element_wise(*members, "")
-    return pc.utf8_slice_codeunits(joined, 1)
+        pieces = (
+            [prefix + '"', converted.json, '"'] if converted.quote else [prefix, converted.json]
+        )
+        if converted.json.null_count == 0:
+            parts.extend(pieces)
+        else:
+            parts.append(pc.fill_null(pc.binary_join_element_wise(*pieces, ""), ""))
+    return parts
+
+
+def json_objects(columns: dict[str, Converted], anchor: str) -> pa.Array:
+    """'{...}' per row, members in the order given but `anchor` first: a field that is never
+    empty in the rows that are sent (a required one), so it can carry the opening brace."""
+    ordered = {anchor: columns[anchor]} | {k: v for k, v in columns.items() if k != anchor}
+    return pc.binary_join_element_wise(*object_members(ordered, "{"), "}", "")
 
 
 def json_object(parts: dict[str, pa.Array]) -> Converted:
     """A JSON object of string members from several columns; empty members are left out."""
-    body = object_members({key: json_strings(cells) for key, cells in parts.items()})
+    members = object_members({key: text(cells) for key, cells in parts.items()})
+    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*members, ""), 1)
     body = pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), body)
     return Converted(pc.binary_join_element_wise("{", body, "}", ""), [])
 

@@ -14,7 +14,7 @@ def convert_integer(text: str, decimal=".", thousands=None, scale="1"):
     cells = values.empty_to_null(pa.array([text], pa.string()))
     result = values.integer(cells, decimal, thousands, Decimal(scale))
     faults = [f.kind for f in result.faults if f.mask[0].as_py()]
-    return result.json[0].as_py(), faults
+    return result.literals()[0].as_py(), faults
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_integer_never_goes_through_binary_float():
 def convert_date(text: str, formats=()):
     cells = values.empty_to_null(pa.array([text], pa.string()))
     result = values.date(cells, tuple(formats), None)
-    return result.json[0].as_py(), [f.kind for f in result.faults if f.mask[0].as_py()]
+    return result.literals()[0].as_py(), [f.kind for f in result.faults if f.mask[0].as_py()]
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_impossible_or_unformatted_dates_are_refused(text, formats):
 
 def test_strings_are_trimmed_and_escaped():
     cells = values.empty_to_null(pa.array(['  a "quoted" \\ text  ', "   ", "tab\there"]))
-    literals = values.text(cells).json.to_pylist()
+    literals = values.text(cells).literals().to_pylist()
     assert literals == ['"a \\"quoted\\" \\\\ text"', None, '"tab\\there"']
 
 
