@@ -130,8 +130,10 @@ class Delivery:
                 f"{self.kind.name}: the server found {len(batch)} rows too large (HTTP 413); "
                 f"batch size now {self.batch_size}"
             )
-            for start in range(0, len(batch), self.batch_size):
-                self._send(batch[start : start + self.batch_size])
+            remaining = batch
+            while remaining:  # cut afresh each time: a part may halve the size again
+                part, remaining = remaining[: self.batch_size], remaining[self.batch_size :]
+                self._send(part)
         elif answer.row_errors and all(0 <= i < len(batch) for i in answer.row_errors):
             for position, reason in sorted(answer.row_errors.items()):
                 self._refuse(batch[position], reason)
