@@ -325,24 +325,28 @@ def sandbox(
     from .sandbox import Sandbox, SandboxConfig
 
     defaults = SandboxConfig()
-    config = SandboxConfig(
-        api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
-        api_secret=os.environ.get("PAYOR_API_SECRET") or defaults.api_secret,
-        db_path=db,
-        name_rows=name_rows,
-        max_batch=max_batch,
-        fault_rate=fault_rate,
-        faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
-        seed=seed,
-        stall_rate=stall_rate,
-        stall_seconds=stall_seconds,
-        rate_limit=rate_limit,
-        rate_window=rate_window,
-        reset_style=reset_style,
-        refuse_keys=refuse_keys,
-    )
     reporter = Reporter()
-    server = Sandbox(config, host=host, port=port, log=reporter.line)
+    try:
+        config = SandboxConfig(
+            api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
+            api_secret=os.environ.get("PAYOR_API_SECRET") or defaults.api_secret,
+            db_path=db,
+            name_rows=name_rows,
+            max_batch=max_batch,
+            fault_rate=fault_rate,
+            faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
+            seed=seed,
+            stall_rate=stall_rate,
+            stall_seconds=stall_seconds,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            reset_style=reset_style,
+            refuse_keys=refuse_keys,
+        )
+        server = Sandbox(config, host=host, port=port, log=reporter.line)
+    except (ValueError, OSError) as exc:
+        reporter.error(f"sandbox: {exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
     reporter.line(f"payor sandbox: PayorCRM-compatible API at {server.url}")
     if not os.environ.get("PAYOR_API_KEY"):
         reporter.line(

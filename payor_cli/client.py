@@ -20,6 +20,7 @@ from .errors import AbortedError
 from .retry import TEMPORARY_STATUSES, Clock, RetryPolicy, quota_spent, reset_wait, server_wait
 
 MAX_MESSAGE = 300
+MIN_SECRET = 4  # hiding a shorter "secret" would only garble the text
 
 
 @dataclass
@@ -190,7 +191,7 @@ class ApiClient:
     def _clean(self, text: Any) -> str:
         text = str(text)
         for secret in self._secrets:
-            if secret:
+            if len(secret) >= MIN_SECRET:
                 text = text.replace(secret, "***")
         return text
 
