@@ -185,7 +185,8 @@ class ApiClient:
             reason = item.get("message") or item.get("error") or "refused by the server"
             if item.get("field"):
                 reason = f"{item['field']}: {reason}"
-            found[position] = self._clean(str(reason))[:MAX_MESSAGE]
+            reason = self._clean(str(reason))[:MAX_MESSAGE]
+            found[position] = f"{found[position]}; {reason}" if position in found else reason
         return found
 
     def _clean(self, text: Any) -> str:

@@ -1,0 +1,716 @@
+"""A local PayorCRM-compatible API server: the real endpoints, strict validation, faults on demand.
+
+Used by `payor sandbox` for rehearsals, embedded by `payor upload --sandbox`, and by tests as a
+real loopback server. It never prints and never exits: request lines go to an optional `log`
+callback, and no header value (the secret!) is ever logged. Standard library only.
+
+The PayorCRM documentation is silent on answers, batch limits and rate limits, so this server
+plays the strict and unreliable API that the contract tells the client to expect: it refuses a
+whole batch for one bad row (naming the rows or not), answers 413 above a batch limit, rate-limits
+with `X-RateLimit-*` headers, and injects 5xx, 429, dropped connections, `success: false` on a
+200, and answers that come after the rows were stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import math
+import random
+import re
+import socket
+import socketserver
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from .schema import PAYORCRM, FieldType, Kind
+
+FAULTS = ("500", "502", "503", "504", "429", "drop", "soft")
+RESET_STYLES = ("seconds", "epoch")
+MAX_BODY_BYTES = 256 * 1024 * 1024
+"""A body larger than this is refused unread (413): the sandbox is no place for 1 GB uploads."""
+RETRY_AFTER_ONE_SECOND = 0.25
+"""Share of injected 429/503 that ask for 1 s instead of 0 s: realistic, yet tests stay fast."""
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_JSON = "application/json; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox behaves; every field is one `payor sandbox` option."""
+
+    api_key: str = field(default="sandbox-key", repr=False)
+    api_secret: str = field(default="sandbox-secret", repr=False)
+    db_path: Path | None = None
+    """SQLite file for the stored rows; None keeps them in memory for the server's life."""
+    name_rows: bool = True
+    """False: a refused batch says only "validation failed", so the client must bisect."""
+    max_batch: int | None = None
+    """Rows per request above which the answer is 413; None: no limit."""
+    fault_rate: float = 0.0
+    """Probability (0..1) that an upload gets one of `faults` instead of being processed."""
+    faults: tuple[str, ...] = ("500", "502", "503", "429", "drop")
+    seed: int = 0
+    """Seed of the dice for faults and stalls: the same requests meet the same faults."""
+    stall_rate: float = 0.0
+    """Probability (0..1) that a stored batch is answered only after `stall_seconds`."""
+    stall_seconds: float = 0.0
+    rate_limit: int | None = None
+    """Upload requests allowed per fixed window of `rate_window` seconds; None: no limit."""
+    rate_window: float = 1.0
+    reset_style: str = "seconds"
+    """X-RateLimit-Reset as seconds from now ("seconds") or as a Unix time ("epoch")."""
+    refuse_keys: str | None = None
+    """Regex: a row whose key it matches (re.search) is refused, to rehearse a server refusal."""
+
+    def __post_init__(self) -> None:
+        self.faults = tuple(self.faults)
+        unknown = [f for f in self.faults if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
+        for name in ("fault_rate", "stall_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.fault_rate > 0 and not self.faults:
+            raise ValueError("fault_rate needs at least one fault to inject")
+        if self.stall_seconds < 0:
+            raise ValueError("stall_seconds must not be negative")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError("rate_limit must be at least 1")
+        if self.rate_window <= 0:
+            raise ValueError("rate_window must be positive")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if self.reset_style not in RESET_STYLES:
+            raise ValueError(f"reset_style must be one of {', '.join(RESET_STYLES)}")
+        if self.refuse_keys is not None:
+            try:
+                re.compile(self.refuse_keys)
+            except re.error as exc:
+                raise ValueError(f"refuse_keys is not a valid regex: {exc}") from None
+
+
+# --- validation: pure, the schema is the only source of fields and types ----------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason why the row at `index` (0-based in its batch) was refused."""
+
+    index: int
+    field: str | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _value_problem(kind: FieldType, value: Any) -> str | None:
+    """Why `value` is not a valid JSON value of the field type, or None."""
+    got = _json_type(value)
+    if kind in (FieldType.STRING, FieldType.EMAIL):
+        if not isinstance(value, str):
+            return f"must be a string, got {got}"
+        if kind is FieldType.EMAIL and not _EMAIL.fullmatch(value):
+            return "is not an e-mail address (x@y, no spaces)"
+        return None
+    if kind is FieldType.INTEGER:
+        # bool is an int in Python but not in JSON; 5.0 arrives as a float: both refused
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer, got {got}"
+        return None
+    if kind is FieldType.DATE:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            return f"must be a date as YYYY-MM-DD, got {json.dumps(value)[:40]}"
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            return f"is not a real date: {value}"
+        return None
+    if kind is FieldType.JSON:
+        return None if isinstance(value, dict) else f"must be a JSON object, got {got}"
+    return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def row_key(kind: Kind, row: Mapping[str, Any]) -> str:
+    """The identity a row is upserted by (customers: customerno, invoices: invoiceNumber)."""
+    if len(kind.key) == 1:
+        return str(row.get(kind.key[0]))
+    return json.dumps([row.get(name) for name in kind.key], ensure_ascii=False)
+
+
+def shape_errors(kind: Kind, rows: list[Any]) -> list[RowError]:
+    """Everything wrong with the rows that needs no stored data: objects, fields, types."""
+    errors: list[RowError] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            errors.append(
+                RowError(index, None, f"row must be a JSON object, got {_json_type(row)}")
+            )
+            continue
+        for name, value in row.items():
+            spec = kind.field(name)
+            if spec is None:
+                errors.append(RowError(index, name, "unknown field"))
+            elif spec.required and _empty(value):
+                errors.append(RowError(index, name, "is required"))
+            elif (problem := _value_problem(spec.type, value)) is not None:
+                errors.append(RowError(index, name, problem))
+        for name in kind.required:
+            if name not in row:
+                errors.append(RowError(index, name, "is required"))
+    return errors
+
+
+# --- storage -----------------------------------------------------------------------------------
+
+
+class _Store:
+    """Rows by (kind, key) in SQLite; one connection shared by all handler threads, under a lock."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        with self.lock:
+            self.connection()
+
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (caller holds the lock); a file store reopens after close()."""
+        if self._conn is None:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=10
+            )
+            if self.path is not None:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            with conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS records ("
+                    " id INTEGER PRIMARY KEY,"
+                    " kind TEXT NOT NULL,"
+                    " key TEXT NOT NULL,"
+                    " payload TEXT NOT NULL,"
+                    " writes INTEGER NOT NULL DEFAULT 1,"
+                    " updated_at TEXT NOT NULL,"
+                    " UNIQUE (kind, key))"
+                )
+            self._conn = conn
+        return self._conn
+
+    def exists(self, kind: Kind, field_name: str, value: Any) -> bool:
+        """A stored row of `kind` has `field_name` == value (caller holds the lock)."""
+        conn = self.connection()
+        if kind.key == (field_name,):
+            query = "SELECT 1 FROM records WHERE kind = ? AND key = ? LIMIT 1"
+            return conn.execute(query, (kind.name, str(value))).fetchone() is not None
+        query = "SELECT 1 FROM records WHERE kind = ? AND json_extract(payload, ?) = ? LIMIT 1"
+        path = "$." + json.dumps(field_name)
+        return conn.execute(query, (kind.name, path, value)).fetchone() is not None
+
+    def upsert(self, kind: Kind, rows: list[dict[str, Any]]) -> None:
+        """Store the rows by key in one transaction (caller holds the lock)."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        values = [
+            (
+                kind.name,
+                row_key(kind, row),
+                json.dumps(row, ensure_ascii=False, separators=(",", ":")),
+                now,
+            )
+            for row in rows
+        ]
+        conn = self.connection()
+        with conn:
+            conn.executemany(
+                "INSERT INTO records (kind, key, payload, writes, updated_at) VALUES (?, ?, ?, 1, ?)"
+                " ON CONFLICT (kind, key) DO UPDATE SET payload = excluded.payload,"
+                " writes = records.writes + 1, updated_at = excluded.updated_at",
+                values,
+            )
+
+    def payloads(self, kind: str) -> list[str]:
+        """The stored JSON texts of a kind, in the order their keys were first written."""
+        with self.lock:
+            cursor = self.connection().execute(
+                "SELECT payload FROM records WHERE kind = ? ORDER BY id", (kind,)
+            )
+            return [text for (text,) in cursor]
+
+    def clear(self) -> None:
+        with self.lock:
+            conn = self.connection()
+            with conn:
+                conn.execute("DELETE FROM records")
+
+    def close(self) -> None:
+        """Release a file store (it reopens on demand); an in-memory store must stay open."""
+        with self.lock:
+            if self.path is not None and self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any = None
+    """A JSON value, or bytes sent as they are."""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = _JSON
+    note: str = ""
+    drop: bool = False
+    """Close the connection without a word, as a crashed proxy does."""
+    delay: float = 0.0
+
+
+def _failure(message: str) -> dict[str, Any]:
+    return {"success": False, "message": message}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.sandbox = sandbox
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's FQDN, which can hang without a network
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback to stderr; the sandbox reports through its callback
+        exc = sys.exc_info()[1]
+        self.sandbox.log(f"connection error: {type(exc).__name__}: {exc}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PayorSandbox/1"
+    timeout = 120  # seconds an idle keep-alive connection holds its thread
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return cast(_Server, self.server).sandbox
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        sandbox = self.sandbox
+        if path == "/sandbox/stats":
+            self._send(_Reply(200, sandbox.stats()))
+        elif path.startswith("/sandbox/records/"):
+            name = path.removeprefix("/sandbox/records/")
+            if name in PAYORCRM.kinds:
+                body = b"[" + ",".join(sandbox._store.payloads(name)).encode() + b"]"
+                self._send(_Reply(200, body))
+            else:
+                self._send(_Reply(404, _failure(f"no such kind: {name}")))
+        elif sandbox._kind_at(path) is not None:
+            self._send(_Reply(405, _failure("use POST"), {"Allow": "POST"}))
+        else:
+            self._send(_Reply(404, _failure(f"no such endpoint: GET {path}")))
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        path = urlsplit(self.path).path
+        sandbox = self.sandbox
+        if path == "/sandbox/reset":
+            sandbox.reset()
+            self._send(_Reply(200, {"success": True}))
+            return
+        if path.startswith("/sandbox/"):  # introspection is not traffic: not counted
+            self._send(_Reply(404, _failure(f"no such endpoint: POST {path}")))
+            return
+        try:
+            reply = sandbox._answer(path, self.headers, body)
+        except Exception as exc:  # a sandbox bug must answer, not hang the client
+            reply = _Reply(500, _failure(f"sandbox error: {type(exc).__name__}: {exc}"))
+        self._send(reply)
+
+    def _read_body(self) -> bytes | None:
+        """Exactly Content-Length bytes, so the next request on this connection parses."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self._send(_Reply(411, _failure("send a Content-Length, not a chunked body")))
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(_Reply(400, _failure("invalid Content-Length")))
+            return None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(_Reply(413, _failure(f"body too large, max {MAX_BODY_BYTES} bytes")))
+            return None
+        return self.rfile.read(length)
+
+    def _send(self, reply: _Reply) -> None:
+        if reply.delay > 0:
+            time.sleep(reply.delay)
+        what = f"{self.command} {urlsplit(self.path).path}"
+        if reply.drop:
+            self.close_connection = True  # no byte of answer: the client sees the socket close
+            self.sandbox.log(
+                f"{what} -> connection dropped{' ' + reply.note if reply.note else ''}"
+            )
+            return
+        if isinstance(reply.body, bytes):
+            payload = reply.body
+        else:
+            payload = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
+        # logged before answering, so a client that has its answer finds the line written
+        if not urlsplit(self.path).path.startswith("/sandbox/"):
+            self.sandbox.log(f"{what} -> {reply.status}{' ' + reply.note if reply.note else ''}")
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a stall): nothing to do
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _send logs its own line, with what the sandbox did
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # request lines only; header values (the secret) never reach a log
+        self.sandbox.log(format % args)
+
+
+class Sandbox:
+    """A PayorCRM-compatible API on a loopback port, with its SQLite store and counters."""
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        """Bind the port at once (port 0: a free one), so `url` is known before serving."""
+        self.config = config
+        self._log = log
+        self._log_lock = threading.Lock()
+        self._lock = threading.Lock()  # counters, dice and quota
+        self._refuse = re.compile(config.refuse_keys) if config.refuse_keys else None
+        self._paths = {k.path: k for k in PAYORCRM.kinds.values()}
+        self._reset_counters()
+        self._store = _Store(config.db_path)
+        try:
+            self._server = _Server((host, port), self)
+        except OSError:
+            self._store.close()
+            raise
+        self._thread: threading.Thread | None = None
+        self._serving = False
+        self._stopped = False
+
+    # -- life -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The API root, e.g. http://127.0.0.1:54321 (no trailing slash)."""
+        host, port = self._server.server_address[:2]
+        host = str(host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> Sandbox:
+        """Serve in a daemon thread and return at once; stop() ends it."""
+        if self._thread is None:
+            self._serving = True
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="payor-sandbox", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until stop() is called from another or KeyboardInterrupt."""
+        self._serving = True
+        self._server.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        """Stop serving, free the port and release a file store; records() still work."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._serving:
+            self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- introspection ----------------------------------------------------------------------
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        """The stored payloads of `kind` as received, in the order their keys were first written."""
+        if kind not in PAYORCRM.kinds:
+            raise ValueError(f"no such kind: {kind}")
+        return [json.loads(text) for text in self._store.payloads(kind)]
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start or reset: what the server saw, answered, stored and injected."""
+        with self._lock:
+            return json.loads(json.dumps(self._stats))
+
+    def reset(self) -> None:
+        """Forget every record and counter, and reseed the dice, as if just started."""
+        self._store.clear()
+        self._reset_counters()
+
+    def log(self, line: str) -> None:
+        """Hand one line to the callback; serialized, since handler threads log concurrently."""
+        if self._log is not None:
+            with self._log_lock:
+                self._log(line)
+
+    def _reset_counters(self) -> None:
+        with self._lock:
+            self._rng = random.Random(self.config.seed)
+            self._window_index = -1
+            self._window_used = 0
+            self._origin = time.monotonic()
+            self._stats: dict[str, Any] = {
+                "requests": 0,
+                "by_status": {},
+                "rows_received": 0,
+                "writes": {name: 0 for name in PAYORCRM.kinds},
+                "injected": {name: 0 for name in self.config.faults},
+                "rate_limited": 0,
+                "stalled": 0,
+            }
+
+    # -- one upload -------------------------------------------------------------------------
+    def _kind_at(self, path: str) -> Kind | None:
+        return self._paths.get(path)
+
+    def _answer(self, path: str, headers: Mapping[str, str], body: bytes) -> _Reply:
+        """The reply to one POST outside /sandbox/, counted in the stats."""
+        kind = self._kind_at(path)
+        rows, problem = _parse(body)
+        with self._lock:
+            self._stats["requests"] += 1
+            if rows is not None:
+                self._stats["rows_received"] += len(rows)
+            limit_headers, retry_after = self._take_quota() if kind else ({}, None)
+            fault, fault_wait, stall = (
+                self._roll() if kind and retry_after is None else (None, 0, False)
+            )
+
+        if kind is None:
+            reply = _Reply(404, _failure(f"no such endpoint: POST {path}"))
+        elif retry_after is not None:
+            reply = _Reply(
+                429,
+                _failure(
+                    f"rate limit exceeded, {self.config.rate_limit} requests per {self.config.rate_window:g} s"
+                ),
+                {"Retry-After": str(retry_after)},
+                note="rate limited",
+            )
+        elif fault is not None:
+            reply = _injected(fault, fault_wait)
+        else:
+            reply = self._upload(kind, headers, rows, problem)
+            if stall and reply.status == 200 and reply.body.get("success"):
+                reply.delay = self.config.stall_seconds
+                reply.note += f", answered after {self.config.stall_seconds:g} s"
+        reply.headers.update(limit_headers)
+
+        with self._lock:
+            if fault is not None:
+                self._stats["injected"][fault] += 1
+            if retry_after is not None:
+                self._stats["rate_limited"] += 1
+            if reply.delay:
+                self._stats["stalled"] += 1
+            if not reply.drop:
+                by_status = self._stats["by_status"]
+                by_status[str(reply.status)] = by_status.get(str(reply.status), 0) + 1
+        return reply
+
+    def _take_quota(self) -> tuple[dict[str, str], int | None]:
+        """X-RateLimit-* headers for this request, and Retry-After seconds if over quota."""
+        limit = self.config.rate_limit
+        if limit is None:
+            return {}, None
+        window = self.config.rate_window
+        now = time.monotonic()
+        index = math.floor((now - self._origin) / window)
+        if index != self._window_index:
+            self._window_index, self._window_used = index, 0
+        reset_in = max(self._origin + (index + 1) * window - now, 0.001)
+        over = self._window_used >= limit
+        if not over:
+            self._window_used += 1
+        if self.config.reset_style == "epoch":
+            reset = str(math.ceil(time.time() + reset_in))
+        else:
+            # to the millisecond, so a client pacing itself on Remaining: 0 loses no time
+            reset = f"{reset_in:.3f}"
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(limit - self._window_used),
+            "X-RateLimit-Reset": reset,
+        }
+        return headers, (math.ceil(reset_in) if over else None)
+
+    def _roll(self) -> tuple[str | None, int, bool]:
+        """(fault or None, its Retry-After, stall?): always four draws, so runs repeat exactly."""
+        rng, config = self._rng, self.config
+        hit = rng.random() < config.fault_rate
+        fault = rng.choice(config.faults) if config.faults else None
+        wait = 1 if rng.random() < RETRY_AFTER_ONE_SECOND else 0
+        stall = rng.random() < config.stall_rate
+        return (fault if hit else None), wait, stall
+
+    def _upload(
+        self, kind: Kind, headers: Mapping[str, str], rows: list[Any] | None, problem: str
+    ) -> _Reply:
+        config = self.config
+        if not (
+            _same(headers.get("api_key"), config.api_key)
+            and _same(headers.get("api_secret"), config.api_secret)
+        ):
+            return _Reply(401, _failure("invalid api_key or api_secret"), note="unauthorized")
+        media = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if media != "application/json":
+            return _Reply(415, _failure("Content-Type must be application/json"))
+        if rows is None:
+            return _Reply(400, _failure(problem), note="malformed body")
+        if config.max_batch is not None and len(rows) > config.max_batch:
+            return _Reply(
+                413,
+                _failure(f"batch too large, max {config.max_batch} rows"),
+                note=f"{len(rows)} rows",
+            )
+        errors = shape_errors(kind, rows)
+        with self._store.lock:
+            errors += self._stored_data_errors(kind, rows, {e.index for e in errors})
+            if not errors:
+                self._store.upsert(kind, rows)
+        if errors:
+            errors.sort(key=lambda e: e.index)
+            note = f"refused {len({e.index for e in errors})} of {len(rows)} rows"
+            if config.name_rows:
+                body = {"success": False, "errors": [e.as_json() for e in errors]}
+            else:
+                body = _failure("validation failed")
+            return _Reply(400, body, note=note)
+        with self._lock:
+            self._stats["writes"][kind.name] += len(rows)
+        return _Reply(200, {"success": True, "stored": len(rows)}, note=f"stored {len(rows)} rows")
+
+    def _stored_data_errors(self, kind: Kind, rows: list[Any], bad: set[int]) -> list[RowError]:
+        """Rules that need the store: the parent exists, no refuse_keys match (lock held)."""
+        errors: list[RowError] = []
+        parent = PAYORCRM.kinds[kind.parent[0]] if kind.parent else None
+        known: dict[Any, bool] = {}
+        for index, row in enumerate(rows):
+            if index in bad:
+                continue
+            if self._refuse is not None and self._refuse.search(row_key(kind, row)):
+                errors.append(RowError(index, kind.key[0], "refused by sandbox rule"))
+            if parent is not None and kind.parent is not None:
+                _, link, parent_field = kind.parent
+                value = row.get(link)
+                if value not in known:
+                    known[value] = self._store.exists(parent, parent_field, value)
+                if not known[value]:
+                    singular = parent.name.removesuffix("s")
+                    errors.append(RowError(index, link, f"{singular} {value} does not exist"))
+        return errors
+
+
+def _parse(body: bytes) -> tuple[list[Any] | None, str]:
+    """The body's JSON array, or None and why not (naming no row: the body is not rows yet)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"malformed JSON: {exc}"
+    if not isinstance(data, list):
+        return None, f"body must be a JSON array of objects, got {_json_type(data)}"
+    return data, ""
+
+
+def _same(given: str | None, expected: str) -> bool:
+    """Constant-time comparison; bytes, since compare_digest refuses non-ASCII str."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def _injected(fault: str, wait: int) -> _Reply:
+    """The answer of one injected fault: what real gateways and overloaded APIs send."""
+    note = f"injected {fault}"
+    if fault == "drop":
+        return _Reply(0, drop=True, note="(injected)")
+    if fault == "soft":
+        return _Reply(200, _failure("temporarily unavailable"), note=note)
+    if fault == "429":
+        return _Reply(429, _failure("too many requests"), {"Retry-After": str(wait)}, note=note)
+    if fault == "503":
+        return _Reply(503, _failure("service unavailable"), {"Retry-After": str(wait)}, note=note)
+    if fault == "500":
+        return _Reply(500, _failure("internal server error"), note=note)
+    # 502 and 504 come from a proxy in front of the API: HTML, not JSON
+    title = {"502": "502 Bad Gateway", "504": "504 Gateway Time-out"}[fault]
+    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+    return _Reply(int(fault), page.encode(), content_type=_HTML, note=note)
