@@ -82,13 +82,16 @@ class Reporter:
         self._last_plain = 0.0
 
     # -- plain lines ------------------------------------------------------------------------
-    def line(self, text: str, *, error: bool = False) -> None:
-        """A timestamped line (or a plain one on a terminal), also copied to the log file."""
+    def line(self, text: str, *, error: bool = False, show: bool = True) -> None:
+        """A timestamped line (or a plain one on a terminal), also copied to the log file,
+        which gets every line, also those --quiet keeps off the screen."""
         text = redact(text, self.secrets)
         stamp = dt.datetime.now().astimezone().isoformat(timespec="seconds")
         if self.log is not None:
             self.log.write(f"{stamp} {text}\n")
             self.log.flush()
+        if not show:
+            return
         console = self.err if error else self.out
         if self.live:
             console.print(text, markup=False)
@@ -104,9 +107,9 @@ class Reporter:
     # -- Observer ---------------------------------------------------------------------------
     def started(self, summary: RunSummary, table: Table, mapping: Mapping) -> None:
         what = "checking" if summary.dry_run else "uploading"
-        if not self.quiet:
-            self.line(f"{summary.kind}: {what} {summary.file} ({table.describe()})")
-            self.line(f"{summary.kind}: mapping from {mapping.source}")
+        shown = not self.quiet
+        self.line(f"{summary.kind}: {what} {summary.file} ({table.describe()})", show=shown)
+        self.line(f"{summary.kind}: mapping from {mapping.source}", show=shown)
         if self.live and not self.quiet:
             self._bar = Progress(
                 SpinnerColumn(),
@@ -130,15 +133,12 @@ class Reporter:
             counts += f", {summary.rows_accepted:,} accepted"
         if self._bar is not None:
             self._bar.update(self._task, counts=counts)
-        elif not self.quiet and time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
+        elif time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
             self._last_plain = time.monotonic()
-            self.line(f"{summary.kind}: {counts}")
+            self.line(f"{summary.kind}: {counts}", show=not self.quiet)
 
     def notice(self, text: str) -> None:
-        if not self.quiet:
-            self.line(text, error=True)
-        elif self.log is not None:
-            self.log.write(redact(text, self.secrets) + "\n")
+        self.line(text, error=True, show=not self.quiet)
 
     def finished(self, summary: RunSummary) -> None:
         if self._bar is not None:
@@ -146,23 +146,21 @@ class Reporter:
             self._bar = None
         if summary.aborted:
             self.error(f"{summary.kind}: stopped: {summary.aborted}")
-        if self.quiet:
-            self.line(one_line(summary))
-            return
-        if self.live:
+        if self.live and not self.quiet:
             self._tables(summary)
+            self._details(summary, show=False)  # the log file still gets them
         else:
-            self._plain_summary(summary)
+            self.line(one_line(summary))
+            self._details(summary, show=not self.quiet)
 
     # -- closing summary --------------------------------------------------------------------
-    def _plain_summary(self, summary: RunSummary) -> None:
-        self.line(one_line(summary))
+    def _details(self, summary: RunSummary, show: bool) -> None:
         for group in summary.errors.ranked()[:SHOWN_GROUPS]:
-            self.line(f"{summary.kind}: {group_line(group)}")
+            self.line(f"{summary.kind}: {group_line(group)}", show=show)
         if summary.totals is not None:
             for currency, stages in summary.totals.as_json().items():
                 parts = ", ".join(f"{k} {_amount(v)}" for k, v in stages.items())
-                self.line(f"{summary.kind}: invoiceAmount total {currency}: {parts}")
+                self.line(f"{summary.kind}: invoiceAmount total {currency}: {parts}", show=show)
 
     def _tables(self, summary: RunSummary) -> None:
         counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")

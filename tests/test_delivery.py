@@ -352,3 +352,46 @@ def test_readme_sandbox_command_works(payor, tmp_path):
         "--config", SAMPLES.parent / "config.example.toml", "--sandbox", "--state-dir", tmp_path / "state",
     )  # fmt: skip
     assert again.code == 0 and "40 unchanged, 0 sent" in again.out
+
+
+def test_rate_limit_is_respected_without_spending_429s(files, sandbox_server, upload):
+    customers, invoices, mapping = files(600)
+    server = sandbox_server("--rate-limit", "4", "--rate-window", "0.5")
+    started = time.monotonic()
+    run, report = upload(
+        server, "all", "--customers", customers, "--invoices", invoices, "--mapping", mapping,
+        "--batch-size", "50",
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert run.code == 0, run.text
+    requests = report["customers"]["requests"] + report["invoices"]["requests"]
+    assert requests == 13
+    assert server.stats()["by_status"].get("429", 0) <= 1
+    assert elapsed >= (13 // 4) * 0.5 - 0.5  # it did wait for the windows
+
+
+def test_log_file_gets_timestamped_lines(tmp_path, files, sandbox_server, upload):
+    customers, _, mapping = files(5)
+    server = sandbox_server()
+    log = tmp_path / "cron.log"
+    run, _ = upload(
+        server, "customers", customers, "--mapping", mapping, "--quiet", "--log-file", log
+    )
+    assert run.code == 0
+    lines = log.read_text().splitlines()
+    assert lines and all(line[:4].isdigit() and "T" in line[:11] for line in lines)
+    assert any("20 accepted" in line for line in lines)
+
+
+def test_config_with_readable_secret_draws_a_warning(tmp_path, files, payor):
+    customers, _, mapping = files(3)
+    config = tmp_path / "payor.toml"
+    config.write_text(f'[api]\napi_key = "k-123456"\napi_secret = "{API_SECRET}"\n')
+    config.chmod(0o644)
+    run = payor("upload", "customers", customers, "--mapping", mapping, "--dry-run")
+    assert run.code == 0
+    assert "others can read it" in run.err and "chmod 600" in run.err
+    assert API_SECRET not in run.text
+    config.chmod(0o600)
+    quiet = payor("upload", "customers", customers, "--mapping", mapping, "--dry-run")
+    assert "others can read it" not in quiet.err
