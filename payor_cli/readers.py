@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import python_calamine
 
@@ -410,16 +411,72 @@ def _workbook_chunks(
     for start in range(header_row, len(rows), chunk_rows):
         block = rows[start : start + chunk_rows]
         columns, date_masks = [], []
-        for index in range(width):
-            cells = [row[index] if index < len(row) else "" for row in block]
-            texts, dates = column_texts(cells)
-            columns.append(pa.array(texts, pa.string()))
-            date_masks.append(pa.array(dates, pa.bool_()) if dates is not None else None)
+        if all(len(row) >= width for row in block):
+            by_column = list(zip(*block, strict=False))[:width]  # calamine's rows are as wide as the sheet
+        else:
+            by_column = [[row[i] if i < len(row) else "" for row in block] for i in range(width)]
+        for cells in by_column:
+            texts, dates = column_array(list(cells))
+            columns.append(texts)
+            date_masks.append(dates)
         malformed = {}
         for offset, row in enumerate(block):
             if len(row) > width and any(cell_text(c).strip() for c in row[width:]):
                 malformed[offset] = f"the row has cells right of the last header (column {width})"
         yield Chunk(columns, start + 1, date_masks, malformed)
+
+
+def column_array(cells: list) -> tuple[pa.Array, pa.Array | None]:
+    """A column of workbook cells as text, and which were date cells (None when none were).
+
+    Arrow converts a column of one type at C speed (numbers to their shortest text, dates to
+    ISO); a column of mixed types (text and numbers) goes cell by cell.
+    """
+    typed = _typed_column(cells)
+    if typed is None:
+        texts, dates = column_texts(cells)
+        return pa.array(texts, pa.string()), (pa.array(dates) if dates is not None else None)
+    kind = typed.type
+    if pa.types.is_string(kind) or pa.types.is_null(kind):
+        return pc.fill_null(typed.cast(pa.string()), ""), None
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+        text = typed.cast(pa.string())
+        if pa.types.is_floating(kind):
+            # Arrow writes 1.2e+11 and -0; a person (and cell_text) writes 120000000000 and 0
+            odd = pc.or_(pc.match_substring(text, "e"), pc.equal(text, "-0"))
+            if values_any(odd):
+                fixed = pa.array(
+                    [cell_text(float(v)) if v is not None else None for v in text.to_pylist()]
+                )
+                text = pc.if_else(odd, fixed, text)
+        return pc.fill_null(text, ""), None
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        days = typed.cast(pa.date32())
+        text = days.cast(pa.string())
+        if pa.types.is_timestamp(kind):
+            # a time of day is kept (to the second), as cell_text writes it
+            seconds = typed.cast(pa.timestamp("s"), safe=False)
+            timed = pc.strftime(seconds, "%Y-%m-%d %H:%M:%S")
+            text = pc.if_else(pc.equal(days.cast(kind), typed), text, timed)
+        return pc.fill_null(text, ""), pc.is_valid(typed)
+    texts, dates = column_texts(cells)
+    return pa.array(texts, pa.string()), (pa.array(dates) if dates is not None else None)
+
+
+def _typed_column(cells: list) -> pa.Array | None:
+    """The cells as one Arrow type (empty cells as null), or None if they mix types."""
+    try:
+        return pa.array(cells)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        return pa.array([None if cell == "" else cell for cell in cells])
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def values_any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
 
 
 def column_texts(cells: list) -> tuple[list[str], list[bool] | None]:

@@ -183,14 +183,16 @@ class Validator:
         keys = pc.take(key_plain, take).to_pylist()
         parent_list = pc.take(parents, take).to_pylist() if parents is not None else None
         links = plain.get(self.link_field) if self.link_field else None
+        refused = sorted(errors)
+        raw = _rows_of(chunk, refused)
+        link_values = (
+            pc.take(links, pa.array(refused, pa.int64())).to_pylist()
+            if links is not None
+            else [None] * len(refused)
+        )
         rejected = [
-            RejectedRow(
-                chunk.first_row + offset,
-                errors[offset],
-                self._raw(chunk, offset),
-                links[offset].as_py() if links is not None else None,
-            )
-            for offset in sorted(errors)
+            RejectedRow(chunk.first_row + offset, errors[offset], cells, link)
+            for offset, cells, link in zip(refused, raw, link_values, strict=True)
         ]
         result = ValidatedChunk(
             chunk, n, int(n - active_np.sum()), offsets, payloads, keys, parent_list, rejected
@@ -291,9 +293,14 @@ class Validator:
         anchor = next(name for name in literals if name in self.kind.required)
         return values.json_objects(literals, anchor)
 
-    @staticmethod
-    def _raw(chunk: Chunk, offset: int) -> list[str]:
-        return [column[offset].as_py() for column in chunk.columns]
+
+def _rows_of(chunk: Chunk, offsets: list[int]) -> list[list[str]]:
+    """The source cells of some rows, as lists (one take per column, not a lookup per cell)."""
+    if not offsets:
+        return []
+    where = pa.array(offsets, pa.int64())
+    columns = [column.take(where).to_pylist() for column in chunk.columns]
+    return [list(cells) for cells in zip(*columns, strict=True)]
 
 
 def _regex_match(cells: pa.Array, pattern: str) -> pa.Array:
