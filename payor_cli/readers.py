@@ -412,7 +412,9 @@ def _workbook_chunks(
         block = rows[start : start + chunk_rows]
         columns, date_masks = [], []
         if all(len(row) >= width for row in block):
-            by_column = list(zip(*block, strict=False))[:width]  # calamine's rows are as wide as the sheet
+            by_column = list(zip(*block, strict=False))[
+                :width
+            ]  # calamine's rows are as wide as the sheet
         else:
             by_column = [[row[i] if i < len(row) else "" for row in block] for i in range(width)]
         for cells in by_column:
@@ -442,8 +444,13 @@ def column_array(cells: list) -> tuple[pa.Array, pa.Array | None]:
     if pa.types.is_floating(kind) or pa.types.is_integer(kind):
         text = typed.cast(pa.string())
         if pa.types.is_floating(kind):
-            # Arrow writes 1.2e+11 and -0; a person (and cell_text) writes 120000000000 and 0
-            odd = pc.or_(pc.match_substring(text, "e"), pc.equal(text, "-0"))
+            # Arrow writes 1.2e+11, -0 and all 17 digits; a person (and cell_text) writes
+            # 120000000000, 0 and Excel's 15 significant digits
+            significant = pc.replace_substring_regex(text, r"^-?[0.]*|\.", "")
+            odd = pc.or_(
+                pc.or_(pc.match_substring(text, "e"), pc.equal(text, "-0")),
+                pc.greater(pc.utf8_length(significant), 15),
+            )
             if values_any(odd):
                 fixed = pa.array(
                     [cell_text(float(v)) if v is not None else None for v in text.to_pylist()]
@@ -497,10 +504,12 @@ def cell_text(cell: object) -> str:
     if isinstance(cell, bool):
         return "TRUE" if cell else "FALSE"
     if isinstance(cell, float):
-        if cell.is_integer():
-            return str(int(cell))
-        text = repr(cell)  # the shortest text that reads back as the same float
-        return format(Decimal(text), "f") if "e" in text else text
+        # Excel keeps 15 significant digits; any further ones are binary noise (1234.56, not
+        # 1234.5599999999999)
+        text = f"{cell:.15g}"
+        if "e" in text:
+            return format(Decimal(text), "f")
+        return "0" if text == "-0" else text
     if isinstance(cell, dt.datetime):
         if cell.time() == dt.time(0):
             return cell.date().isoformat()

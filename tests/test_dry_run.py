@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import zipfile
 
 import openpyxl
 import pytest
@@ -458,3 +459,27 @@ invoiceAmount = { column = "UnitPrice", scale = 1000 }
     reasons = {e["kind"] for e in report["errors"]}
     assert "required" in reasons  # the blank CustomerID cells
     assert json.dumps(payloads).count('.0"') == 0
+
+
+def test_xlsx_number_cells_as_a_person_reads_them(tmp_path, dry_run):
+    rows = [[*HEADER, "Ref", "When"]]
+    numbers = [123456789012.0, 1e-7, -0.0, 777.25, None, 1e21]
+    for n, value in enumerate(numbers):
+        when = dt.datetime(2024, 5, 6, 7, 8, 9) if n == 0 else None
+        rows.append(["C", f"I{n}", 1, value, when])
+    written = write_xlsx(tmp_path / "written.xlsx", rows)
+    # Excel stores some numbers with all 17 digits of their binary form: a person sees 15
+    source = tmp_path / "in.xlsx"
+    with zipfile.ZipFile(written) as original, zipfile.ZipFile(source, "w") as patched:
+        for item in original.infolist():
+            data = original.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<v>777.25</v>", b"<v>1234.5599999999999</v>")
+            patched.writestr(item, data)
+    mapping = INVOICE_MAPPING + 'reference1 = "Ref"\nreference2 = "When"\n'
+    run, payloads, _, _ = dry_run("invoices", source, mapping)
+    assert run.code == 0, run.text
+    assert [p.get("reference1") for p in payloads] == [
+        "123456789012", "0.0000001", "0", "1234.56", None, "1000000000000000000000",
+    ]  # fmt: skip
+    assert payloads[0]["reference2"] == "2024-05-06 07:08:09"
