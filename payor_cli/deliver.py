@@ -7,10 +7,13 @@ Every accepted batch is journalled before the next one goes out.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .client import Answer, ApiClient
+from .errors import AbortedError
 from .journal import Journal, fingerprint
 from .readers import Chunk
 from .schema import Kind
@@ -41,7 +44,15 @@ class Pending:
 
 
 class Delivery:
-    """The Sink of a real upload (see upload.py)."""
+    """The Sink of a real upload (see upload.py).
+
+    Batches go to one sender thread, in order, while the next chunk is read and validated:
+    the network wait overlaps the work. The sender only talks to the server and writes the
+    journal; what happened comes back as events that the calling thread books, so the
+    summary is only ever changed by one thread.
+    """
+
+    QUEUED_BATCHES = 2  # bounds the memory held by batches waiting to go out
 
     def __init__(
         self,
@@ -62,10 +73,17 @@ class Delivery:
         self.full = full
         self.progress = progress or (lambda summary: None)
         self.pending: list[Pending] = []
-        self.refused: list[RejectedRow] = []
+        self._outbox: queue.Queue[list[Pending] | None] = queue.Queue(self.QUEUED_BATCHES)
+        self._events: queue.Queue[tuple] = queue.Queue()
+        self._failure: AbortedError | None = None
+        self._sender = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
+        self._sender.start()
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
+        if self._failure is not None:  # its refused rows went out with the last answer
+            self.close()
+            raise self._failure
         payloads = part.payloads.to_pylist()
         prints = [fingerprint(p) for p in payloads]
         known = {} if self.full else self.journal.accepted(self.kind.name, part.keys)
@@ -94,31 +112,82 @@ class Delivery:
                 )
             )
             if len(self.pending) >= self.batch_size:
-                self._flush(self.batch_size)
-        return self._take_refused()
+                self._submit(self.batch_size)
+        return self._book()
 
     def finish(self) -> list[RejectedRow]:
-        while self.pending:
-            self._flush(len(self.pending))
-        return self._take_refused()
-
-    # -- sending ----------------------------------------------------------------------------
-    def _take_refused(self) -> list[RejectedRow]:
-        refused, self.refused = self.refused, []
+        while self.pending and self._failure is None:
+            self._submit(len(self.pending))
+        self.close()
+        refused = self._book()
+        if self._failure is not None:
+            raise self._failure
         return refused
 
-    def _flush(self, count: int) -> None:
-        while self.pending and count > 0:
-            size = min(count, self.batch_size, len(self.pending))
-            batch, self.pending = self.pending[:size], self.pending[size:]
-            count -= size
-            self.summary.rows_sent += len(batch)
-            self._send(batch)
+    def close(self) -> None:
+        """Let the sender finish what is queued (or skip it, after a failure) and stop."""
+        if self._sender.is_alive():
+            self._outbox.put(None)
+            self._sender.join()
+
+    # -- the calling thread -----------------------------------------------------------------
+    def _submit(self, count: int) -> None:
+        size = min(count, self.batch_size)
+        batch, self.pending = self.pending[:size], self.pending[size:]
+        while self._failure is None:
+            try:
+                self._outbox.put(batch, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _book(self) -> list[RejectedRow]:
+        """Apply what the sender reported: counts, totals, refused rows."""
+        refused: list[RejectedRow] = []
+        summary, totals = self.summary, self.summary.totals
+        while True:
+            try:
+                event, *data = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event == "sent":
+                summary.rows_sent += data[0]
+            elif event == "requests":
+                summary.requests += data[0]
+                summary.retries += data[1]
+            elif event == "accepted":
+                batch = data[0]
+                summary.rows_accepted += len(batch)
+                if totals is not None:
+                    for p in batch:
+                        if p.amount is not None:
+                            totals.add_value("accepted", p.amount, p.currency)
+                self.progress(summary)
+            elif event == "refused":
+                pending, reason = data
+                refused.append(pending.rejected(reason))
+                if totals is not None and pending.amount is not None:
+                    totals.add_value("rejected", pending.amount, pending.currency)
+                    totals.add_value("valid", -pending.amount, pending.currency)
+        return refused
+
+    # -- the sender thread ------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        while (batch := self._outbox.get()) is not None:
+            if self._failure is not None:
+                continue  # stopped: let the queue drain without sending
+            try:
+                self._events.put(("sent", len(batch)))
+                self._send(batch)
+            except AbortedError as exc:
+                self._failure = exc
 
     def _send(self, batch: list[Pending]) -> None:
         answer = self._post(batch)
         if answer.outcome == "accepted":
-            self._accepted(batch)
+            # durable before the next batch goes out: a kill loses at most the batch in flight
+            self.journal.record(self.kind.name, ((p.key, p.fingerprint) for p in batch))
+            self._events.put(("accepted", batch))
         elif answer.outcome == "too_large":
             if len(batch) == 1:
                 self._refuse(
@@ -153,20 +222,13 @@ class Delivery:
         try:
             return self.client.post(self.kind.path, body, len(batch))
         finally:
-            self.summary.requests += self.client.requests - requests_before
-            self.summary.retries += self.client.retries - retries_before
-
-    def _accepted(self, batch: list[Pending]) -> None:
-        self.journal.record(self.kind.name, ((p.key, p.fingerprint) for p in batch))
-        self.summary.rows_accepted += len(batch)
-        if self.summary.totals is not None:
-            for p in batch:
-                if p.amount is not None:
-                    self.summary.totals.add_value("accepted", p.amount, p.currency)
-        self.progress(self.summary)
+            self._events.put(
+                (
+                    "requests",
+                    self.client.requests - requests_before,
+                    self.client.retries - retries_before,
+                )
+            )
 
     def _refuse(self, pending: Pending, reason: str) -> None:
-        self.refused.append(pending.rejected(reason))
-        if self.summary.totals is not None and pending.amount is not None:
-            self.summary.totals.add_value("rejected", pending.amount, pending.currency)
-            self.summary.totals.add_value("valid", -pending.amount, pending.currency)
+        self._events.put(("refused", pending, reason))

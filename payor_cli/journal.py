@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -68,7 +69,9 @@ class Journal:
         self.api = api
         self.account = account
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
+            # the sender thread records while the reading thread looks up: one lock for both
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.lock = threading.Lock()
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # durable at every commit
             self.db.execute(
@@ -86,17 +89,18 @@ class Journal:
         for start in range(0, len(keys), _LOOKUP_BATCH):
             part = keys[start : start + _LOOKUP_BATCH]
             marks = ",".join("?" * len(part))
-            rows = self.db.execute(
-                f"SELECT key, fingerprint FROM accepted WHERE api = ? AND account = ? "
-                f"AND kind = ? AND key IN ({marks})",
-                (self.api, self.account, kind, *part),
-            )
+            with self.lock:
+                rows = self.db.execute(
+                    f"SELECT key, fingerprint FROM accepted WHERE api = ? AND account = ? "
+                    f"AND kind = ? AND key IN ({marks})",
+                    (self.api, self.account, kind, *part),
+                ).fetchall()
             found.update(rows)
         return found
 
     def record(self, kind: str, rows: Iterable[tuple[str, bytes]]) -> None:
         """Remember an accepted batch; committed (and synced) before this returns."""
-        with self.db:
+        with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT OR REPLACE INTO accepted (api, account, kind, key, fingerprint) "

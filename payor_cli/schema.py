@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 
 class FieldType(StrEnum):
@@ -34,7 +35,11 @@ class Kind:
     """(parent kind, this kind's field, the parent's field) that links a row to its parent."""
 
     def field(self, name: str) -> Field | None:
-        return next((f for f in self.fields if f.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
 
     @property
     def field_names(self) -> list[str]:
