@@ -95,8 +95,9 @@ class Reporter:
         console = self.err if error else self.out
         if self.live:
             console.print(text, markup=False)
-        else:
-            console.print(f"{stamp} {text}", markup=False)
+        else:  # plain lines need none of rich's layout work (the sandbox logs every request)
+            console.file.write(f"{stamp} {text}\n")
+            console.file.flush()
 
     def error(self, text: str) -> None:
         self.line(f"error: {text}", error=True)

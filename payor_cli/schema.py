@@ -45,7 +45,7 @@ class Kind:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
-    @property
+    @cached_property
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
 
