@@ -13,7 +13,7 @@ import typer
 
 from . import __version__
 from .errors import ExitCode, PayorError
-from .outputs import check_rejected_path, write_json
+from .outputs import check_rejected_path, write_json, write_mapping_section
 from .report import Reporter
 from .schema import PAYORCRM
 from .settings import load_settings
@@ -252,6 +252,74 @@ def upload_all(
     options = dict(locals())
     files = {"customers": options.pop("customers"), "invoices": options.pop("invoices")}
     _upload(files, **options)
+
+
+@app.command("init")
+def init(
+    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
+    file: Annotated[Path | None, typer.Argument(help="The export to look at.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the mapping here (else print it).")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="Start from a vendor preset (see --list-presets)."),
+    ] = None,
+    list_presets: Annotated[
+        bool, typer.Option("--list-presets", help="Show the presets shipped with payor.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
+    ] = False,
+    sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+) -> None:
+    """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules."""
+    from .infer import list_presets as shipped_presets
+    from .infer import suggest_mapping
+    from .readers import InputOptions
+
+    reporter = Reporter()
+    if list_presets:
+        for name, description in shipped_presets():
+            typer.echo(f"{name:<20} {description}")
+        return
+    if kind is None or file is None:
+        reporter.error("name the kind and the file: payor init invoices export.xlsx -o payor.toml")
+        raise typer.Exit(ExitCode.USAGE)
+    options = {
+        "sheet": _sheet(sheet),
+        "header_row": header_row,
+        "encoding": encoding,
+        "delimiter": _delimiter(delimiter),
+    }
+    try:
+        given = InputOptions(**{k: v for k, v in options.items() if v is not None})
+        suggestion = suggest_mapping(file, PAYORCRM.kinds[kind.value], given, preset)
+        if output is not None:
+            write_mapping_section(output, kind.value, suggestion.toml, force=force)
+    except PayorError as exc:
+        _fail(reporter, exc)
+    reporter.line(f"{kind.value}: read {file} ({suggestion.source})", error=True)
+    for note in suggestion.notes:
+        reporter.line(f"note: {note}", error=True)
+    if output is None:
+        typer.echo(suggestion.toml, nl=False)
+    else:
+        reporter.line(f"{kind.value}: mapping written to {output}", error=True)
+    if suggestion.todo:
+        reporter.error(
+            f"no column found for the required field{'s' if len(suggestion.todo) > 1 else ''} "
+            f"{', '.join(suggestion.todo)}: name the column in the TODO line"
+            f"{'s' if len(suggestion.todo) > 1 else ''} of the mapping"
+        )
+        raise typer.Exit(ExitCode.ROWS_REJECTED)
+    if output is not None:
+        reporter.line(
+            f"try it: payor upload {kind.value} {file} --mapping {output} --dry-run", error=True
+        )
 
 
 @app.command("schema")

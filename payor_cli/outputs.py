@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .errors import ConfigError
+from .errors import ConfigError, MappingError
 from .readers import Table
 from .summary import RejectedRow
 
@@ -106,3 +106,24 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def write_mapping_section(path: Path, kind: str, toml: str, *, force: bool = False) -> None:
+    """Write a mapping section: a new file, or appended to a config that lacks the section."""
+    import tomllib
+
+    if path.exists() and not force:
+        try:
+            existing = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MappingError(f"{path} exists and is not valid TOML ({exc})") from None
+        if kind in existing:
+            raise MappingError(
+                f"{path} already has a [{kind}] section",
+                "remove it, write to another file with -o, or overwrite the file with --force",
+            )
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.rstrip("\n") + "\n\n" + toml, encoding="utf-8")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml, encoding="utf-8")
