@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -517,20 +516,6 @@ def cell_text(cell: object) -> str:
     if isinstance(cell, dt.date | dt.time):
         return cell.isoformat()
     return str(cell)
-
-
-def read_text_sample(path: Path, options: InputOptions, rows: int = 200) -> list[list[str]]:
-    """The first rows of a text file, as cells (for `init`'s header search)."""
-    with path.open("rb") as handle:
-        head = handle.read(_SAMPLE_BYTES)
-    encoding = options.encoding or detect_encoding(path, head)
-    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
-    lines = split_lines(text)[:rows]
-    delimiter = options.delimiter or sniff_delimiter(lines)
-    return list(csv.reader(io.StringIO("".join(lines)), delimiter=delimiter))
-
-
-# --- samples for `payor init` -------------------------------------------------------------------
 
 
 def sheet_names(path: Path) -> list[str] | None:

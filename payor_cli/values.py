@@ -178,6 +178,7 @@ def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal
     if plain is not None:
         return Converted(pc.cast(plain, pa.string()), [], plain)
     present = pc.is_valid(cells)
+    cells = pc.replace_substring(cells, "\u2212", "-")  # the typographic minus of some locales
     cleaned = pc.replace_substring_regex(pc.replace_substring_regex(cells, _CODE, ""), _NOISE, "")
     parts = pc.extract_regex(cleaned, _SIGNED)
     opened = pc.equal(pc.struct_field(parts, "open"), "(")

@@ -41,6 +41,7 @@ def convert_integer(text: str, decimal=".", thousands=None, scale="1"):
         ("12.5", ".", None, "2", "25"),
         ("999999999999999999", ".", None, "1", "999999999999999999"),
         ("+7", ".", None, "1", "7"),
+        ("\u22125.00", ".", None, "100", "-500"),
     ],
 )
 def test_integer_values_are_exact(text, decimal, thousands, scale, expected):
