@@ -83,6 +83,7 @@ EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encodi
 DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
+FileArg = Annotated[Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS.")]
 LogFileOpt = Annotated[
     Path | None, typer.Option("--log-file", help="Append timestamped lines to this file too.")
 ]
@@ -174,56 +175,39 @@ def _upload(
         raise typer.Exit(result.exit_code)
 
 
-@upload_app.command("customers")
-def upload_customers(
-    file: Annotated[Path, typer.Argument(help="The customers export (CSV, TXT, XLSX, XLS, ODS).")],
-    config: ConfigOpt = None,
-    mapping: MappingOpt = None,
-    dry_run: DryRunOpt = False,
-    batch_size: BatchOpt = None,
-    full: FullOpt = False,
-    rejected: RejectedOpt = None,
-    report_json: ReportOpt = None,
-    payloads: PayloadsOpt = None,
-    state_dir: StateOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    quiet: QuietOpt = False,
-    sheet: SheetOpt = None,
-    header_row: HeaderRowOpt = None,
-    encoding: EncodingOpt = None,
-    delimiter: DelimiterOpt = None,
-    log_file: LogFileOpt = None,
-) -> None:
-    """Upload customers from FILE."""
-    options = dict(locals())
-    _upload({"customers": options.pop("file")}, **options)
+def _single_kind_command(kind: str):
+    """`payor upload customers FILE` and `payor upload invoices FILE`: one body for both."""
+
+    def command(
+        file: FileArg,
+        config: ConfigOpt = None,
+        mapping: MappingOpt = None,
+        dry_run: DryRunOpt = False,
+        batch_size: BatchOpt = None,
+        full: FullOpt = False,
+        rejected: RejectedOpt = None,
+        report_json: ReportOpt = None,
+        payloads: PayloadsOpt = None,
+        state_dir: StateOpt = None,
+        base_url: BaseUrlOpt = None,
+        sandbox: SandboxOpt = False,
+        quiet: QuietOpt = False,
+        sheet: SheetOpt = None,
+        header_row: HeaderRowOpt = None,
+        encoding: EncodingOpt = None,
+        delimiter: DelimiterOpt = None,
+        log_file: LogFileOpt = None,
+    ) -> None:
+        options = dict(locals())
+        del options["kind"]  # the enclosing function's, not an option
+        _upload({kind: options.pop("file")}, **options)
+
+    command.__doc__ = f"Upload {kind} from FILE."
+    return command
 
 
-@upload_app.command("invoices")
-def upload_invoices(
-    file: Annotated[Path, typer.Argument(help="The invoices export (CSV, TXT, XLSX, XLS, ODS).")],
-    config: ConfigOpt = None,
-    mapping: MappingOpt = None,
-    dry_run: DryRunOpt = False,
-    batch_size: BatchOpt = None,
-    full: FullOpt = False,
-    rejected: RejectedOpt = None,
-    report_json: ReportOpt = None,
-    payloads: PayloadsOpt = None,
-    state_dir: StateOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    quiet: QuietOpt = False,
-    sheet: SheetOpt = None,
-    header_row: HeaderRowOpt = None,
-    encoding: EncodingOpt = None,
-    delimiter: DelimiterOpt = None,
-    log_file: LogFileOpt = None,
-) -> None:
-    """Upload invoices from FILE."""
-    options = dict(locals())
-    _upload({"invoices": options.pop("file")}, **options)
+upload_app.command("customers")(_single_kind_command("customers"))
+upload_app.command("invoices")(_single_kind_command("invoices"))
 
 
 @upload_app.command("all")

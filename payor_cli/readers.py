@@ -86,17 +86,33 @@ class Table:
 def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) -> Table:
     """Open a CSV/TSV/TXT or XLSX/XLSM/XLS/ODS file for what its bytes are, not its extension."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     if options.header_row < 1:
         raise InputError(f"header_row must be 1 or more, not {options.header_row}")
-    with path.open("rb") as handle:
-        head = handle.read(_SAMPLE_BYTES)
-    if not head:
-        raise InputError(f"{path}: the file is empty", "export the data again; it has no rows")
-    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+    head = _read_head(path)
+    if is_workbook(head):
         return _open_workbook(path, options, chunk_rows)
     return _open_text(path, head, options, chunk_rows)
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of the file, which tell what it is; unreadable files end the run."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SAMPLE_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not head:
+        raise InputError(f"{path}: the file is empty", "export the data again; it has no rows")
+    return head
+
+
+def is_workbook(head: bytes) -> bool:
+    """ZIP (xlsx, xlsm, ods) or OLE (xls) container: a workbook, whatever the extension says."""
+    return head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
 
 
 # --- text files -------------------------------------------------------------------------------
@@ -521,9 +537,7 @@ def cell_text(cell: object) -> str:
 def sheet_names(path: Path) -> list[str] | None:
     """The sheet names of a workbook, or None for a text file."""
     path = Path(path)
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if not head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+    if not is_workbook(_read_head(path)):
         return None
     try:
         with path.open("rb") as handle:
@@ -543,13 +557,8 @@ def read_sample_rows(
     1-based number as `header_row` counts it (text: the physical line the record starts on).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    with path.open("rb") as handle:
-        head = handle.read(_SAMPLE_BYTES)
-    if not head:
-        raise InputError(f"{path}: the file is empty", "export the data again; it has no rows")
-    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+    head = _read_head(path)
+    if is_workbook(head):
         try:
             with path.open("rb") as handle:
                 workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
