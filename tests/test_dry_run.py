@@ -363,7 +363,7 @@ def test_sheet_by_index_and_cli_override(tmp_path, dry_run):
     assert payloads == [{"customerNumber": "C", "invoiceNumber": "I", "invoiceAmount": 3}]
 
 
-# --- the real exports of ../shared/data -------------------------------------------------------
+# --- the real exports (tests/data, copied from ../shared/data) -------------------------------------------------------
 
 IBM_MAPPING = """
 [invoices]
