@@ -280,7 +280,7 @@ def init(
         "delimiter": _delimiter(delimiter),
     }
     try:
-        given = InputOptions(**{k: v for k, v in options.items() if v is not None})
+        given = InputOptions().overridden(**options)
         suggestion = suggest_mapping(file, PAYORCRM.kinds[kind.value], given, preset)
         if output is not None:
             write_mapping_section(output, kind.value, suggestion.toml, force=force)

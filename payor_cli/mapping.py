@@ -93,8 +93,7 @@ class Mapping:
 
     def with_input(self, **overrides: Any) -> Mapping:
         """The same mapping with input settings overridden (the CLI's --sheet etc.); None keeps."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, input=replace(self.input, **given))
+        return replace(self, input=self.input.overridden(**overrides))
 
 
 @dataclass(frozen=True)

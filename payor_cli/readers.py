@@ -8,7 +8,7 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,6 +34,10 @@ class InputOptions:
     header_row: int = 1
     encoding: str | None = None
     delimiter: str | None = None
+
+    def overridden(self, **overrides: object) -> InputOptions:
+        """These options with the given ones (the CLI's --sheet etc.) put over; None keeps."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass

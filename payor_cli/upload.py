@@ -17,7 +17,7 @@ from typing import Protocol
 from .errors import AbortedError, ExitCode, InputError, MappingError
 from .mapping import Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
-from .readers import Table, open_table
+from .readers import InputOptions, Table, open_table
 from .schema import Kind
 from .settings import Settings
 from .summary import RejectedRow, RowError, RunSummary, Totals
@@ -67,7 +67,7 @@ class HeldBack:
 
     reasons: dict[str, str] = field(default_factory=dict)
 
-    def add(self, rows: list[RejectedRow], kind: Kind) -> None:
+    def add(self, rows: list[RejectedRow]) -> None:
         for row in rows:
             if row.link:
                 first = row.errors[0].message() if row.errors else "rejected"
@@ -108,7 +108,7 @@ def resolve_mapping(
             )
         from .infer import suggest_mapping
 
-        suggestion = suggest_mapping(path, kind, _override_options(overrides))
+        suggestion = suggest_mapping(path, kind, InputOptions().overridden(**overrides))
         if suggestion.mapping is None:
             raise MappingError(
                 f"no mapping for {kind.name}, and the file lacks columns for "
@@ -117,13 +117,6 @@ def resolve_mapping(
             )
         mapping, inferred = suggestion.mapping, suggestion.toml
     return Source(kind, Path(path), mapping.with_input(**overrides), inferred)
-
-
-def _override_options(overrides: dict[str, object]):
-    from .readers import InputOptions
-
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return InputOptions(**given)
 
 
 def run_source(
@@ -158,7 +151,7 @@ def run_source(
         if rejected_file:
             rejected_file.write(rows)
         if held_back is not None:
-            held_back.add(rows, source.kind)
+            held_back.add(rows)
 
     def server_refused(rows: list[RejectedRow]) -> None:
         # valid here, refused there: counted once, as rejected (read = valid + rejected + skipped)
