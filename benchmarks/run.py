@@ -11,8 +11,8 @@ ru_maxrss from os.wait4(). Each subject runs --repeat times, round by round (A, 
 so the subjects compared by a ratio share the same machine weather; the figures are medians.
 
 pandas (for the pyarrow_read reference) is not a dependency of payor: it is listed in
-benchmarks/requirements.txt, and run.py installs that file into the running interpreter's
-environment with pip when pandas cannot be imported, saying so first.
+benchmarks/requirements.txt, which run.py installs once into a venv of its own under
+benchmarks/.data/ (pyarrow would import pandas into payor's process if it were beside it).
 
 The exit code is 0 when every subject ran (also when a target fails: this is a report), 1 when
 a subject crashed or answered wrongly, 2 on bad arguments.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.util
 import json
 import math
 import os
@@ -558,7 +557,7 @@ class Bench:
         i = self.inputs
         simple = {
             "naive": [self.python, str(HERE / "naive_loop.py"), str(i.csv_1m)],
-            "pyarrow_read": [self.python, "-c", PYARROW_READ, str(i.csv_1m)],
+            "pyarrow_read": [pandas_python(), "-c", PYARROW_READ, str(i.csv_1m)],
             "dry_run_1m": [*self.dry_run(i.csv_1m), "--dry-run", "--quiet"],
             "dry_run_2m": [*self.dry_run(i.csv_2m), "--dry-run", "--quiet"],
             "calamine_read": [self.python, "-c", CALAMINE_READ, str(i.xlsx)],
@@ -886,18 +885,25 @@ def write_json(
 # --- main --------------------------------------------------------------------------------------
 
 
-def ensure_pandas() -> None:
-    if importlib.util.find_spec("pandas") is not None:
-        return
-    requirements = HERE / "requirements.txt"
-    print(
-        f"pandas is missing (needed for the pyarrow_read reference, not by payor): "
-        f"installing {requirements.relative_to(ROOT)} with pip into {sys.prefix}",
-        flush=True,
-    )
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True
-    )
+PANDAS_VENV = DATA / "pandas-venv"
+
+
+def pandas_python() -> str:
+    """A Python with pandas for the pyarrow_read reference, in a venv of its own.
+
+    payor does not depend on pandas, and pyarrow imports pandas (0.3 s) on its first
+    pa.array() call whenever pandas is installed beside it: installing pandas into payor's
+    venv would charge payor for a library its users do not have.
+    """
+    python = PANDAS_VENV / "bin" / "python"
+    if not python.exists():
+        requirements = HERE / "requirements.txt"
+        print(f"making {PANDAS_VENV} with {requirements.relative_to(ROOT)} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PANDAS_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True
+        )
+    return str(python)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -929,8 +935,6 @@ def main(argv: list[str] | None = None) -> int:
     shown = " ".join(sys.argv[1:] if argv is None else argv)
     command = f".venv/bin/python benchmarks/run.py{' ' + shown if shown else ''}"
     info = machine()
-    if "pyarrow_read" in selected:
-        ensure_pandas()
     inputs = prepare_inputs(args.rows, set(selected), args.rate_rows)
     work = Path(tempfile.mkdtemp(prefix="payor-bench-"))
     bench = Bench(inputs, work, selected, args.rate_limit, args.rate_window, args.keep)

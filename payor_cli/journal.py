@@ -12,18 +12,22 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 from .errors import ConfigError, LockedError
 
 JOURNAL_NAME = "journal.sqlite"
 LOCK_NAME = "payor.lock"
-_LOOKUP_BATCH = 500  # keys per query: well below SQLite's limit of bound parameters
 
 
-def fingerprint(payload: str) -> bytes:
-    return hashlib.blake2b(payload.encode("utf-8"), digest_size=16).digest()
+def fingerprint(payload: str) -> int:
+    """64 bits of BLAKE2b of the payload: two different payloads of one key meet the same
+    value once in 10^19; the journal holds no payload text, only these."""
+    digest = hashlib.blake2b(payload.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def account_id(api_key: str) -> str:
@@ -61,13 +65,14 @@ class StateLock:
 
 
 class Journal:
-    """Fingerprints of accepted payloads for one API and account."""
+    """Fingerprints of accepted payloads, per scope: (API, account, kind)."""
 
     def __init__(self, state_dir: Path, api: str, account: str) -> None:
         _make_dir(state_dir)
         self.path = state_dir / JOURNAL_NAME
         self.api = api
         self.account = account
+        self._scopes: dict[str, int] = {}
         try:
             # the sender thread records while the reading thread looks up: one lock for both
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -78,41 +83,65 @@ class Journal:
             # again (an upsert), never lost. FULL would fsync every batch and halve throughput.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS accepted ("
+                "CREATE TABLE IF NOT EXISTS scopes (id INTEGER PRIMARY KEY,"
                 " api TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,"
-                " key TEXT NOT NULL, fingerprint BLOB NOT NULL,"
-                " PRIMARY KEY (api, account, kind, key)) WITHOUT ROWID"
+                " UNIQUE (api, account, kind))"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS accepted (scope INTEGER NOT NULL,"
+                " key TEXT NOT NULL, fingerprint INTEGER NOT NULL,"
+                " PRIMARY KEY (scope, key)) WITHOUT ROWID"
             )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the journal {self.path}: {exc}") from None
 
-    def accepted(self, kind: str, keys: Sequence[str]) -> dict[str, bytes]:
-        """Key -> fingerprint of what was last accepted, for the keys that have one."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(keys), _LOOKUP_BATCH):
-            part = keys[start : start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(part))
+    def _scope(self, kind: str) -> int:
+        if kind not in self._scopes:
             with self.lock:
-                rows = self.db.execute(
-                    f"SELECT key, fingerprint FROM accepted WHERE api = ? AND account = ? "
-                    f"AND kind = ? AND key IN ({marks})",
-                    (self.api, self.account, kind, *part),
-                ).fetchall()
-            found.update(rows)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO scopes (api, account, kind) VALUES (?, ?, ?)",
+                    (self.api, self.account, kind),
+                )
+                (scope,) = self.db.execute(
+                    "SELECT id FROM scopes WHERE api = ? AND account = ? AND kind = ?",
+                    (self.api, self.account, kind),
+                ).fetchone()
+            self._scopes[kind] = scope
+        return self._scopes[kind]
+
+    def accepted(self, kind: str) -> np.ndarray:
+        """The fingerprints of every row of `kind` as last accepted, sorted.
+
+        A payload holds its own key, so a row is unchanged exactly when its fingerprint is
+        among these: one search in memory per row instead of one query per key.
+        """
+        scope = self._scope(kind)
+        with self.lock:
+            cursor = self.db.execute("SELECT fingerprint FROM accepted WHERE scope = ?", (scope,))
+            found = np.fromiter((fp for (fp,) in cursor), np.int64)
+        found.sort()
         return found
 
-    def record(self, kind: str, rows: Iterable[tuple[str, bytes]]) -> None:
-        """Remember an accepted batch; committed (and synced) before this returns."""
+    def record(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
+        """Remember an accepted batch; committed before this returns."""
+        scope = self._scope(kind)
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT OR REPLACE INTO accepted (api, account, kind, key, fingerprint) "
-                "VALUES (?, ?, ?, ?, ?)",
-                ((self.api, self.account, kind, key, fp) for key, fp in rows),
+                "INSERT OR REPLACE INTO accepted (scope, key, fingerprint) VALUES (?, ?, ?)",
+                ((scope, key, fp) for key, fp in rows),
             )
 
     def close(self) -> None:
         self.db.close()
+
+
+def contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of `values` are in `sorted_values`."""
+    if not len(sorted_values):
+        return np.zeros(len(values), bool)
+    spot = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    return sorted_values[spot] == values
 
 
 def _make_dir(path: Path) -> None:

@@ -109,7 +109,10 @@ class Totals:
             bucket[stage] += total
 
     def add_value(self, stage: str, amount: int, currency: str | None) -> None:
-        bucket = self.sums.setdefault(currency or NO_CURRENCY, dict.fromkeys(self.STAGES, 0))
+        name = currency or NO_CURRENCY
+        bucket = self.sums.get(name)
+        if bucket is None:
+            bucket = self.sums[name] = dict.fromkeys(self.STAGES, 0)
         bucket[stage] += amount
 
     def as_json(self) -> dict[str, dict[str, int]]:
