@@ -30,7 +30,8 @@ class Pending:
     """A valid row waiting to be sent, with what is needed to report or journal it."""
 
     row: int
-    payload: str
+    payload: bytes
+    """The JSON object, UTF-8 encoded, as it goes on the wire."""
     key: str
     fingerprint: int
     chunk: Chunk
@@ -89,7 +90,7 @@ class Delivery:
         if self._failure is not None:  # its refused rows went out with the last answer
             self.close()
             raise self._failure
-        payloads = part.payloads.to_pylist()
+        payloads = part.payloads.cast(pa.binary()).to_pylist()  # bytes: no str, no encode
         prints = list(map(fingerprint, payloads))
         keys = part.keys
         if self.full:
@@ -235,7 +236,7 @@ class Delivery:
             self._send(batch[middle:])
 
     def _post(self, batch: list[Pending]) -> Answer:
-        body = ("[" + ",".join(p.payload for p in batch) + "]").encode("utf-8")
+        body = b"[" + b",".join(p.payload for p in batch) + b"]"
         requests_before, retries_before = self.client.requests, self.client.retries
         try:
             return self.client.post(self.kind.path, body, len(batch))

@@ -23,10 +23,10 @@ JOURNAL_NAME = "journal.sqlite"
 LOCK_NAME = "payor.lock"
 
 
-def fingerprint(payload: str) -> int:
+def fingerprint(payload: bytes) -> int:
     """64 bits of BLAKE2b of the payload: two different payloads of one key meet the same
     value once in 10^19; the journal holds no payload text, only these."""
-    digest = hashlib.blake2b(payload.encode("utf-8"), digest_size=8).digest()
+    digest = hashlib.blake2b(payload, digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
