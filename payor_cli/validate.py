@@ -143,7 +143,10 @@ class Validator:
                 )
 
         active_offsets = np.flatnonzero(active_np)
-        key_list = pc.take(key_plain, pa.array(active_offsets)).to_pylist()
+        all_active = len(active_offsets) == n
+        key_list = (
+            key_plain if all_active else pc.take(key_plain, pa.array(active_offsets))
+        ).to_pylist()
         repeats = self.keys.repeats(key_list, (active_offsets + chunk.first_row).tolist())
         key_fields = " + ".join(self.bound.mapping.key)
         for position, earlier in repeats.items():
@@ -178,10 +181,15 @@ class Validator:
         rejected_np[list(errors)] = True
         valid_np = active_np & ~rejected_np
         offsets = np.flatnonzero(valid_np)
-        take = pa.array(offsets)
-        payloads = pc.take(self._payloads(literals), take)
-        keys = pc.take(key_plain, take).to_pylist()
-        parent_list = pc.take(parents, take).to_pylist() if parents is not None else None
+        every_row = len(offsets) == n
+
+        def take(values: pa.Array) -> pa.Array:
+            # the usual chunk has no refused or skipped row: then there is nothing to pick
+            return values if every_row else pc.take(values, pa.array(offsets))
+
+        payloads = take(self._payloads(literals))
+        keys = take(key_plain).to_pylist()
+        parent_list = take(parents).to_pylist() if parents is not None else None
         links = plain.get(self.link_field) if self.link_field else None
         refused = sorted(errors)
         raw = _rows_of(chunk, refused)
@@ -198,13 +206,13 @@ class Validator:
             chunk, n, int(n - active_np.sum()), offsets, payloads, keys, parent_list, rejected
         )
         if links is not None:
-            result.links = pc.take(links, take).to_pylist()
+            result.links = take(links).to_pylist()
         if amounts is not None:
             currencies = plain.get("currency")
             if currencies is None:
                 currencies = pa.nulls(n, pa.string())
-            result.amounts = pc.take(amounts, take)
-            result.currencies = pc.take(currencies, take)
+            result.amounts = take(amounts)
+            result.currencies = take(currencies)
             result.read_amounts = (pc.filter(amounts, active), pc.filter(currencies, active))
             rejected_mask = pa.array(rejected_np)
             result.rejected_amounts = (
