@@ -7,13 +7,20 @@ import sys
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
 from . import __version__
 from .errors import ExitCode, PayorError
-from .outputs import check_rejected_path, write_json, write_mapping_section
+from .outputs import (
+    check_rejected_path,
+    check_writable,
+    open_log,
+    write_failure_report,
+    write_json,
+    write_mapping_section,
+)
 from .report import Reporter
 from .schema import PAYORCRM
 from .settings import load_settings
@@ -132,11 +139,13 @@ def _upload(
     log_file: Path | None,
 ) -> None:
     with ExitStack() as stack:
-        log: IO[str] | None = None
-        if log_file is not None:
-            log = stack.enter_context(log_file.open("a", encoding="utf-8"))
-        reporter = Reporter(quiet=quiet, log=log)
+        reporter = Reporter(quiet=quiet)
         try:
+            if log_file is not None:
+                reporter.log = stack.enter_context(open_log(log_file))
+            for path in (rejected, payloads, report_json):
+                if path is not None:
+                    check_writable(path)
             settings = load_settings(
                 config, base_url=base_url, batch_size=batch_size, state_dir=state_dir
             )
@@ -162,7 +171,11 @@ def _upload(
                 },
             )
             result = run_upload(request, settings, reporter, reporter.show_mapping)
+            if report_json is not None:
+                write_json(report_json, result.as_json())
         except PayorError as exc:
+            if report_json is not None:  # tonight's report says what went wrong, not last night's
+                write_failure_report(report_json, files, dry_run, exc)
             _fail(reporter, exc)
         except KeyboardInterrupt:
             reporter.error("interrupted; what was accepted stays recorded, a re-run goes on")
@@ -170,8 +183,6 @@ def _upload(
         except Exception as exc:  # a bug: say so in one line, never a traceback
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
             raise typer.Exit(ExitCode.USAGE if dry_run else ExitCode.ABORTED) from None
-        if report_json is not None:
-            write_json(report_json, result.as_json())
         raise typer.Exit(result.exit_code)
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
-from .errors import ConfigError, MappingError
+from .errors import ConfigError, MappingError, PayorError
 from .readers import Table
-from .summary import RejectedRow
+from .summary import RejectedRow, RunSummary
 
 REJECTED_SUFFIXES = (".csv", ".xlsx")
 LEAD_COLUMNS = ["source_row", "errors"]
@@ -100,12 +101,50 @@ class PayloadWriter:
         self._file.close()
 
 
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output the run could not write at its end."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror} ({path.parent})") from None
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder", "name a file")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"cannot write {path}: permission denied", "choose a place you can write")
+
+
+def open_log(path: Path) -> IO[str]:
+    check_writable(path)
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the log file {path}: {exc.strerror}") from None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_failure_report(
+    path: Path, files: dict[str, Path], dry_run: bool, error: PayorError
+) -> None:
+    """The report of a run that stopped before it could count anything: zeros and the error."""
+    summaries = [
+        RunSummary(kind, file, dry_run, exit_code=int(error.exit_code), error=str(error))
+        for kind, file in files.items()
+    ]
+    data: dict[str, Any] = summaries[0].as_json()
+    if len(summaries) > 1:
+        data = {s.kind: s.as_json() for s in summaries} | {"exit_code": int(error.exit_code)}
+    with contextlib.suppress(PayorError):
+        write_json(path, data)
 
 
 def write_mapping_section(path: Path, kind: str, toml: str, *, force: bool = False) -> None:

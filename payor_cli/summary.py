@@ -142,6 +142,8 @@ class RunSummary:
     errors: ErrorTally = field(default_factory=ErrorTally)
     totals: Totals | None = None
     aborted: str | None = None
+    error: str | None = None
+    """Why the run stopped before counting (exit 2 or 4)."""
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -165,4 +167,6 @@ class RunSummary:
             data["totals"] = self.totals.as_json()
         if self.aborted:
             data["aborted"] = self.aborted
+        if self.error:
+            data["error"] = self.error
         return data

@@ -144,3 +144,22 @@ def test_schema_command_lists_fields_and_required_marks(payor):
     assert (
         "emailaddress1" in plain.out and "required" in plain.out and "customerNumber" in plain.out
     )
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, payor, mapping):
+    source = write_csv(tmp_path / "in.csv", [["Customer", "Invoice", "Amount"], ["C", "I", "1"]])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for option in ("--rejected", "--payloads", "--report-json", "--log-file"):
+        run = upload(payor, source, mapping, option, blocker / "out.csv")
+        assert_one_clear_error(run, "cannot write")
+        assert "checking" not in run.out  # refused before reading the file
+
+
+def test_a_failed_run_still_writes_its_report(tmp_path, payor, mapping):
+    report = tmp_path / "report.json"
+    report.write_text('{"exit_code": 0, "note": "last night"}')
+    run = upload(payor, tmp_path / "missing.csv", mapping, "--report-json", report)
+    assert run.code == 2
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 2 and "missing.csv" in data["error"] and data["rows_read"] == 0
