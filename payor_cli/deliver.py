@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from .client import Answer, ApiClient
 from .errors import AbortedError
-from .journal import Journal, contains, fingerprint
+from .journal import Journal, contains, fingerprints
 from .readers import Chunk
 from .schema import Kind
 from .summary import RejectedRow, RowError, RunSummary
@@ -91,12 +91,12 @@ class Delivery:
             self.close()
             raise self._failure
         payloads = part.payloads.cast(pa.binary()).to_pylist()  # bytes: no str, no encode
-        prints = list(map(fingerprint, payloads))
+        prints = fingerprints(payloads)
         keys = part.keys
         if self.full:
             fresh = list(range(len(payloads)))
         else:
-            same = contains(self.known, np.array(prints, np.int64))
+            same = contains(self.known, prints)
             fresh = np.flatnonzero(~same).tolist()
             self.summary.rows_unchanged += len(payloads) - len(fresh)
             if (
@@ -116,6 +116,7 @@ class Delivery:
         rows = part.rows.tolist()
         offsets = part.offsets.tolist()
         links = part.links
+        prints = prints.tolist()
         for i in fresh:
             self.pending.append(
                 Pending(
