@@ -68,11 +68,6 @@ class FieldSpec:
             return list(self.columns.values())
         return [self.column] if self.column else []
 
-    def describe_source(self) -> str:
-        if self.value is not None:
-            return "constant"
-        return ", ".join(f'"{c}"' for c in self.source_columns)
-
 
 @dataclass(frozen=True)
 class SkipRule:

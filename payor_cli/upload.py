@@ -20,7 +20,7 @@ from .outputs import PayloadWriter, RejectedWriter
 from .readers import InputOptions, Table, open_table
 from .schema import Kind
 from .settings import Settings
-from .summary import RejectedRow, RowError, RunSummary, Totals
+from .summary import RejectedRow, RunSummary, Totals
 from .validate import ValidatedChunk, Validator
 
 
@@ -205,11 +205,6 @@ def exit_code(summary: RunSummary) -> int:
     if summary.rows_rejected:
         return ExitCode.ROWS_REJECTED
     return ExitCode.OK
-
-
-def server_rejection(row: int, cells: list[str], reason: str, link: str | None) -> RejectedRow:
-    """A row the server refused, in the same shape as a local rejection."""
-    return RejectedRow(row, [RowError(row, None, None, "server_rejected", reason)], cells, link)
 
 
 @dataclass

@@ -39,9 +39,6 @@ class ValidatedChunk:
     def rows(self) -> np.ndarray:
         return self.offsets + self.chunk.first_row
 
-    def cells(self, offset: int) -> list[str]:
-        return [column[offset].as_py() for column in self.chunk.columns]
-
 
 class KeyIndex:
     """The first row of every key seen so far in the file, kept compact for millions of rows.

@@ -83,11 +83,6 @@ def escaped_strings(cells: pa.Array) -> pa.Array:
     return pc.if_else(special, escaped, cells)
 
 
-def json_strings(cells: pa.Array) -> pa.Array:
-    """JSON string literals of the cells (null stays null)."""
-    return pc.binary_join_element_wise('"', escaped_strings(cells), '"', "")
-
-
 def text(cells: pa.Array) -> Converted:
     return Converted(escaped_strings(cells), [], quote=True)
 
