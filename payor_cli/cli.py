@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -23,7 +26,8 @@ from .outputs import (
 )
 from .report import Reporter
 from .schema import PAYORCRM
-from .settings import load_settings
+from .settings import LOOPBACK_HOSTS, load_settings
+from .stop import StopRequest
 from .upload import Outputs, UploadRequest, run_upload
 
 app = typer.Typer(
@@ -170,7 +174,8 @@ def _upload(
                     "delimiter": _delimiter(delimiter),
                 },
             )
-            result = run_upload(request, settings, reporter, reporter.show_mapping)
+            stop = stack.enter_context(_stop_on_signals(reporter))
+            result = run_upload(request, settings, reporter, reporter.show_mapping, stop)
             if report_json is not None:
                 write_json(report_json, result.as_json())
         except PayorError as exc:
@@ -184,6 +189,35 @@ def _upload(
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
             raise typer.Exit(ExitCode.USAGE if dry_run else ExitCode.ABORTED) from None
         raise typer.Exit(result.exit_code)
+
+
+@contextmanager
+def _stop_on_signals(reporter: Reporter) -> Iterator[StopRequest]:
+    """SIGINT and SIGTERM ask the run to stop cleanly; a second SIGINT stops at once."""
+    stop = StopRequest()
+
+    def on_signal(number: int, frame: object) -> None:
+        name = signal.Signals(number).name
+        if stop.requested:
+            if number == signal.SIGINT:
+                reporter.error(
+                    "stopped at once (second Ctrl-C); the journal is consistent and a re-run "
+                    "sends again what was in flight"
+                )
+                os._exit(ExitCode.ABORTED)
+            return
+        stop.request(name)
+        reporter.warning(
+            f"{name}: stopping; the requests in flight are answered and journalled, the "
+            "reports written (Ctrl-C again stops at once)"
+        )
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _single_kind_command(kind: str):
@@ -383,12 +417,22 @@ def sandbox(
     ] = None,
 ) -> None:
     """Run a local PayorCRM-compatible API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
-    import os
+    import errno
 
     from .sandbox import Sandbox, SandboxConfig
 
     defaults = SandboxConfig()
     reporter = Reporter()
+    own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))
+    if host not in LOOPBACK_HOSTS:
+        if not own_credentials:
+            reporter.error(
+                f"sandbox: --host {host} is reachable from other machines, and the default "
+                "credentials are public; set PAYOR_API_KEY and PAYOR_API_SECRET first, or "
+                "listen on 127.0.0.1"
+            )
+            raise typer.Exit(ExitCode.USAGE)
+        reporter.warning(f"sandbox: listening on {host}: other machines can reach this test server")
     try:
         config = SandboxConfig(
             api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
@@ -407,11 +451,20 @@ def sandbox(
             refuse_keys=refuse_keys,
         )
         server = Sandbox(config, host=host, port=port, log=reporter.line)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reporter.error(
+                f"sandbox: port {port} on {host} is in use by another program; choose "
+                "another with --port (--port 0 picks a free one)"
+            )
+        else:
+            reporter.error(f"sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(ExitCode.USAGE) from None
+    except ValueError as exc:
         reporter.error(f"sandbox: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
     reporter.line(f"payor sandbox: PayorCRM-compatible API at {server.url}")
-    if not os.environ.get("PAYOR_API_KEY"):
+    if not own_credentials:
         reporter.line(
             f"credentials: api_key={config.api_key} api_secret={config.api_secret} "
             "(sandbox defaults; set PAYOR_API_KEY / PAYOR_API_SECRET to choose others)"

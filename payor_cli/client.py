@@ -67,6 +67,7 @@ class ApiClient:
         self._secrets = [credentials.api_key, credentials.api_secret]
         self._waited = 0.0
         self._not_before = 0.0
+        self._last_cause: str | None = None
         self.session = requests.Session()
         self.session.trust_env = True
         if ca_bundle:
@@ -84,8 +85,9 @@ class ApiClient:
     def close(self) -> None:
         self.session.close()
 
-    def post(self, path: str, body: bytes, rows: int) -> Answer:
-        """Send one JSON array; retry what is temporary; return the final answer or abort."""
+    def post(self, path: str, body: bytes, what: str) -> Answer:
+        """Send one JSON array (`what` it holds: "500 customers"); retry what is temporary;
+        return the final answer or abort."""
         url = self.base_url + path
         attempt = 0
         while True:
@@ -99,20 +101,36 @@ class ApiClient:
                     "behind a TLS-inspecting proxy, set ca_bundle in the config's [api] section",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                attempt = self._wait_before_retry(attempt, None, f"{problem} ({rows} rows)")
+                cause = self._connection_cause(exc)
+                attempt = self._wait_before_retry(attempt, None, url, cause, what)
                 continue
             answer = self._classify(response)
             if answer is not None:
                 self._note_quota(response)
+                self._last_cause = None
                 return answer
-            reason = f"HTTP {response.status_code}"
+            cause = f"HTTP {response.status_code}"
             if 200 <= response.status_code < 300:
-                reason += " with success false"
+                cause += " with success false"
             text = self._message(response)
-            attempt = self._wait_before_retry(
-                attempt, response, f"{reason}{': ' + text if text else ''} ({rows} rows)"
-            )
+            cause += f" ({text})" if text else ""
+            attempt = self._wait_before_retry(attempt, response, url, cause, what)
+
+    def _connection_cause(self, exc: Exception) -> str:
+        """What went wrong, in a few words: refused, name not found, dropped, timed out."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {self.timeouts[0]:g} s (connect timeout)"
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self.timeouts[1]:g} s (read timeout)"
+        chain = _chain(exc)
+        names = " ".join(f"{type(e).__name__} {e}" for e in chain)
+        if "ConnectionRefused" in names or "Connection refused" in names:
+            return "connection refused (nothing listens there)"
+        if "NameResolution" in names or "gaierror" in names or "Name or service" in names:
+            return "host name not found (DNS)"
+        if "RemoteDisconnected" in names or "ConnectionReset" in names or "aborted" in names:
+            return "connection dropped by the server"
+        return f"connection failed ({self._clean(_first_line(chain[-1]))})"
 
     # -- answers ------------------------------------------------------------------------------
     def _classify(self, response: requests.Response) -> Answer | None:
@@ -197,10 +215,13 @@ class ApiClient:
         return text
 
     # -- waiting ------------------------------------------------------------------------------
-    def _wait_before_retry(self, attempt: int, response: requests.Response | None, why: str) -> int:
+    def _wait_before_retry(
+        self, attempt: int, response: requests.Response | None, url: str, cause: str, what: str
+    ) -> int:
+        tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
         if attempt >= self.policy.max_retries:
             raise AbortedError(
-                f"gave up after {attempt + 1} tries: {why}",
+                f"gave up on {url} after {tries} ({self.policy.max_retries} retries): {cause}",
                 "the server or network is failing; a re-run goes on from the last accepted batch",
             )
         wait = server_wait(response.headers, self.clock) if response is not None else None
@@ -208,10 +229,16 @@ class ApiClient:
             wait = self.policy.backoff(attempt, self.clock)
         if self._waited + wait > self.policy.budget_s:
             raise AbortedError(
-                f"retry budget of {self.policy.budget_s:.0f} s spent: {why}",
+                f"gave up on {url}: the retry budget of {self.policy.budget_s:.0f} s is spent "
+                f"({cause})",
                 "a re-run goes on from the last accepted batch",
             )
-        self.notice(f"{why}; retrying in {wait:.1f} s")
+        retry = f"retry {attempt + 1} of {self.policy.max_retries} in {wait:.1f} s"
+        if cause != self._last_cause:  # the address and the cause once, then the count
+            self.notice(f"sending {what} to {url}: {cause}; {retry}")
+            self._last_cause = cause
+        else:
+            self.notice(f"still {_short(cause)}; {retry}")
         self.retries += 1
         self._waited += wait
         self.clock.sleep(wait)
@@ -227,6 +254,33 @@ class ApiClient:
     def _respect_quota(self) -> None:
         delay = self._not_before - self.clock.monotonic()
         if delay > 0:
-            self.notice(f"rate limit reached; waiting {delay:.1f} s for the reset")
+            self.notice(
+                f"{self.base_url}: the rate limit's quota is spent; waiting {delay:.1f} s "
+                "for its reset"
+            )
             self.clock.sleep(delay)
         self._not_before = 0.0
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those inside it (requests wraps urllib3, which wraps the OS error)."""
+    found: list[BaseException] = []
+    stack: list[object] = [exc]
+    while stack and len(found) < 20:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or any(current is e for e in found):
+            continue
+        found.append(current)
+        stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+        stack.extend(current.args)
+    return found
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:MAX_MESSAGE] if lines else type(exc).__name__
+
+
+def _short(cause: str) -> str:
+    """The cause without its explanation in parentheses: "connection refused"."""
+    return cause.split(" (")[0]

@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 
 from .client import Answer, ApiClient
 from .errors import AbortedError
-from .journal import Journal, contains, fingerprints
+from .journal import Journal, contains
 from .readers import Chunk
 from .schema import Kind
+from .stop import StopRequest
 from .summary import RejectedRow, RowError, RunSummary
 from .validate import ValidatedChunk
 
@@ -54,7 +55,9 @@ class Delivery:
     Batches go to one sender thread, in order, while the next chunk is read and validated:
     the network wait overlaps the work. The sender only talks to the server and writes the
     journal; what happened comes back as events that the calling thread books, so the
-    summary is only ever changed by one thread.
+    summary is only ever changed by one thread. When the run must end early (`failure`: an
+    abort, or a stop that was asked for), nothing new goes out, and `finish` still books
+    everything the server answered, so the counts are what the server saw.
     """
 
     QUEUED_BATCHES = 2  # bounds the memory held by batches waiting to go out
@@ -69,6 +72,7 @@ class Delivery:
         batch_size: int,
         full: bool,
         progress: Callable[[RunSummary], None] | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.kind = kind
         self.client = client
@@ -77,21 +81,31 @@ class Delivery:
         self.batch_size = batch_size
         self.full = full
         self.progress = progress or (lambda summary: None)
+        self.stop = stop or StopRequest()
         self.pending: list[Pending] = []
         self.known = np.empty(0, np.int64) if full else journal.accepted(kind.name)
-        self._outbox: queue.Queue[list[Pending] | None] = queue.Queue(self.QUEUED_BATCHES)
+        self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(
+            self.QUEUED_BATCHES
+        )
+        self._unsettled: dict[int, int] = {}
+        """Batch number -> its first row, for batches the server has not finished with."""
+        self._submitted = 0
+        self._not_taken: int | None = None
+        """The first row of the rows that came after the run began to end."""
         self._events: queue.Queue[tuple] = queue.Queue()
-        self._failure: AbortedError | None = None
+        self.failure: AbortedError | None = None
+        """Why delivery ended early; the caller stops the run."""
         self._sender = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
         self._sender.start()
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
-        if self._failure is not None:  # its refused rows went out with the last answer
-            self.close()
-            raise self._failure
+        if self.failure is not None or self.stop.requested:
+            if len(part.offsets) and self._not_taken is None:
+                self._not_taken = int(part.rows[0])
+            return self._book()  # nothing more goes out
         payloads = part.payloads.cast(pa.binary()).to_pylist()  # bytes: no str, no encode
-        prints = fingerprints(payloads)
+        prints = part.fingerprints
         keys = part.keys
         if self.full:
             fresh = list(range(len(payloads)))
@@ -136,13 +150,21 @@ class Delivery:
         return self._book()
 
     def finish(self) -> list[RejectedRow]:
-        while self.pending and self._failure is None:
+        """Send what is left (unless the run is ending early), wait for the answers, book them."""
+        while self.pending and self.failure is None and not self.stop.requested:
             self._submit(len(self.pending))
         self.close()
-        refused = self._book()
-        if self._failure is not None:
-            raise self._failure
-        return refused
+        return self._book()
+
+    def first_unsent_row(self) -> int | None:
+        """The first row that the server has not settled (accepted or refused), if any:
+        a re-run goes on from there."""
+        waiting = list(self._unsettled.values())
+        if self.pending:
+            waiting.append(self.pending[0].row)
+        if self._not_taken is not None:
+            waiting.append(self._not_taken)
+        return min(waiting, default=None)
 
     def close(self) -> None:
         """Let the sender finish what is queued (or skip it, after a failure) and stop."""
@@ -154,9 +176,12 @@ class Delivery:
     def _submit(self, count: int) -> None:
         size = min(count, self.batch_size)
         batch, self.pending = self.pending[:size], self.pending[size:]
-        while self._failure is None:
+        number = self._submitted
+        self._submitted += 1
+        self._unsettled[number] = batch[0].row
+        while self.failure is None and not self.stop.requested:
             try:
-                self._outbox.put(batch, timeout=0.2)
+                self._outbox.put((number, batch), timeout=0.2)
                 return
             except queue.Full:
                 continue
@@ -170,7 +195,9 @@ class Delivery:
                 event, *data = self._events.get_nowait()
             except queue.Empty:
                 break
-            if event == "sent":
+            if event == "settled":
+                del self._unsettled[data[0]]
+            elif event == "sent":
                 summary.rows_sent += data[0]
             elif event == "requests":
                 summary.requests += data[0]
@@ -193,14 +220,22 @@ class Delivery:
 
     # -- the sender thread ------------------------------------------------------------------
     def _send_loop(self) -> None:
-        while (batch := self._outbox.get()) is not None:
-            if self._failure is not None:
+        while (item := self._outbox.get()) is not None:
+            if self.failure is not None:
                 continue  # stopped: let the queue drain without sending
+            number, batch = item
             try:
+                self.stop.check()
                 self._events.put(("sent", len(batch)))
                 self._send(batch)
+                self._events.put(("settled", number))
             except AbortedError as exc:
-                self._failure = exc
+                self.failure = exc
+            except Exception as exc:  # a bug or a broken journal: end the run, never a traceback
+                self.failure = AbortedError(
+                    f"{self.kind.name}: delivery failed: {type(exc).__name__}: {exc}",
+                    "what was accepted before stays recorded; a re-run goes on from there",
+                )
 
     def _send(self, batch: list[Pending]) -> None:
         answer = self._post(batch)
@@ -237,10 +272,11 @@ class Delivery:
             self._send(batch[middle:])
 
     def _post(self, batch: list[Pending]) -> Answer:
+        self.stop.check()  # also between the parts of a split batch: nothing new goes out
         body = b"[" + b",".join(p.payload for p in batch) + b"]"
         requests_before, retries_before = self.client.requests, self.client.retries
         try:
-            return self.client.post(self.kind.path, body, len(batch))
+            return self.client.post(self.kind.path, body, f"{len(batch)} {self.kind.name}")
         finally:
             self._events.put(
                 (

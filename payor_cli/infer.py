@@ -187,7 +187,16 @@ referenceDocNo: Reference Doc No; Reference Document; Ref Doc; Ref. Doc No; Refe
 status: Status; Invoice Status; State; Stat
 """,
 }
-_LINE_AMOUNTS = {"lineamount", "linetotal", "amountline"}
+# Labels of a column that holds the invoice's total, most specific first: in an export with one
+# row per invoice line it repeats on every line, where a bare "Amount" may be the line's own.
+_INVOICE_TOTALS = [
+    normalise(label)
+    for label in (
+        "Invoice Total", "Invoice Amount", "Total Invoice Amount", "Total Amount", "Total",
+        "Gross Total", "Gross Amount", "Rechnungsbetrag", "Rechnungssumme", "Gesamtbetrag",
+        "Bruttobetrag", "Gesamtsumme",
+    )
+]  # fmt: skip
 _EXTRA_LABELS = (
     "Transaction type; Open balance; Full name; Bill address; Ship address; Phone numbers; "
     "Quantity; Unit Price; UnitAmount; Tax; TaxAmount; TaxTotal; Country; Address; City; "
@@ -750,6 +759,8 @@ class _Plan:
         self.notes: list[str] = []
         self.preset_missing: list[str] = []
         self.duplicates_noted = False
+        self.left_out: dict[str, _Choice] = {}
+        """Fields matched to a column but left out: they differ between the lines of an invoice."""
         self.normal = [normalise(h) for h in headers]
         first: dict[str, int] = {}
         for i, h in enumerate(headers):
@@ -1221,18 +1232,26 @@ class _Plan:
                     f"this file lacks; used {' + '.join(default)}"
                 )
                 self.key = None
-        if self.key is None and self.kind.name == "invoices":
+        # a preset's own key (invoice + line, say) is its author's choice: left as it is
+        if self.kind.name == "invoices" and (self.key or default) == default:
             self._line_level()
         key = self.key or default
         if not all(k in self.choices for k in key) or self.duplicates_noted:
             return
-        repeats = self._repeats(key)
-        if repeats:
-            shown = " + ".join(key)
-            self.notes.append(
-                f"{repeats} row(s) in the first {self.sample.rows} repeat the {shown} of an "
-                "earlier row; a dry run will reject them as duplicates"
-            )
+        groups = self._groups(key)
+        if not groups:
+            return
+        repeats = sum(len(rows) - 1 for rows in groups)
+        differing = self._differing_repeats(groups)
+        said = []
+        if repeats > differing:
+            said.append(f"{repeats - differing} with the same values merge into it (sent once)")
+        if differing:
+            said.append(f"{differing} with other values will be rejected as duplicate_key")
+        self.notes.append(
+            f"{repeats} row(s) in the first {self.sample.rows} repeat the {' + '.join(key)} "
+            f"of an earlier row: {'; '.join(said)}"
+        )
 
     def _key_values(self, key: list[str]) -> list[tuple[str | None, ...]]:
         columns = []
@@ -1244,71 +1263,132 @@ class _Plan:
                 columns.append(self.sample.columns[choice.column])
         return [tuple(c[r] for c in columns) for r in self.value_rows]
 
-    def _repeats(self, key: list[str]) -> int:
-        seen: set[tuple[str | None, ...]] = set()
-        repeats = 0
-        for value in self._key_values(key):
-            if None in value:
-                continue
-            if value in seen:
-                repeats += 1
-            seen.add(value)
-        return repeats
+    def _groups(self, key: list[str]) -> list[list[int]]:
+        """The rows of each key value that more than one row of the sample has, in file order."""
+        rows: dict[tuple[str | None, ...], list[int]] = {}
+        for row, value in zip(self.value_rows, self._key_values(key), strict=True):
+            if None not in value:
+                rows.setdefault(value, []).append(row)
+        return [found for found in rows.values() if len(found) > 1]
+
+    def _sources(self, choice: _Choice) -> list[int]:
+        """The columns a field's value is made of (none for a fixed value)."""
+        if choice.column is not None:
+            return [choice.column]
+        return list((choice.columns or {}).values())
+
+    def _column_varies(self, index: int, groups: list[list[int]]) -> bool:
+        # an empty cell counts: a field left out of one payload makes the payloads differ
+        column = self.sample.columns[index]
+        return any(len({column[r] for r in rows}) > 1 for rows in groups)
+
+    def _varies(self, choice: _Choice, groups: list[list[int]]) -> bool:
+        return any(self._column_varies(i, groups) for i in self._sources(choice))
+
+    def _differing_repeats(self, groups: list[list[int]]) -> int:
+        """Repeated rows whose mapped cells differ from the first row of their key."""
+        columns = sorted({i for c in self.choices.values() for i in self._sources(c)})
+        cells = self.sample.columns
+        return sum(
+            1
+            for rows in groups
+            for r in rows[1:]
+            if any(cells[i][r] != cells[i][rows[0]] for i in columns)
+        )
 
     def _line_level(self) -> None:
-        """An export with one row per invoice line: make each line a record of its own."""
+        """An export with one row per invoice line: the lines of an invoice make one record.
+
+        PayorCRM knows an invoice by its number alone. Rows that repeat a key with the same
+        payload are one record, sent once; a field that differs from line to line would make
+        every line after the first a duplicate_key rejection. So the invoice's total is its
+        amount, and the line's own fields (text, line number, quantity) are left out.
+        """
         invoice = self.choices.get("invoiceNumber")
         if invoice is None or invoice.column is None:
             return
-        line_amount = next(
-            (i for i, n in enumerate(self.normal) if n in _LINE_AMOUNTS and self.headers[i]), None
+        invoices = self._groups(["invoiceNumber"])
+        if not invoices:
+            return
+        self.duplicates_noted = True
+        self.key_comment = (
+            f"one row per invoice line ({self.header(invoice.column)!r} repeats): the lines of "
+            "an invoice are one record, sent once"
         )
-        repeats = self._repeats(["invoiceNumber"])
-        if not repeats and line_amount is None:
+        self._invoice_total(invoices)
+        self._leave_out_line_fields(invoices)
+
+    def _invoice_total(self, invoices: list[list[int]]) -> None:
+        """invoiceAmount from a column the same on every line of an invoice: its total."""
+        amount = self.choices.get("invoiceAmount")
+        if amount is not None and not self._varies(amount, invoices):
+            amount.comments.insert(0, "the invoice's total: the same on each of its lines")
             return
-        for extra in ("lineItem", "itemText"):
-            choice = self.choices.get(extra)
-            if choice is None or choice.column is None:
-                continue
-            key = ["invoiceNumber", extra]
-            if self._repeats(key):
-                continue
-            self.key = key
-            label = self.header(choice.column)
-            self.key_comment = (
-                f"one row per invoice line ({self.header(invoice.column)!r} repeats): each line "
-                f"is a record of its own, told apart by {label!r}"
-            )
-            amount = self.choices.get("invoiceAmount")
-            if (
-                line_amount is not None
-                and amount is not None
-                and amount.column != line_amount
-                and amount.how != "preset"
-                and self.compatible("invoiceAmount", line_amount)
-            ):
-                previous = self.header(amount.column) if amount.column is not None else None
-                self.used.discard(amount.column)
-                replacement = _Choice(
-                    "invoiceAmount", FieldType.INTEGER, column=line_amount, how="label"
-                )
-                self.assign(replacement)
-                self._infer_amount(replacement, self.sample.texts(line_amount, self.value_rows))
-                replacement.comments.insert(
-                    0,
-                    f"the line's amount (the invoice's {previous!r} repeats on every line)"
-                    if previous
-                    else "the line's amount",
-                )
+        total = self._total_column(invoices, amount)
+        if total is None:
+            if amount is not None:
+                self._line_amount_kept(amount)
             return
-        if repeats:
-            self.duplicates_noted = True
+        previous = self.header(amount.column) if amount and amount.column is not None else None
+        if previous is not None:
+            self.used.discard(amount.column)
+        replacement = _Choice("invoiceAmount", FieldType.INTEGER, column=total, how="label")
+        self.assign(replacement)
+        self._infer_amount(replacement, self.sample.texts(total, self.value_rows))
+        replacement.comments.insert(
+            0,
+            "the invoice's total, the same on each of its lines"
+            + (f" (not {previous!r}, which differs from line to line)" if previous else ""),
+        )
+
+    def _total_column(self, invoices: list[list[int]], amount: _Choice | None) -> int | None:
+        """A free column labelled like an invoice total, with amounts, equal within an invoice."""
+        taken = self.used - set(self._sources(amount) if amount else [])
+        for label in _INVOICE_TOTALS:
+            for index, normal in enumerate(self.normal):
+                if (
+                    normal == label
+                    and index in self.addressable
+                    and index not in taken
+                    and self.compatible("invoiceAmount", index)
+                    and not self._column_varies(index, invoices)
+                ):
+                    return index
+        return None
+
+    def _line_amount_kept(self, amount: _Choice) -> None:
+        # no total to take instead: the line's amount is the best there is, but it cannot merge
+        amount.comments.insert(0, "differs from line to line: see the note above")
+        self.notes.append(
+            f"{self._described(amount)} differs between the lines of an invoice and no column "
+            "holds the invoice's total: every line after an invoice's first will be rejected as "
+            "duplicate_key unless the amounts are summed per invoice"
+        )
+
+    def _leave_out_line_fields(self, invoices: list[list[int]]) -> None:
+        """Drop the optional fields that differ between the lines of an invoice, with a note."""
+        for name, choice in list(self.choices.items()):
+            if name in ("invoiceNumber", "invoiceAmount") or not self._varies(choice, invoices):
+                continue
+            if name in self.kind.required:
+                # a required field cannot be left out: its differing lines will be refused
+                self.notes.append(
+                    f"{self._described(choice)} differs between the lines of an invoice: a line "
+                    "that differs from its invoice's first will be rejected as duplicate_key"
+                )
+                continue
+            del self.choices[name]
+            self.left_out[name] = choice
+        if self.left_out:
+            shown = ", ".join(self._described(c) for c in self.left_out.values())
             self.notes.append(
-                f"{self.header(invoice.column)!r} repeats ({repeats} rows in the sample) and no "
-                "column tells the lines of an invoice apart: the repeats will be rejected as "
-                "duplicates; map lineItem to a line-number column and set "
-                'key = ["invoiceNumber", "lineItem"] if the file has one'
+                "left out what differs between the lines of an invoice (its lines are sent as "
+                f"one record): {shown}"
             )
+
+    def _described(self, choice: _Choice) -> str:
+        """A field with its columns, as notes name it: itemText ('Description')."""
+        return f"{choice.field} ({', '.join(repr(self.header(i)) for i in self._sources(choice))})"
 
 
 # --- TOML -----------------------------------------------------------------------------------------
@@ -1441,40 +1521,16 @@ def _render(
     out.append(f"[{kind.name}.fields]")
     for f in kind.fields:
         choice = plan.choices.get(f.name)
-        if choice is None:
-            if f.name in todo:
-                out.append(f'# TODO {f.name} = "..."   (required: name the column that holds it)')
-            continue
-        spec: dict[str, Any] = {}
-        if choice.value is not None:
-            spec["value"] = choice.value
-        elif choice.columns:
-            spec["columns"] = {k: plan.header(i) for k, i in choice.columns.items()}
-        else:
-            spec["column"] = plan.header(choice.column)
-        options = dict(choice.options)
-        if f.type is FieldType.DATE:
-            fmt = options.pop("format", None)
-            if fmt and tuple(fmt) != shared_format:
-                spec["format"] = fmt[0] if len(fmt) == 1 else list(fmt)
-        if f.type is FieldType.INTEGER:
-            decimal = options.pop("decimal", None)
-            thousands = options.pop("thousands", None)
-            if (decimal, thousands) != shared_separators:
-                if decimal or thousands:
-                    spec["decimal"] = decimal or "."
-                if thousands:
-                    spec["thousands"] = thousands
-            if "scale" in options:
-                spec["scale"] = options.pop("scale")
-        for option in ("default", "map"):
-            if option in options:
-                spec[option] = options.pop(option)
-        if list(spec) == ["column"]:
-            line = f"{f.name} = {toml_string(spec['column'])}"
-        else:
-            line = f"{f.name} = {toml_value(spec)}"
-        out.append(_with_comment(line, choice.comments))
+        if choice is not None:
+            line = _field_line(plan, choice, shared_format, shared_separators)
+            out.append(_with_comment(line, choice.comments))
+        elif f.name in plan.left_out:
+            # written out, commented: the user sees what was dropped and can take it back
+            line = _field_line(plan, plan.left_out[f.name], shared_format, shared_separators)
+            why = "left out: it differs between the lines of one invoice, which are one record"
+            out.append(f"# {_with_comment(line, [why])}")
+        elif f.name in todo:
+            out.append(f'# TODO {f.name} = "..."   (required: name the column that holds it)')
     unmapped = [
         h
         for i, h in enumerate(plan.headers)
@@ -1493,6 +1549,43 @@ def _render(
             line += f" {label},"
         out.append(line.rstrip(","))
     return "\n".join(out) + "\n"
+
+
+def _field_line(
+    plan: _Plan,
+    choice: _Choice,
+    shared_format: tuple[str, ...] | None,
+    shared_separators: tuple[str | None, str | None] | None,
+) -> str:
+    """`field = ...` for one choice, without the settings its section already states."""
+    spec: dict[str, Any] = {}
+    if choice.value is not None:
+        spec["value"] = choice.value
+    elif choice.columns:
+        spec["columns"] = {k: plan.header(i) for k, i in choice.columns.items()}
+    else:
+        spec["column"] = plan.header(choice.column)
+    options = dict(choice.options)
+    if choice.type is FieldType.DATE:
+        fmt = options.pop("format", None)
+        if fmt and tuple(fmt) != shared_format:
+            spec["format"] = fmt[0] if len(fmt) == 1 else list(fmt)
+    if choice.type is FieldType.INTEGER:
+        decimal = options.pop("decimal", None)
+        thousands = options.pop("thousands", None)
+        if (decimal, thousands) != shared_separators:
+            if decimal or thousands:
+                spec["decimal"] = decimal or "."
+            if thousands:
+                spec["thousands"] = thousands
+        if "scale" in options:
+            spec["scale"] = options.pop("scale")
+    for option in ("default", "map"):
+        if option in options:
+            spec[option] = options.pop(option)
+    if list(spec) == ["column"]:
+        return f"{choice.field} = {toml_string(spec['column'])}"
+    return f"{choice.field} = {toml_value(spec)}"
 
 
 # --- the whole thing ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ SECTION_KEYS = {
     "thousands",
     "key",
     "skip",
+    "missing",
     "fields",
 }
 FIELD_KEYS = {
@@ -36,6 +37,8 @@ FIELD_KEYS = {
     "scale",
     "default",
     "map",
+    "pad",
+    "missing",
 }
 _TYPE_OPTIONS = {
     "format": {FieldType.DATE},
@@ -43,6 +46,7 @@ _TYPE_OPTIONS = {
     "thousands": {FieldType.INTEGER},
     "scale": {FieldType.INTEGER},
     "columns": {FieldType.JSON},
+    "pad": {FieldType.STRING},
 }
 
 
@@ -61,6 +65,10 @@ class FieldSpec:
     scale: Decimal = Decimal(1)
     default: str | None = None
     map: dict[str, str] | None = None
+    pad: int | None = None
+    """Left-pad the text with zeros to this width (numbers an Excel round trip stripped)."""
+    missing: tuple[str, ...] = ()
+    """Cell texts that mean empty ("NA", "n/a"); nothing else is ever taken for missing."""
 
     @property
     def source_columns(self) -> list[str]:
@@ -170,6 +178,7 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
         "format": section.get("date_format"),
         "decimal": section.get("decimal"),
         "thousands": section.get("thousands"),
+        "missing": _missing(section.get("missing", []), f"{source} missing"),
     }
     specs: dict[str, FieldSpec] = {}
     for name, raw in fields_table.items():
@@ -239,6 +248,13 @@ def _text(value: Any, what: str, source: str) -> str:
     raise MappingError(f"{source}: {what} must be text or a number, not {value!r}")
 
 
+def _missing(raw: Any, where: str) -> tuple[str, ...]:
+    texts = [raw] if isinstance(raw, str) else raw
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise MappingError(f'{where}: give a list of cell texts, such as ["NA", "n/a"]')
+    return tuple(t.strip() for t in texts)
+
+
 def _parse_field(
     name: str, ftype: FieldType, raw: Any, defaults: dict[str, Any], source: str
 ) -> FieldSpec:
@@ -276,6 +292,14 @@ def _parse_field(
         spec["value"] = _text(raw["value"], "value", where)
     if "default" in raw:
         spec["default"] = _text(raw["default"], "default", where)
+    spec["missing"] = (
+        _missing(raw["missing"], f"{where} missing") if "missing" in raw else defaults["missing"]
+    )
+    if "pad" in raw:
+        pad = raw["pad"]
+        if isinstance(pad, bool) or not isinstance(pad, int) or not 1 <= pad <= 100:
+            raise MappingError(f"{where}: pad must be a width such as 10, not {pad!r}")
+        spec["pad"] = pad
     if "map" in raw:
         if not isinstance(raw["map"], dict):
             raise MappingError(f'{where}: map must be a table of "from" = "to"')
@@ -311,6 +335,17 @@ def _parse_field(
     return FieldSpec(**spec)
 
 
+LONG_HEADER = 80
+LISTED_HEADERS = 20
+
+
+def _listed(headers: list[str]) -> str:
+    """Headers for a message: each cut to a readable length, at most LISTED_HEADERS of them."""
+    cut = [repr(h if len(h) <= LONG_HEADER else h[:LONG_HEADER] + "…") for h in headers]
+    more = len(cut) - LISTED_HEADERS
+    return ", ".join(cut[:LISTED_HEADERS]) + (f" and {more} more" if more > 0 else "")
+
+
 def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
     """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
     index: dict[str, int] = {}
@@ -321,12 +356,17 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
     def find(column: str, what: str) -> int:
         found = index.get(column.strip().casefold())
         if found is None:
-            close = suggest(column.strip(), shown)
+            close = suggest(column.strip(), [h for h in shown if len(h) <= LONG_HEADER])
             hint = (
                 f"closest headers in the file: {', '.join(map(repr, close))}"
                 if close
-                else f"the file's headers are: {', '.join(map(repr, shown[:30]))}"
+                else f"the file's headers are: {_listed(shown)}"
             )
+            if any(len(h) > LONG_HEADER for h in shown):
+                hint += (
+                    "; a header cell that long is a sign of a wrong encoding or delimiter: "
+                    "drop those settings to let payor detect them"
+                )
             raise MappingError(
                 f"{file_label}: column {column!r} ({what}) is not in the header row", hint
             )

@@ -12,11 +12,10 @@ from typing import IO, Any
 import pyarrow as pa
 
 from .errors import ConfigError, MappingError, PayorError
-from .readers import Table
+from .readers import REJECTED_LEAD, Table
 from .summary import RejectedRow, RunSummary
 
 REJECTED_SUFFIXES = (".csv", ".xlsx")
-LEAD_COLUMNS = ["source_row", "errors"]
 
 
 def check_rejected_path(path: Path) -> None:
@@ -30,33 +29,32 @@ def check_rejected_path(path: Path) -> None:
 class RejectedWriter:
     """Writes rejected rows as the source had them, led by source_row and errors.
 
-    The header sits on the same row number as in the source, with the source's delimiter and
-    encoding, so the fixed file uploads again with the very same mapping.
+    The header is on the first line, whatever row the source had it on, so any CSV reader
+    finds it; a text source's delimiter and encoding are kept. payor knows the file again by
+    its first two columns, so the fixed file uploads with the very same mapping.
     """
 
-    def __init__(self, path: Path, table: Table) -> None:
+    def __init__(self, path: Path, table: Table | None = None) -> None:
         check_rejected_path(path)
         self.path = path
         self.count = 0
         self._xlsx = path.suffix.lower() == ".xlsx"
-        header = LEAD_COLUMNS + list(table.headers)
-        preamble = [[f"Rows of {table.path.name} that payor rejected"]] + [[]] * (
-            table.header_row - 2
-        )
-        preamble = preamble[: table.header_row - 1]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        header = list(REJECTED_LEAD) + (list(table.headers) if table else [])
         if self._xlsx:
             import openpyxl
 
             self._book = openpyxl.Workbook(write_only=True)
-            self._sheet = self._book.create_sheet(table.sheet or "Rejected rows")
-            for line in [*preamble, header]:
-                self._sheet.append(line)
+            self._sheet = self._book.create_sheet(
+                (table.sheet if table else None) or "Rejected rows"
+            )
+            self._sheet.append(header)
         else:
-            encoding = table.encoding or "utf-8-sig"
+            encoding = (table.encoding if table else None) or "utf-8-sig"
             self._file = path.open("w", encoding=encoding, errors="replace", newline="")
-            self._csv = csv.writer(self._file, delimiter=table.delimiter or ",")
-            self._csv.writerows([*preamble, header])
+            self._csv = csv.writer(
+                self._file, delimiter=(table.delimiter if table else None) or ","
+            )
+            self._csv.writerow(header)
 
     def write(self, rows: list[RejectedRow]) -> None:
         for row in rows:
@@ -89,7 +87,6 @@ class PayloadWriter:
     """Dry run: the objects a real run would send, as JSON Lines, in order."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("w", encoding="utf-8", newline="\n")
 
     def write(self, payloads: pa.Array) -> None:
@@ -103,10 +100,13 @@ class PayloadWriter:
 
 def check_writable(path: Path) -> None:
     """Refuse, before any work, an output the run could not write at its end."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror} ({path.parent})") from None
+    folder = path.parent
+    if not folder.is_dir():
+        # a typo in a folder name should not silently grow a new tree of folders
+        raise ConfigError(
+            f"cannot write {path}: the folder {folder} does not exist",
+            "create it first, or name a file in an existing folder",
+        )
     if path.is_dir():
         raise ConfigError(f"cannot write {path}: it is a folder", "name a file")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -125,7 +125,6 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically, so a reader never sees half a report."""
     partial = path.with_name(path.name + ".partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(partial, path)
     except OSError as exc:

@@ -24,6 +24,8 @@ DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 256 * 1024
 _BLOCK_BYTES = 1 << 20  # Arrow reads ahead many blocks: small ones keep memory flat
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+REJECTED_LEAD = ("source_row", "errors")
+"""The columns payor puts before the source's own in a rejected-rows file."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Chunk:
     """Per column, which cells were real date cells (Excel); None where there were none."""
     malformed: dict[int, str] = field(default_factory=dict)
     """Row offset in the chunk -> why the row's shape is wrong (more cells than headers)."""
+    prior_errors: pa.Array | None = None
+    """In payor's own rejected-rows file: each row's `errors` cell from the run that wrote it."""
 
     @property
     def num_rows(self) -> int:
@@ -68,6 +72,8 @@ class Table:
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
+    rejected_file: bool = False
+    """payor's own rejected-rows file: its source_row and errors columns are not data."""
     _chunks: Callable[[], Iterator[Chunk]] | None = None
 
     def chunks(self) -> Iterator[Chunk]:
@@ -76,7 +82,7 @@ class Table:
         return self._chunks()
 
     def describe(self) -> str:
-        parts = [self.format]
+        parts = [self.format + (" (payor's rejected rows)" if self.rejected_file else "")]
         if self.sheet is not None:
             parts.append(f"sheet {self.sheet!r}")
         if self.encoding:
@@ -213,6 +219,10 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
     lines = split_lines(sample)
     if len(head) == _SAMPLE_BYTES and lines:
         lines = lines[:-1]  # the last line of a cut sample is incomplete
+    own_delimiter = _rejected_file_delimiter(lines[:1], options.delimiter)
+    if own_delimiter is not None:
+        # payor's own rejected-rows file: its header is on line 1, whatever the mapping says
+        options = replace(options, header_row=1, delimiter=own_delimiter)
     header_at = options.header_row - 1
     if header_at >= len(lines):
         raise InputError(
@@ -233,7 +243,35 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
     table._chunks = lambda: _text_chunks(
         path, encoding, delimiter, len(headers), options, chunk_rows
     )
-    return table
+    return _own_rejected(table) if own_delimiter is not None else table
+
+
+def _rejected_file_delimiter(first_line: list[str], delimiter: str | None) -> str | None:
+    """The delimiter of payor's own rejected-rows file, or None when this is not one."""
+    if not first_line or not first_line[0].startswith(REJECTED_LEAD[0]):
+        return None
+    for candidate in [delimiter] if delimiter else DELIMITERS:
+        cells = next(csv.reader(first_line, delimiter=candidate), [])
+        if tuple(c.strip() for c in cells[:2]) == REJECTED_LEAD:
+            return candidate
+    return None
+
+
+def _own_rejected(table: Table) -> Table:
+    """A rejected-rows file read as its source: the lead columns leave the data, their
+    `errors` cells stay with each row (a repeated key that comes back unchanged is refused)."""
+    lead = len(REJECTED_LEAD)
+    read = table._chunks
+    assert read is not None
+
+    def chunks() -> Iterator[Chunk]:
+        for chunk in read():
+            chunk.prior_errors = chunk.columns[1]
+            chunk.columns = chunk.columns[lead:]
+            chunk.date_cells = chunk.date_cells[lead:]
+            yield chunk
+
+    return replace(table, headers=table.headers[lead:], rejected_file=True, _chunks=chunks)
 
 
 def _text_chunks(
@@ -360,6 +398,9 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
         rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except Exception as exc:
         raise InputError(f"{path}: cannot read sheet {sheet_name!r} ({_first_line(exc)})") from None
+    own = bool(rows) and tuple(cell_text(c).strip() for c in rows[0][:2]) == REJECTED_LEAD
+    if own:
+        options = replace(options, header_row=1)
     header_at = options.header_row - 1
     if header_at >= len(rows):
         raise InputError(
@@ -379,7 +420,7 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
     fmt = _workbook_format(path)
     table = Table(path, fmt, headers, options.header_row, sheet=sheet_name)
     table._chunks = lambda: _workbook_chunks(rows, len(headers), options.header_row, chunk_rows)
-    return table
+    return _own_rejected(table) if own else table
 
 
 def _workbook_format(path: Path) -> str:

@@ -35,6 +35,8 @@ def one_line(summary: RunSummary) -> str:
         f"{summary.kind}: {summary.rows_read} read, {summary.rows_valid} valid, "
         f"{summary.rows_rejected} rejected, {summary.rows_skipped} skipped"
     )
+    if summary.rows_merged:
+        line += f", {summary.rows_merged} merged"
     if not summary.dry_run:
         line += (
             f", {summary.rows_unchanged} unchanged, {summary.rows_sent} sent, "
@@ -42,9 +44,28 @@ def one_line(summary: RunSummary) -> str:
             f"({summary.retries} retries)"
         )
     line += f"{mode}; {summary.duration_s:.1f} s; exit {summary.exit_code}"
-    if summary.aborted:
-        line += f"; ABORTED: {summary.aborted}"
+    if summary.stopped:
+        line += f"; STOPPED ({summary.stopped.reason}): {how_far(summary)}"
     return line
+
+
+def how_far(summary: RunSummary) -> str:
+    """Where a stopped run got to, so nobody takes its counts for the whole file."""
+    stopped = summary.stopped
+    assert stopped is not None
+    if summary.last_row is None and stopped.row is None:
+        return f"{stopped.message}; {summary.file} was not read"
+    parts = []
+    if not summary.read_to_end:
+        parts.append(
+            f"{summary.file} was read to row {summary.last_row or 0:,} only, not to its end"
+        )
+    if stopped.row is not None:
+        done = "checked" if summary.dry_run else "sent"
+        parts.append(f"nothing from row {stopped.row:,} on was {done}")
+    if not summary.dry_run:
+        parts.append("a re-run goes on from the last accepted batch")
+    return "; ".join(parts)
 
 
 def group_line(group: ErrorGroup) -> str:
@@ -54,8 +75,14 @@ def group_line(group: ErrorGroup) -> str:
     return f"{group.count} {noun}: {group.reason} ({noun} {rows}{more})"
 
 
-def _amount(value: int) -> str:
-    return f"{value:,}"
+MAX_SHOWN = 400
+"""A line on the screen is cut here; the log file and the JSON report keep the whole text."""
+
+
+def cut(text: str, rest_in: str) -> str:
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}… ({len(text) - MAX_SHOWN:,} more characters {rest_in})"
 
 
 class Reporter:
@@ -92,6 +119,7 @@ class Reporter:
             self.log.flush()
         if not show:
             return
+        text = cut(text, "in the log file" if self.log else "cut; --log-file FILE keeps them")
         console = self.err if error else self.out
         if self.live:
             console.print(text, markup=False)
@@ -118,11 +146,12 @@ class Reporter:
                 BarColumn(),
                 TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(),
+                TextColumn("[yellow]{task.fields[status]}"),
                 console=self.err,
                 transient=True,
             )
             self._bar.start()
-            self._task = self._bar.add_task(summary.kind, total=None, counts="")
+            self._task = self._bar.add_task(summary.kind, total=None, counts="", status="")
         self._last_plain = time.monotonic()
 
     def progress(self, summary: RunSummary) -> None:
@@ -133,20 +162,24 @@ class Reporter:
         if not summary.dry_run:
             counts += f", {summary.rows_accepted:,} accepted"
         if self._bar is not None:
-            self._bar.update(self._task, counts=counts)
+            self._bar.update(self._task, counts=counts, status="")
         elif time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
             self._last_plain = time.monotonic()
             self.line(f"{summary.kind}: {counts}", show=not self.quiet)
 
     def notice(self, text: str) -> None:
+        """Something the run waits for or works around (retries, quotas): shown as it
+        happens, also on the progress bar, so a wait never looks like a hang."""
         self.line(text, error=True, show=not self.quiet)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, status=cut(text, "")[:120])
 
     def finished(self, summary: RunSummary) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        if summary.aborted:
-            self.error(f"{summary.kind}: stopped: {summary.aborted}")
+        if summary.stopped:
+            self.error(f"{summary.kind}: stopped: {summary.stopped.message}")
         if self.live and not self.quiet:
             self._tables(summary)
             self._details(summary, show=False)  # the log file still gets them
@@ -158,16 +191,17 @@ class Reporter:
     def _details(self, summary: RunSummary, show: bool) -> None:
         for group in summary.errors.ranked()[:SHOWN_GROUPS]:
             self.line(f"{summary.kind}: {group_line(group)}", show=show)
-        if summary.totals is not None:
-            for currency, stages in summary.totals.as_json().items():
-                parts = ", ".join(f"{k} {_amount(v)}" for k, v in stages.items())
+        totals = summary.totals
+        if totals is not None:
+            for currency, stages in sorted(totals.sums.items()):
+                parts = ", ".join(f"{k} {totals.shown(currency, k)}" for k in stages)
                 self.line(f"{summary.kind}: invoiceAmount total {currency}: {parts}", show=show)
 
     def _tables(self, summary: RunSummary) -> None:
         counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")
         counts.add_column("rows")
         counts.add_column("count", justify="right")
-        shown = ["read", "valid", "rejected", "skipped"]
+        shown = ["read", "valid", "rejected", "skipped", "merged"]
         if not summary.dry_run:
             shown += ["unchanged", "sent", "accepted"]
         for name in shown:
@@ -191,14 +225,17 @@ class Reporter:
             if len(groups) > SHOWN_GROUPS:
                 errors.caption = f"and {len(groups) - SHOWN_GROUPS} more reasons: see --rejected"
             self.out.print(errors)
-        if summary.totals is not None and summary.totals.sums:
-            totals = RichTable(title="control totals of invoiceAmount", title_justify="left")
+        sums = summary.totals
+        if sums is not None and sums.sums:
+            totals = RichTable(
+                title="control totals of invoiceAmount, in currency units", title_justify="left"
+            )
             totals.add_column("currency")
             stages = ["read", "rejected", "valid"] + ([] if summary.dry_run else ["accepted"])
             for stage in stages:
                 totals.add_column(stage, justify="right")
-            for currency, sums in summary.totals.as_json().items():
-                totals.add_row(currency, *(_amount(sums[s]) for s in stages))
+            for currency in sorted(sums.sums):
+                totals.add_row(currency, *(sums.shown(currency, s) for s in stages))
             self.out.print(totals)
         self.line(one_line(summary))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ class RowError:
     @property
     def reason(self) -> str:
         """The row-independent part, for grouping: 'invoiceAmount is not a number'."""
-        return f"{self.field} {self.text}" if self.field else self.text
+        text = GROUP_TEXTS.get(self.kind, self.text)
+        return f"{self.field} {text}" if self.field else text
+
+
+# Kinds whose row text names another row: the group says what they share.
+GROUP_TEXTS = {"duplicate_key": "repeats the key of an earlier row, with other values"}
 
 
 @dataclass
@@ -88,12 +94,24 @@ class ErrorTally:
 
 
 class Totals:
-    """Control totals: sums of invoiceAmount per currency, for each stage a row can reach."""
+    """Control totals: sums of the amount field per currency, for each stage a row can reach.
+
+    The sums are kept as the API's integers (after `scale`) and shown in currency units, which
+    is what a clerk compares with the ledger: 39185571 at scale 100 is "391855.71".
+    """
 
     STAGES = ("read", "rejected", "valid", "accepted")
 
-    def __init__(self) -> None:
+    def __init__(self, scale: Decimal = Decimal(1)) -> None:
+        self.scale = scale
         self.sums: dict[str, dict[str, int]] = {}
+
+    def _bucket(self, currency: str | None) -> dict[str, int]:
+        name = currency or NO_CURRENCY
+        bucket = self.sums.get(name)
+        if bucket is None:
+            bucket = self.sums[name] = dict.fromkeys(self.STAGES, 0)
+        return bucket
 
     def add(self, stage: str, amounts: pa.Array, currencies: pa.Array) -> None:
         if len(amounts) == 0:
@@ -103,20 +121,50 @@ class Totals:
         for currency, total in zip(
             grouped["currency"].to_pylist(), grouped["amount_sum"].to_pylist(), strict=True
         ):
-            if total is None:
-                continue
-            bucket = self.sums.setdefault(currency or NO_CURRENCY, dict.fromkeys(self.STAGES, 0))
-            bucket[stage] += total
+            if total is not None:
+                self._bucket(currency)[stage] += total
 
     def add_value(self, stage: str, amount: int, currency: str | None) -> None:
-        name = currency or NO_CURRENCY
-        bucket = self.sums.get(name)
-        if bucket is None:
-            bucket = self.sums[name] = dict.fromkeys(self.STAGES, 0)
-        bucket[stage] += amount
+        self._bucket(currency)[stage] += amount
 
-    def as_json(self) -> dict[str, dict[str, int]]:
-        return {c: dict(v) for c, v in sorted(self.sums.items())}
+    def units(self, amount: int) -> Decimal:
+        """An API amount in currency units, exact, with the decimals that `scale` implies."""
+        value = Decimal(amount) / self.scale
+        places = _decimal_places(self.scale)
+        return value.quantize(Decimal(1).scaleb(-places)) if places is not None else value
+
+    def as_json(self) -> dict[str, dict[str, str]]:
+        """Per currency and stage, exact decimal strings in currency units ("391855.71")."""
+        return {
+            currency: {stage: f"{self.units(total):f}" for stage, total in stages.items()}
+            for currency, stages in sorted(self.sums.items())
+        }
+
+    def shown(self, currency: str, stage: str) -> str:
+        """For people: "391,855.71"."""
+        return f"{self.units(self.sums[currency][stage]):,f}"
+
+
+def _decimal_places(scale: Decimal) -> int | None:
+    """100 -> 2, 1 -> 0; None when scale is no power of ten (then the exact quotient is shown)."""
+    exponent = scale.normalize().as_tuple()
+    if exponent.digits == (1,) and exponent.exponent >= 0:
+        return exponent.exponent
+    return None
+
+
+@dataclass
+class Stopped:
+    """Why a run ended early, and how far it had read."""
+
+    reason: str
+    """interrupted | aborted"""
+    message: str
+    row: int | None = None
+    """The first source row not dealt with: from it on, nothing was sent (None: none left)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "row": self.row, "message": self.message}
 
 
 @dataclass
@@ -130,6 +178,7 @@ class RunSummary:
     rows_valid: int = 0
     rows_rejected: int = 0
     rows_skipped: int = 0
+    rows_merged: int = 0
     rows_unchanged: int = 0
     rows_sent: int = 0
     rows_accepted: int = 0
@@ -141,19 +190,25 @@ class RunSummary:
     mapping_source: str = ""
     errors: ErrorTally = field(default_factory=ErrorTally)
     totals: Totals | None = None
-    aborted: str | None = None
+    target: str = "payorcrm"
+    last_row: int | None = None
+    """The source row number of the last row read."""
+    read_to_end: bool = False
+    stopped: Stopped | None = None
     error: str | None = None
     """Why the run stopped before counting (exit 2 or 4)."""
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "kind": self.kind,
+            "target": self.target,
             "file": str(self.file),
             "dry_run": self.dry_run,
             "rows_read": self.rows_read,
             "rows_valid": self.rows_valid,
             "rows_rejected": self.rows_rejected,
             "rows_skipped": self.rows_skipped,
+            "rows_merged": self.rows_merged,
             "rows_unchanged": self.rows_unchanged,
             "rows_sent": self.rows_sent,
             "rows_accepted": self.rows_accepted,
@@ -161,12 +216,11 @@ class RunSummary:
             "retries": self.retries,
             "duration_s": round(self.duration_s, 3),
             "exit_code": self.exit_code,
+            "stopped": self.stopped.as_json() if self.stopped else None,
             "errors": [g.as_json() for g in self.errors.ranked()],
         }
         if self.totals is not None:
             data["totals"] = self.totals.as_json()
-        if self.aborted:
-            data["aborted"] = self.aborted
         if self.error:
             data["error"] = self.error
         return data

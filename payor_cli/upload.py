@@ -1,8 +1,9 @@
-"""One upload, start to end: read -> map -> validate -> (plan -> send -> journal) -> report.
+"""One upload, start to end: plan -> read -> map -> validate -> (send -> journal) -> report.
 
 This module wires the stages together; it neither prints nor exits. What the user sees goes
 through an `Observer` (report.py), what is sent through a `Sink` (deliver.py, or nothing in a
-dry run).
+dry run). Every file of the run is opened and its mapping bound before any connection is
+made, and however the run ends, its counts, reports and rejected-rows files are written.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from .errors import AbortedError, ExitCode, InputError, MappingError
-from .mapping import Mapping, bind, load_mapping_file, parse_mapping
+import pyarrow as pa
+
+from .errors import AbortedError, ExitCode, InputError, LockedError, MappingError, PayorError
+from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readers import InputOptions, Table, open_table
 from .schema import Kind
 from .settings import Settings
-from .summary import RejectedRow, RunSummary, Totals
-from .validate import ValidatedChunk, Validator
+from .stop import StopRequest
+from .summary import RejectedRow, RunSummary, Stopped, Totals
+from .validate import AMOUNT_FIELD, ValidatedChunk, Validator
 
 
 class Observer(Protocol):
@@ -37,11 +42,21 @@ class Observer(Protocol):
 
 
 class Sink(Protocol):
-    """Where valid rows go; returns the rows the server refused, with its reasons."""
+    """Where valid rows go; returns the rows the server refused, with its reasons.
+
+    `failure` is set when delivery must end early (an abort, or a stop asked for); `finish`
+    then sends nothing new but still returns what the server refused.
+    """
+
+    failure: AbortedError | None
 
     def take(self, part: ValidatedChunk) -> list[RejectedRow]: ...
 
     def finish(self) -> list[RejectedRow]: ...
+
+    def first_unsent_row(self) -> int | None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -59,6 +74,51 @@ class Source:
 class Outputs:
     rejected: Path | None = None
     payloads: Path | None = None
+
+
+@dataclass
+class Planned:
+    """A source whose file is open, its header found and its mapping bound: ready to stream."""
+
+    source: Source
+    table: Table
+    bound: BoundMapping
+
+
+class RunOutputs:
+    """One kind's rejected-rows and payload files.
+
+    Opened with the kind's table; on `close` a kind that never got that far (the run failed
+    or stopped first) still gets an empty rejected-rows file, so an old file never passes
+    for a new one.
+    """
+
+    def __init__(self, outputs: Outputs) -> None:
+        self.paths = outputs
+        self._rejected: RejectedWriter | None = None
+        self._payloads: PayloadWriter | None = None
+
+    def open(self, table: Table) -> None:
+        if self.paths.rejected is not None:
+            self._rejected = RejectedWriter(self.paths.rejected, table)
+        if self.paths.payloads is not None:
+            self._payloads = PayloadWriter(self.paths.payloads)
+
+    def rejected(self, rows: list[RejectedRow]) -> None:
+        if self._rejected is not None:
+            self._rejected.write(rows)
+
+    def payloads(self, payloads: pa.Array) -> None:
+        if self._payloads is not None:
+            self._payloads.write(payloads)
+
+    def close(self) -> None:
+        if self._rejected is None and self.paths.rejected is not None:
+            self._rejected = RejectedWriter(self.paths.rejected)
+        for writer in (self._rejected, self._payloads):
+            if writer is not None:
+                writer.close()
+        self._rejected = self._payloads = None
 
 
 @dataclass
@@ -119,76 +179,121 @@ def resolve_mapping(
     return Source(kind, Path(path), mapping.with_input(**overrides), inferred)
 
 
+def plan(source: Source) -> Planned:
+    """Open the file and bind the mapping to its header (exit 2 on any problem)."""
+    table = open_table(source.path, source.mapping.input)
+    return Planned(source, table, bind(source.mapping, table.headers, str(source.path)))
+
+
+def new_summary(source: Source, dry_run: bool) -> RunSummary:
+    summary = RunSummary(source.kind.name, source.path, dry_run)
+    if source.kind.field(AMOUNT_FIELD) is not None:
+        amount = source.mapping.fields.get(AMOUNT_FIELD)
+        summary.totals = Totals(amount.scale if amount is not None else Decimal(1))
+    return summary
+
+
 def run_source(
-    source: Source,
+    planned: Planned,
+    summary: RunSummary,
     *,
-    dry_run: bool,
-    outputs: Outputs,
+    outputs: RunOutputs,
     observer: Observer,
-    sink: Callable[[RunSummary], Sink] | None = None,
+    stop: StopRequest,
+    sink: Sink | None = None,
     held_back: HeldBack | None = None,
 ) -> RunSummary:
-    """Read, validate and (through `sink`) deliver one file; the summary says what happened."""
-    summary = RunSummary(source.kind.name, source.path, dry_run)
-    if source.kind.field("invoiceAmount") is not None:
-        summary.totals = Totals()
+    """Read, validate and (through `sink`) deliver one file; the summary says what happened,
+    also when the run ends early: then nothing new is sent, the answers already given are
+    booked, and `summary.stopped` says why and how far the file was read."""
+    source, table = planned.source, planned.table
     started = time.monotonic()
-    table = open_table(source.path, source.mapping.input)
-    bound = bind(source.mapping, table.headers, str(source.path))
     summary.source = table.describe()
     summary.mapping_source = source.mapping.source
-    validator = Validator(bound, held_back.reasons if held_back else None)
+    validator = Validator(planned.bound, held_back.reasons if held_back else None)
     observer.started(summary, table, source.mapping)
-    rejected_file = RejectedWriter(outputs.rejected, table) if outputs.rejected else None
-    payload_file = PayloadWriter(outputs.payloads) if outputs.payloads and dry_run else None
-    sink = sink(summary) if sink is not None else None
+    outputs.open(table)
 
     def refused(rows: list[RejectedRow]) -> None:
         summary.rows_rejected += len(rows)
         for row in rows:
             for error in row.errors:
                 summary.errors.add(error)
-        if rejected_file:
-            rejected_file.write(rows)
+        outputs.rejected(rows)
         if held_back is not None:
             held_back.add(rows)
 
     def server_refused(rows: list[RejectedRow]) -> None:
-        # valid here, refused there: counted once, as rejected (read = valid + rejected + skipped)
+        # valid here, refused there: counted once, as rejected (read = valid + rejected + ...)
         summary.rows_valid -= len(rows)
         refused(rows)
 
+    def delivered() -> None:
+        """Book what the sender has heard; raise its failure, if any."""
+        if sink is not None:
+            server_refused(sink.finish())
+            if sink.failure is not None:
+                raise sink.failure
+
     try:
         for chunk in table.chunks():
+            stop.check()
             part = validator(chunk)
             summary.rows_read += part.rows_read
             summary.rows_skipped += part.rows_skipped
+            summary.rows_merged += part.rows_merged
             summary.rows_valid += len(part.payloads)
+            summary.last_row = chunk.first_row + chunk.num_rows - 1
             refused(part.rejected)
             _add_totals(summary, part)
-            if payload_file:
-                payload_file.write(part.payloads)
+            outputs.payloads(part.payloads)
             if sink is not None:
                 server_refused(sink.take(part))
+                if sink.failure is not None:
+                    raise sink.failure
             observer.progress(summary)
+        summary.read_to_end = True
+        stop.check()
         if summary.rows_read == 0:
             raise InputError(
                 f"{source.path}: no data rows under the header on row {table.header_row}",
                 "check the file, or --header-row if the header is further down",
             )
-        if sink is not None:
-            server_refused(sink.finish())
+        delivered()
     except AbortedError as exc:
-        summary.aborted = str(exc)
+        summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
+    except PayorError as exc:
+        if summary.rows_sent == 0:
+            raise
+        # the file broke half way, after rows went out: an abort, and the counts stay true
+        summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
     finally:
-        if rejected_file:
-            rejected_file.close()
-        if payload_file:
-            payload_file.close()
+        if sink is not None:
+            sink.close()  # the sender never outlives the run, nor writes to a closed journal
     summary.duration_s = time.monotonic() - started
     summary.exit_code = exit_code(summary)
     observer.finished(summary)
     return summary
+
+
+def _stopped(
+    exc: PayorError,
+    summary: RunSummary,
+    sink: Sink | None,
+    server_refused: Callable[[list[RejectedRow]], None],
+    first_row: int,
+) -> Stopped:
+    """Why and where the run stopped: the first row it did not deal with."""
+    waiting: list[int] = []
+    if sink is not None:
+        if sink.failure is None:  # nothing new goes out after the run broke
+            sink.failure = AbortedError(exc.message, exc.hint)
+        server_refused(sink.finish())  # what the server answered counts, also now
+        if (row := sink.first_unsent_row()) is not None:
+            waiting.append(row)
+    if not summary.read_to_end:
+        waiting.append(summary.last_row + 1 if summary.last_row else first_row)
+    return Stopped(getattr(exc, "reason", "aborted"), str(exc), min(waiting, default=None))
 
 
 def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
@@ -200,7 +305,7 @@ def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
 
 
 def exit_code(summary: RunSummary) -> int:
-    if summary.aborted:
+    if summary.stopped:
         return ExitCode.ABORTED
     if summary.rows_rejected:
         return ExitCode.ROWS_REJECTED
@@ -243,60 +348,96 @@ def run_upload(
     settings: Settings,
     observer: Observer,
     show_inferred: Callable[[str, str, str], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> UploadResult:
     """Every kind of the request in order; invoices of rejected customers are held back."""
     from .schema import kind as kind_named
 
-    sources = [
-        resolve_mapping(
-            kind_named(name),
-            path,
-            settings,
-            request.mapping_path,
-            dry_run=request.dry_run,
-            overrides=request.overrides,
+    stop = stop or StopRequest()
+    several = len(request.files) > 1
+    outputs = {
+        name: RunOutputs(
+            Outputs(
+                per_kind(request.outputs.rejected, name, several),
+                per_kind(request.outputs.payloads, name, several) if request.dry_run else None,
+            )
         )
-        for name, path in request.files.items()
-    ]
+        for name in request.files
+    }
     result = UploadResult([])
-    held_back = HeldBack() if len(sources) > 1 else None
-    several = len(sources) > 1
-    with ExitStack() as stack:
-        delivery = None
-        if not request.dry_run:
-            delivery = stack.enter_context(_connection(request, settings, observer))
+    try:
+        sources = [
+            resolve_mapping(
+                kind_named(name),
+                path,
+                settings,
+                request.mapping_path,
+                dry_run=request.dry_run,
+                overrides=request.overrides,
+            )
+            for name, path in request.files.items()
+        ]
+        planned = [plan(source) for source in sources]  # every file checked before sending
         for source in sources:
             if source.inferred is not None:
                 result.inferred[source.kind.name] = source.inferred
                 if show_inferred is not None:
                     show_inferred(source.kind.name, source.inferred, str(source.path))
-            outputs = Outputs(
-                per_kind(request.outputs.rejected, source.kind.name, several),
-                per_kind(request.outputs.payloads, source.kind.name, several),
-            )
-            summary = run_source(
-                source,
-                dry_run=request.dry_run,
-                outputs=outputs,
+        result.summaries = [new_summary(source, request.dry_run) for source in sources]
+        _run_planned(request, settings, observer, stop, planned, result.summaries, outputs)
+    except LockedError:
+        outputs.clear()  # the run holding the lock is writing these files
+        raise
+    finally:
+        for kind_outputs in outputs.values():
+            kind_outputs.close()
+    return result
+
+
+def _run_planned(
+    request: UploadRequest,
+    settings: Settings,
+    observer: Observer,
+    stop: StopRequest,
+    planned: list[Planned],
+    summaries: list[RunSummary],
+    outputs: dict[str, RunOutputs],
+) -> None:
+    held_back = HeldBack() if len(planned) > 1 else None
+    with ExitStack() as stack:
+        delivery = None
+        if not request.dry_run:
+            delivery = stack.enter_context(_connection(request, settings, observer, stop))
+        ended: RunSummary | None = None
+        for item, summary in zip(planned, summaries, strict=True):
+            name = item.source.kind.name
+            if ended is not None and ended.stopped is not None:
+                # customers stopped: invoices are not started, and say so
+                summary.stopped = Stopped(
+                    ended.stopped.reason, f"not started: {ended.kind} stopped first", None
+                )
+                summary.exit_code = exit_code(summary)
+                continue
+            ended = run_source(
+                item,
+                summary,
+                outputs=outputs[name],
                 observer=observer,
-                sink=delivery(source.kind) if delivery else None,
+                stop=stop,
+                sink=delivery(item.source.kind, summary) if delivery else None,
                 held_back=held_back,
             )
-            result.summaries.append(summary)
-            if summary.aborted:
-                break
-    return result
 
 
 @contextmanager
 def _connection(
-    request: UploadRequest, settings: Settings, observer: Observer
-) -> Iterator[Callable[[Kind], Callable[[RunSummary], Sink]]]:
+    request: UploadRequest, settings: Settings, observer: Observer, stop: StopRequest
+) -> Iterator[Callable[[Kind, RunSummary], Sink]]:
     """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
     from .client import ApiClient, Credentials
     from .deliver import Delivery
     from .journal import Journal, StateLock, account_id
-    from .retry import RetryPolicy
+    from .retry import Clock, RetryPolicy
 
     with ExitStack() as stack:
         stack.enter_context(StateLock(settings.state_dir))
@@ -320,25 +461,24 @@ def _connection(
             timeout=settings.timeout,
             ca_bundle=settings.ca_bundle,
             policy=RetryPolicy(max_retries=settings.max_retries, budget_s=settings.retry_budget_s),
+            clock=Clock(sleep=stop.sleep),  # a wait for a retry ends when a stop is asked for
             notice=observer.notice,
         )
         stack.callback(client.close)
         journal = Journal(settings.state_dir, api, account_id(credentials.api_key))
         stack.callback(journal.close)
 
-        def for_kind(kind: Kind) -> Callable[[RunSummary], Sink]:
-            def make(summary: RunSummary) -> Sink:
-                return Delivery(
-                    kind,
-                    client,
-                    journal,
-                    summary,
-                    batch_size=settings.batch_size,
-                    full=request.full,
-                    progress=observer.progress,
-                )
-
-            return make
+        def for_kind(kind: Kind, summary: RunSummary) -> Sink:
+            return Delivery(
+                kind,
+                client,
+                journal,
+                summary,
+                batch_size=settings.batch_size,
+                full=request.full,
+                progress=observer.progress,
+                stop=stop,
+            )
 
         yield for_kind
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,12 +10,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import values
+from .journal import fingerprints
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
 from .schema import FieldType, linked_field
 from .summary import RejectedRow, RowError
 
 KEY_SEPARATOR = "\x1f"
+REPEAT_TEXT = "repeats the key of row "
+AMOUNT_FIELD = "invoiceAmount"  # the control totals' field (a target's, once there are several)
 
 
 @dataclass
@@ -29,6 +33,9 @@ class ValidatedChunk:
     keys: list[str]
     parents: list[str] | None
     rejected: list[RejectedRow]
+    fingerprints: np.ndarray
+    """The 64-bit fingerprint of each payload (journal.fingerprints), computed once."""
+    rows_merged: int = 0
     links: list[str] | None = None
     amounts: pa.Array | None = None
     currencies: pa.Array | None = None
@@ -41,38 +48,51 @@ class ValidatedChunk:
 
 
 class KeyIndex:
-    """The first row of every key seen so far in the file, kept compact for millions of rows.
+    """The first row of every key seen so far in the file, with its payload's fingerprint,
+    kept compact for millions of rows.
 
-    A key is held as its 64-bit hash (16 bytes a row with its row number, in sorted numpy
-    arrays), not as a string in a dict, so memory stays small at two million rows. Two keys
-    with the same hash would be one chance in about 10^12 at that size; it would reject a row
-    naming an earlier row, never send a duplicate.
+    A key is held as its 64-bit hash (24 bytes a row with its row number and fingerprint, in
+    sorted numpy arrays), not as a string in a dict, so memory stays small at two million
+    rows. Two keys with the same hash would be one chance in about 10^12 at that size; it
+    would reject or merge a row naming an earlier row, never send a duplicate.
     """
+
+    NO_PAYLOAD = 0
+    """The fingerprint of a first row that was refused: no later row can equal it."""
 
     def __init__(self) -> None:
         self.hashes = np.empty(0, np.int64)
         self.rows = np.empty(0, np.int64)
+        self.prints = np.empty(0, np.int64)
 
-    def repeats(self, keys: list[str | None], rows: list[int]) -> dict[int, int]:
-        """Position in `keys` -> the earlier row that had the same key."""
+    def repeats(
+        self, keys: list[str | None], rows: list[int], prints: np.ndarray
+    ) -> dict[int, tuple[int, bool]]:
+        """Position in `keys` -> (the earlier row with the same key, whether its payload's
+        fingerprint equals this row's)."""
         present = np.array([i for i, key in enumerate(keys) if key is not None], np.int64)
         if not len(present):
             return {}
         hashes = np.fromiter((hash(keys[i]) for i in present), np.int64, len(present))
         row_numbers = np.asarray(rows, np.int64)[present]
+        row_prints = prints[present]
         distinct, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
         earlier = row_numbers[first][inverse]
+        earlier_prints = row_prints[first][inverse]
         known = np.zeros(len(distinct), bool)
         if len(self.hashes):
             spot = np.minimum(np.searchsorted(self.hashes, distinct), len(self.hashes) - 1)
             known = self.hashes[spot] == distinct
             earlier = np.where(known[inverse], self.rows[spot][inverse], earlier)
+            earlier_prints = np.where(known[inverse], self.prints[spot][inverse], earlier_prints)
         repeated = np.flatnonzero(earlier != row_numbers)
+        same = (earlier_prints == row_prints) & (row_prints != self.NO_PAYLOAD)
         new = ~known
         where = np.searchsorted(self.hashes, distinct[new])
         self.hashes = np.insert(self.hashes, where, distinct[new])
         self.rows = np.insert(self.rows, where, row_numbers[first][new])
-        return {int(present[i]): int(earlier[i]) for i in repeated}
+        self.prints = np.insert(self.prints, where, row_prints[first][new])
+        return {int(present[i]): (int(earlier[i]), bool(same[i])) for i in repeated}
 
 
 class Validator:
@@ -85,6 +105,14 @@ class Validator:
         self.held_back = held_back or {}
         self.parent_field = self.kind.parent[1] if self.kind.parent else None
         self.link_field = linked_field(self.kind)
+        self.amount_field = AMOUNT_FIELD
+        self.missing_of = {
+            index: b.spec.missing
+            for b in bound.fields
+            if b.spec.field in self.kind.required and b.spec.missing
+            for index in [b.column_index] + [i for i, _ in (b.object_columns or {}).values()]
+            if index is not None
+        }
 
     def validate(self, chunk: Chunk) -> ValidatedChunk:
         n = chunk.num_rows
@@ -95,88 +123,31 @@ class Validator:
                 cells[index] = values.empty_to_null(chunk.columns[index])
             return cells[index]
 
-        skipped = self._skipped(chunk, column, n)
-        active = pc.invert(skipped)
+        active = pc.invert(self._skipped(chunk, column, n))
+        active_np = active.to_numpy(zero_copy_only=False)
         literals: dict[str, values.Converted] = {}
         plain: dict[str, pa.Array] = {}
-        faults: list[tuple[BoundField, values.Fault]] = []
-        amounts = None
+        errors: dict[int, list[RowError]] = {}
         for bound_field in self.bound.fields:
             converted, source = self._convert(bound_field, column, n)
             literals[bound_field.spec.field] = converted
             plain[bound_field.spec.field] = source
-            faults.extend((bound_field, f) for f in converted.faults)
-            if bound_field.spec.field == "invoiceAmount":
-                amounts = converted.integers
-
-        key_plain = self._key_text([plain[k] for k in self.bound.mapping.key])
-        bad = pa.array(np.zeros(n, dtype=bool))
-        for _, fault in faults:
-            bad = pc.or_(bad, pc.fill_null(fault.mask, False))
-        errors: dict[int, list[RowError]] = {}
-        active_np = active.to_numpy(zero_copy_only=False)
-        for bound_field, fault in faults:
-            mask = pc.fill_null(fault.mask, False).to_numpy(zero_copy_only=False) & active_np
-            if not mask.any():
-                continue
-            spec = bound_field.spec
-            header = bound_field.column_header or (
-                ", ".join(h for _, h in bound_field.object_columns.values())
-                if bound_field.object_columns
-                else None
-            )
-            source = plain[spec.field]
-            for offset in np.flatnonzero(mask).tolist():
-                value = source[offset].as_py() if fault.kind != "required" else None
-                errors.setdefault(offset, []).append(
-                    RowError(
-                        chunk.first_row + offset, spec.field, header, fault.kind, fault.text, value
-                    )
-                )
+            self._field_errors(chunk, bound_field, converted, source, active_np, errors)
         for offset, problem in chunk.malformed.items():
             if active_np[offset]:
                 errors.setdefault(offset, []).append(
                     RowError(chunk.first_row + offset, None, None, "malformed_row", problem)
                 )
-
-        active_offsets = np.flatnonzero(active_np)
-        all_active = len(active_offsets) == n
-        key_list = (
-            key_plain if all_active else pc.take(key_plain, pa.array(active_offsets))
-        ).to_pylist()
-        repeats = self.keys.repeats(key_list, (active_offsets + chunk.first_row).tolist())
-        key_fields = " + ".join(self.bound.mapping.key)
-        for position, earlier in repeats.items():
-            offset = int(active_offsets[position])
-            errors.setdefault(offset, []).append(
-                RowError(
-                    chunk.first_row + offset,
-                    key_fields,
-                    None,
-                    "duplicate_key",
-                    f"repeats the key of row {earlier}",
-                    key_list[position].replace(KEY_SEPARATOR, " / "),
-                )
-            )
+        payloads = self._payloads(literals)
+        key_plain = self._key_text([plain[k] for k in self.bound.mapping.key])
+        merged = self._key_checks(chunk, active_np, key_plain, payloads, errors)
         parents = plain.get(self.parent_field) if self.parent_field else None
         if self.held_back and parents is not None:
-            for offset in active_offsets.tolist():
-                reason = self.held_back.get(parents[offset].as_py())
-                if reason is not None:
-                    errors.setdefault(offset, []).append(
-                        RowError(
-                            chunk.first_row + offset,
-                            self.parent_field,
-                            None,
-                            "customer_rejected",
-                            reason,
-                            parents[offset].as_py(),
-                        )
-                    )
+            self._held_back_errors(chunk, active_np & ~merged, parents, errors)
 
         rejected_np = np.zeros(n, dtype=bool)
         rejected_np[list(errors)] = True
-        valid_np = active_np & ~rejected_np
+        valid_np = active_np & ~rejected_np & ~merged
         offsets = np.flatnonzero(valid_np)
         every_row = len(offsets) == n
 
@@ -184,12 +155,9 @@ class Validator:
             # the usual chunk has no refused or skipped row: then there is nothing to pick
             return values if every_row else pc.take(values, pa.array(offsets))
 
-        payloads = take(self._payloads(literals))
-        keys = take(key_plain).to_pylist()
-        parent_list = take(parents).to_pylist() if parents is not None else None
+        valid_payloads = take(payloads)
         links = plain.get(self.link_field) if self.link_field else None
         refused = sorted(errors)
-        raw = _rows_of(chunk, refused)
         link_values = (
             pc.take(links, pa.array(refused, pa.int64())).to_pylist()
             if links is not None
@@ -197,33 +165,182 @@ class Validator:
         )
         rejected = [
             RejectedRow(chunk.first_row + offset, errors[offset], cells, link)
-            for offset, cells, link in zip(refused, raw, link_values, strict=True)
+            for offset, cells, link in zip(
+                refused, _rows_of(chunk, refused), link_values, strict=True
+            )
         ]
         result = ValidatedChunk(
-            chunk, n, int(n - active_np.sum()), offsets, payloads, keys, parent_list, rejected
+            chunk,
+            n,
+            int(n - active_np.sum()),
+            offsets,
+            valid_payloads,
+            take(key_plain).to_pylist(),
+            take(parents).to_pylist() if parents is not None else None,
+            rejected,
+            fingerprints(valid_payloads.cast(pa.binary()).to_pylist()),
+            int(merged.sum()),
         )
         if links is not None:
             result.links = take(links).to_pylist()
+        amounts = literals[self.amount_field].integers if self.amount_field in literals else None
         if amounts is not None:
-            currencies = plain.get("currency")
-            if currencies is None:
-                currencies = pa.nulls(n, pa.string())
-            result.amounts = take(amounts)
-            result.currencies = take(currencies)
-            result.read_amounts = (pc.filter(amounts, active), pc.filter(currencies, active))
-            rejected_mask = pa.array(rejected_np)
-            result.rejected_amounts = (
-                pc.filter(amounts, rejected_mask),
-                pc.filter(currencies, rejected_mask),
-            )
+            self._amounts(result, amounts, plain.get("currency"), active_np & ~merged, rejected_np)
         return result
+
+    def _field_errors(
+        self,
+        chunk: Chunk,
+        bound_field: BoundField,
+        converted: values.Converted,
+        source: pa.Array,
+        active_np: np.ndarray,
+        errors: dict[int, list[RowError]],
+    ) -> None:
+        spec = bound_field.spec
+        header = bound_field.column_header or (
+            ", ".join(h for _, h in bound_field.object_columns.values())
+            if bound_field.object_columns
+            else None
+        )
+        for fault in converted.faults:
+            mask = pc.fill_null(fault.mask, False).to_numpy(zero_copy_only=False) & active_np
+            for offset in np.flatnonzero(mask).tolist():
+                value = source[offset].as_py() if fault.kind != "required" else None
+                errors.setdefault(offset, []).append(
+                    RowError(
+                        chunk.first_row + offset, spec.field, header, fault.kind, fault.text, value
+                    )
+                )
+
+    def _key_checks(
+        self,
+        chunk: Chunk,
+        active_np: np.ndarray,
+        key_plain: pa.Array,
+        payloads: pa.Array,
+        errors: dict[int, list[RowError]],
+    ) -> np.ndarray:
+        """Repeated keys: an equal payload is the same record (merged: the mask returned), a
+        different one is refused naming the row that keeps the key."""
+        active_offsets = np.flatnonzero(active_np)
+        all_active = len(active_offsets) == len(active_np)
+        key_list = (
+            key_plain if all_active else pc.take(key_plain, pa.array(active_offsets))
+        ).to_pylist()
+        shown = [k.replace(KEY_SEPARATOR, " / ") if k is not None else None for k in key_list]
+        key_fields = " + ".join(self.bound.mapping.key)
+        if chunk.prior_errors is not None:
+            self._rejected_again(chunk, active_offsets, shown, key_fields, errors)
+        clean = [i for i, offset in enumerate(active_offsets.tolist()) if offset not in errors]
+        prints = np.full(len(active_offsets), KeyIndex.NO_PAYLOAD, np.int64)
+        if clean:
+            picked = pc.take(payloads, pa.array(active_offsets[clean]))
+            found = fingerprints(picked.cast(pa.binary()).to_pylist())
+            prints[clean] = np.where(found == KeyIndex.NO_PAYLOAD, 1, found)
+        merged = np.zeros(len(active_np), dtype=bool)
+        rows = (active_offsets + chunk.first_row).tolist()
+        for position, (earlier, same) in self.keys.repeats(key_list, rows, prints).items():
+            offset = int(active_offsets[position])
+            if same:
+                merged[offset] = True
+                continue
+            errors.setdefault(offset, []).append(
+                RowError(
+                    chunk.first_row + offset,
+                    key_fields,
+                    None,
+                    "duplicate_key",
+                    f"{REPEAT_TEXT}{earlier}",
+                    shown[position],
+                )
+            )
+        return merged
+
+    @staticmethod
+    def _rejected_again(
+        chunk: Chunk,
+        active_offsets: np.ndarray,
+        shown: list[str | None],
+        key_fields: str,
+        errors: dict[int, list[RowError]],
+    ) -> None:
+        """A row of payor's rejected-rows file that was refused for repeating a key and comes
+        back with that key unchanged is refused again: the original row keeps the key."""
+        assert chunk.prior_errors is not None
+        prior = pc.take(chunk.prior_errors, pa.array(active_offsets)).to_pylist()
+        for position, (before, key) in enumerate(zip(prior, shown, strict=True)):
+            if not before or key is None:
+                continue
+            marker = f'"{key}" {REPEAT_TEXT}'
+            start = before.find(marker)
+            if start < 0:
+                continue
+            earlier = re.match(r"\d+", before[start + len(marker) :])
+            if earlier is None:
+                continue
+            offset = int(active_offsets[position])
+            errors.setdefault(offset, []).append(
+                RowError(
+                    chunk.first_row + offset,
+                    key_fields,
+                    None,
+                    "duplicate_key",
+                    f"{REPEAT_TEXT}{earlier.group()} of the first upload, which keeps it: "
+                    "give this row its own key, or delete it",
+                    key,
+                )
+            )
+
+    def _held_back_errors(
+        self,
+        chunk: Chunk,
+        candidates: np.ndarray,
+        parents: pa.Array,
+        errors: dict[int, list[RowError]],
+    ) -> None:
+        for offset in np.flatnonzero(candidates).tolist():
+            reason = self.held_back.get(parents[offset].as_py())
+            if reason is not None:
+                errors.setdefault(offset, []).append(
+                    RowError(
+                        chunk.first_row + offset,
+                        self.parent_field,
+                        None,
+                        "customer_rejected",
+                        reason,
+                        parents[offset].as_py(),
+                    )
+                )
+
+    @staticmethod
+    def _amounts(
+        result: ValidatedChunk,
+        amounts: pa.Array,
+        currencies: pa.Array | None,
+        counted_np: np.ndarray,
+        rejected_np: np.ndarray,
+    ) -> None:
+        """Control totals' inputs: a merged row repeats a record already counted, so it adds
+        nothing to what was read."""
+        if currencies is None:
+            currencies = pa.nulls(len(amounts), pa.string())
+        every_row = len(result.offsets) == len(amounts)
+        where = pa.array(result.offsets)
+        result.amounts = amounts if every_row else pc.take(amounts, where)
+        result.currencies = currencies if every_row else pc.take(currencies, where)
+        counted = pa.array(counted_np)
+        result.read_amounts = (pc.filter(amounts, counted), pc.filter(currencies, counted))
+        refused = pa.array(rejected_np)
+        result.rejected_amounts = (pc.filter(amounts, refused), pc.filter(currencies, refused))
 
     def _skipped(self, chunk: Chunk, column, n: int) -> pa.Array:
         """Report furniture: rows with every required column empty (or blank), and skip rules."""
         required = self.bound.required_columns or list(range(len(chunk.columns)))
         skipped = pa.array(np.ones(n, dtype=bool))
         for index in required:
-            skipped = pc.and_(skipped, pc.is_null(column(index)))
+            cells = values.blank_missing(column(index), self.missing_of.get(index, ()))
+            skipped = pc.and_(skipped, pc.is_null(cells))
         for index, pattern, _ in self.bound.skip:
             targets = [index] if index >= 0 else list(range(len(chunk.columns)))
             for target in targets:
@@ -236,14 +353,17 @@ class Validator:
     ) -> tuple[values.Converted, pa.Array]:
         spec = bound_field.spec
         if bound_field.object_columns:
-            parts = {k: column(i) for k, (i, _) in bound_field.object_columns.items()}
+            parts = {
+                k: values.blank_missing(column(i), spec.missing)
+                for k, (i, _) in bound_field.object_columns.items()
+            }
             converted = values.json_object(parts)
             source = converted.json
         else:
             if spec.value is not None:
                 source = pa.repeat(pa.scalar(spec.value, pa.string()), n)
             else:
-                source = column(bound_field.column_index)
+                source = values.blank_missing(column(bound_field.column_index), spec.missing)
             extra: list[values.Fault] = []
             if spec.map is not None:
                 source, unknown = values.mapped(source, spec.map)
@@ -252,6 +372,8 @@ class Validator:
                 source = self._unmapped_shown(source, unknown, bound_field, column)
             if spec.default is not None:
                 source = pc.fill_null(source, spec.default)
+            if spec.pad is not None:
+                source = pc.utf8_lpad(source, spec.pad, "0")
             converted = self._typed(spec, source, bound_field, column)
             converted.faults = extra + converted.faults
         if spec.field in self.kind.required:

@@ -26,6 +26,7 @@ _CODE = r"^[A-Z]{3}[\p{Z}\s]+|[\p{Z}\s]+[A-Z]{3}$"
 _NOISE = r"[\p{Sc}\p{Z}\s]"
 _SIGNED = r"^(?P<open>\()?(?P<sign>[-+])?(?P<num>[^()+-]*?)(?P<trail>-)?(?P<close>\))?$"
 _MAX_DIGITS = 18  # int64 holds every 18-digit whole number
+_LIMIT = 10**_MAX_DIGITS
 
 
 @dataclass
@@ -57,6 +58,14 @@ def empty_to_null(cells: pa.Array) -> pa.Array:
     """Trimmed cells with empty text as null."""
     trimmed = pc.utf8_trim_whitespace(cells)
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def blank_missing(cells: pa.Array, missing: tuple[str, ...]) -> pa.Array:
+    """Cells whose text is one of `missing` ("NA", "n/a") as empty."""
+    if not missing:
+        return cells
+    hit = pc.is_in(cells, value_set=pa.array(missing, pa.string()))
+    return pc.if_else(hit, pa.scalar(None, pa.string()), cells)
 
 
 def any_true(mask: pa.Array | None) -> bool:
@@ -159,9 +168,13 @@ def _plain_integers(cells: pa.Array, decimal: str, scale: Decimal) -> pa.Array |
     try:
         exact = pc.cast(cells, _PLAIN_TYPE)
         scaled = pc.multiply(exact, pa.scalar(scale, pa.decimal128(10, 0)))
-        return pc.cast(scaled, pa.int64())  # a safe cast: refuses a fraction or an overflow
+        whole = pc.cast(scaled, pa.int64())  # a safe cast: refuses a fraction or an overflow
+        largest = pc.max(pc.abs_checked(whole)).as_py()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if largest is not None and largest >= _LIMIT:
+        return None  # the general path's limit: a value never depends on the cells around it
+    return whole
 
 
 def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal) -> Converted:

@@ -263,7 +263,17 @@ def test_unreachable_server_exits_3(files, payor, tmp_path):
         "--state-dir", tmp_path / "s", "--config", settings, env=CREDENTIALS,
     )  # fmt: skip
     assert run.code == 3, run.text
-    assert "gave up after 3 tries" in run.err
+    assert (
+        "gave up on http://127.0.0.1:9/jsonApi/upload/customers after 3 tries (2 retries)"
+        in run.err
+    )
+    # the address and the cause once, then only the count
+    retries = [line.split(" ", 1)[1] for line in run.err.splitlines() if "; retry " in line]
+    assert retries == [
+        "sending 20 customers to http://127.0.0.1:9/jsonApi/upload/customers: connection refused"
+        f" (nothing listens there); retry 1 of 2 in {retries[0].rsplit(' in ', 1)[1]}",
+        f"still connection refused; retry 2 of 2 in {retries[1].rsplit(' in ', 1)[1]}",
+    ]
 
 
 def test_second_run_on_the_same_state_dir_exits_4(tmp_path, files, sandbox_server, upload, payor):

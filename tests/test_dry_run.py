@@ -198,14 +198,16 @@ def test_duplicate_keys_rejected_naming_first_row(tmp_path, dry_run):
 
 
 def test_composite_key(tmp_path, dry_run):
-    rows = [[*HEADER, "Line"], ["C", "I1", "1", "1"], ["C", "I1", "1", "2"], ["C", "I1", "1", "1"]]
+    rows = [[*HEADER, "Line"], ["C", "I1", "1", "1"], ["C", "I1", "1", "2"], ["C", "I1", "2", "1"]]
     source = write_csv(tmp_path / "in.csv", rows)
     mapping = INVOICE_MAPPING.replace(
         "[invoices]\n", '[invoices]\nkey = ["invoiceNumber", "lineItem"]\n'
     )
     run, payloads, rejected, _ = dry_run("invoices", source, mapping + 'lineItem = "Line"\n')
-    assert run.code == 1 and len(payloads) == 2
-    assert rejected[0]["source_row"] == "4" and "repeats the key of row 2" in rejected[0]["errors"]
+    assert run.code == 1
+    assert [(p["lineItem"], p["invoiceAmount"]) for p in payloads] == [("1", 1), ("2", 1)]
+    assert rejected[0]["source_row"] == "4"
+    assert 'invoiceNumber + lineItem: "I1 / 1" repeats the key of row 2' in rejected[0]["errors"]
 
 
 def test_report_furniture_is_skipped_and_counted(tmp_path, dry_run):
@@ -265,6 +267,7 @@ def test_summary_json_has_contract_keys_and_totals(tmp_path, dry_run):
         "rows_valid",
         "rows_rejected",
         "rows_skipped",
+        "rows_merged",
         "rows_unchanged",
         "rows_sent",
         "rows_accepted",
@@ -272,13 +275,21 @@ def test_summary_json_has_contract_keys_and_totals(tmp_path, dry_run):
         "retries",
         "duration_s",
         "exit_code",
+        "stopped",
+        "target",
         "totals",
         "errors",
     ]:
         assert key in report
     assert report["dry_run"] is True and report["rows_sent"] == 0 and report["requests"] == 0
-    assert report["totals"]["EUR"]["read"] == 10 and report["totals"]["EUR"]["valid"] == 10
-    assert report["totals"]["USD"]["valid"] == 5
+    assert report["stopped"] is None and report["target"] == "payorcrm"
+    assert report["totals"]["EUR"] == {
+        "read": "10",
+        "rejected": "0",
+        "valid": "10",
+        "accepted": "0",
+    }
+    assert report["totals"]["USD"]["valid"] == "5"
     assert report["errors"] == [
         {
             "field": "invoiceAmount",

@@ -20,15 +20,19 @@ INVOICES = schema.kind("invoices")
 CUSTOMERS = schema.kind("customers")
 
 
-def dry_run(suggestion, path: Path) -> tuple[list[dict], list[str], int]:
-    """Validate every chunk of the file with the suggested mapping, as `--dry-run` does."""
+def validated(suggestion, path: Path) -> list[validate.ValidatedChunk]:
+    """Every chunk of the file validated with the suggested mapping, as `--dry-run` does."""
     assert suggestion.mapping is not None, suggestion.toml
     table = readers.open_table(path, suggestion.mapping.input)
     bound = mapping.bind(suggestion.mapping, table.headers, str(path))
     validator = validate.Validator(bound)
+    return [validator(chunk) for chunk in table.chunks()]
+
+
+def dry_run(suggestion, path: Path) -> tuple[list[dict], list[str], int]:
+    """(payloads, rejected rows as `row N: message`, rows skipped) of a dry run of the file."""
     payloads, rejected, skipped = [], [], 0
-    for chunk in table.chunks():
-        result = validator(chunk)
+    for result in validated(suggestion, path):
         payloads += [json.loads(p) for p in result.payloads.to_pylist()]
         rejected += [f"row {row.row}: {row.message}" for row in result.rejected]
         skipped += result.rows_skipped
@@ -286,32 +290,69 @@ XERO_INVOICES = [
               "Seeds", "3", "25.17", "75.50", "15.10"),
 ]  # fmt: skip
 XERO_EXPECTED = [
-    {"customerNumber": "Bright Dental", "invoiceNumber": "INV-0001", "itemText": "Consulting",
-     "invoiceDate": "2024-11-05", "dueDate": "2024-12-05", "invoiceAmount": 100000,
-     "currency": "GBP"},
-    {"customerNumber": "Bright Dental", "invoiceNumber": "INV-0001", "itemText": "Travel",
-     "invoiceDate": "2024-11-05", "dueDate": "2024-12-05", "invoiceAmount": 15000,
-     "currency": "GBP"},
-    {"customerNumber": "Cole Farms", "invoiceNumber": "INV-0002", "itemText": "Seeds",
-     "invoiceDate": "2024-11-20", "dueDate": "2024-12-20", "invoiceAmount": 7550,
-     "currency": "GBP"},
+    {"customerNumber": "Bright Dental", "customerName": "Bright Dental",
+     "invoiceNumber": "INV-0001", "reference1": "PO 77", "invoiceDate": "2024-11-05",
+     "dueDate": "2024-12-05", "invoiceAmount": 138000, "balanceAmount": "1380.00",
+     "currency": "GBP", "status": "AUTHORISED", "documentType": "Sales invoice"},
+    {"customerNumber": "Cole Farms", "customerName": "Cole Farms", "invoiceNumber": "INV-0002",
+     "invoiceDate": "2024-11-20", "dueDate": "2024-12-20", "invoiceAmount": 9060,
+     "balanceAmount": "40.60", "currency": "GBP", "status": "AUTHORISED",
+     "documentType": "Sales invoice"},
 ]  # fmt: skip
+XERO_LEFT_OUT = (
+    "left out what differs between the lines of an invoice (its lines are sent as one record): "
+    "itemText ('Description')"
+)
+
+
+def without_column(rows: list[list[str]], label: str) -> list[list[str]]:
+    drop = rows[0].index(label)
+    return [row[:drop] + row[drop + 1 :] for row in rows]
 
 
 @pytest.mark.parametrize("preset", [None, "xero"])
-def test_xero_sales_invoices_upload_one_record_per_line(tmp_path, preset):
+def test_xero_sales_invoice_lines_collapse_into_one_invoice_with_its_total(tmp_path, preset):
     source = write_csv(tmp_path / "SalesInvoices.csv", XERO_INVOICES)
     suggestion = suggest_mapping(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
-    assert suggestion.mapping.key == ("invoiceNumber", "itemText")
-    assert suggestion.mapping.fields["invoiceDate"].formats == ("%d/%m/%Y",)
-    assert suggestion.mapping.fields["invoiceAmount"].column == "LineAmount"
-    written(suggestion, tmp_path)
+    fields = suggestion.mapping.fields
+    assert suggestion.mapping.key == ("invoiceNumber",)
+    assert fields["invoiceDate"].formats == ("%d/%m/%Y",)
+    assert fields["invoiceAmount"].column == "Total"
+    assert fields["invoiceAmount"].scale == 100
+    assert "itemText" not in fields
+    assert "lineItem" not in fields
+    assert XERO_LEFT_OUT in suggestion.notes
+    assert '\n# itemText = "Description"   # left out: it differs between the lines' in (
+        suggestion.toml
+    )
+    assert written(suggestion, tmp_path).fields == fields
     payloads, rejected, _ = dry_run(suggestion, source)
     assert rejected == []
-    assert project(payloads, *XERO_EXPECTED[0]) == XERO_EXPECTED
-    assert payloads[0]["balanceAmount"] == "1380.00"
-    assert payloads[0]["reference1"] == "PO 77"
+    assert payloads == XERO_EXPECTED  # the second INV-0001 line is the same record: merged
+    assert sum(result.rows_merged for result in validated(suggestion, source)) == 1
+
+
+@pytest.mark.parametrize("preset", [None, "xero"])
+def test_xero_lines_without_an_invoice_total_keep_the_line_amount_with_a_note(tmp_path, preset):
+    source = write_csv(tmp_path / "SalesInvoices.csv", without_column(XERO_INVOICES, "Total"))
+    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    assert suggestion.todo == [], suggestion.toml
+    assert suggestion.mapping.key == ("invoiceNumber",)
+    assert suggestion.mapping.fields["invoiceAmount"].column == "LineAmount"
+    assert "itemText" not in suggestion.mapping.fields
+    assert (
+        "invoiceAmount ('LineAmount') differs between the lines of an invoice and no column "
+        "holds the invoice's total: every line after an invoice's first will be rejected as "
+        "duplicate_key unless the amounts are summed per invoice"
+    ) in suggestion.notes
+    assert XERO_LEFT_OUT in suggestion.notes
+    payloads, rejected, _ = dry_run(suggestion, source)
+    assert [(p["invoiceNumber"], p["invoiceAmount"]) for p in payloads] == [
+        ("INV-0001", 100000),
+        ("INV-0002", 7550),
+    ]
+    assert rejected == ['row 3: invoiceNumber: "INV-0001" repeats the key of row 2']
 
 
 @pytest.mark.parametrize("preset", [None, "xero"])
@@ -557,17 +598,25 @@ def test_a_preset_format_the_data_contradicts_gives_way_with_a_note(tmp_path):
     assert dry_run(suggestion, source)[1] == []
 
 
-def test_repeated_invoice_numbers_without_a_line_column_are_explained(tmp_path):
+AMOUNT_PER_LINE = (
+    "invoiceAmount ('Amount') differs between the lines of an invoice and no column holds the "
+    "invoice's total: every line after an invoice's first will be rejected as duplicate_key "
+    "unless the amounts are summed per invoice"
+)
+
+
+def test_repeated_invoice_numbers_with_differing_amounts_are_explained(tmp_path):
     source = write_csv(
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "5"], ["C", "1", "6"], ["C", "2", "7"]],
     )
     suggestion = suggest_mapping(source, INVOICES)
     assert suggestion.mapping.key == ("invoiceNumber",)
-    assert any("duplicates" in note for note in suggestion.notes)
+    assert AMOUNT_PER_LINE in suggestion.notes
+    assert 'invoiceAmount = "Amount"   # differs from line to line' in suggestion.toml
 
 
-def test_a_line_number_column_joins_the_key(tmp_path):
+def test_a_line_number_column_is_left_out_and_the_key_stays_the_invoice(tmp_path):
     source = write_csv(
         tmp_path / "in.csv",
         [
@@ -578,8 +627,56 @@ def test_a_line_number_column_joins_the_key(tmp_path):
         ],
     )
     suggestion = suggest_mapping(source, INVOICES)
-    assert suggestion.mapping.key == ("invoiceNumber", "lineItem")
-    assert dry_run(suggestion, source)[1] == []
+    assert suggestion.mapping.key == ("invoiceNumber",)
+    assert "lineItem" not in suggestion.mapping.fields
+    assert (
+        "left out what differs between the lines of an invoice (its lines are sent as one "
+        "record): lineItem ('Line')"
+    ) in suggestion.notes
+    assert '\n# lineItem = "Line"   # left out' in suggestion.toml
+    assert AMOUNT_PER_LINE in suggestion.notes
+
+
+def test_an_invoice_total_is_preferred_to_the_line_amount_a_label_picked(tmp_path):
+    source = write_csv(
+        tmp_path / "in.csv",
+        [
+            ["Kunde", "Rechnungsnummer", "Betrag", "Rechnungsbetrag", "Positionstext"],
+            ["K1", "R1", "10,00", "15,00", "Wartung"],
+            ["K1", "R1", "5,00", "15,00", "Anfahrt"],
+            ["K2", "R2", "7,50", "7,50", "Teile"],
+        ],
+        delimiter=";",
+    )
+    suggestion = suggest_mapping(source, INVOICES)
+    amount = suggestion.mapping.fields["invoiceAmount"]
+    assert amount.column == "Rechnungsbetrag"
+    assert (amount.decimal, amount.scale) == (",", 100)
+    assert "not 'Betrag', which differs from line to line" in suggestion.toml
+    assert "itemText" not in suggestion.mapping.fields
+    payloads, rejected, _ = dry_run(suggestion, source)
+    assert rejected == []
+    assert payloads == [
+        {"customerNumber": "K1", "invoiceNumber": "R1", "invoiceAmount": 1500},
+        {"customerNumber": "K2", "invoiceNumber": "R2", "invoiceAmount": 750},
+    ]
+
+
+def test_repeated_customers_that_differ_are_told_apart_from_those_that_merge(tmp_path):
+    source = write_csv(
+        tmp_path / "customers.csv",
+        [
+            ["Customer Number", "Email", "Phone"],
+            ["C1", "a@c1.example", "1"],
+            ["C1", "a@c1.example", "1"],
+            ["C1", "a@c1.example", "2"],
+        ],
+    )
+    suggestion = suggest_mapping(source, CUSTOMERS)
+    assert (
+        "2 row(s) in the first 3 repeat the customerno of an earlier row: 1 with the same values "
+        "merge into it (sent once); 1 with other values will be rejected as duplicate_key"
+    ) in suggestion.notes
 
 
 def test_presets_are_listed_and_unknown_ones_name_the_choices():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import tomllib
 
-from conftest import DATA, write_csv
+from conftest import DATA, read_jsonl, write_csv
 
 
 def test_ibm_init_then_dry_run_rejects_nothing(tmp_path, payor):
@@ -87,3 +87,30 @@ def test_sap_preset_through_the_cli(tmp_path, payor):
     amounts = [line for line in payloads.read_text().splitlines()]
     assert '"invoiceAmount":123456' in amounts[0] and '"invoiceAmount":-9900' in amounts[1]
     assert '"postDate":"2024-12-31"' in amounts[0] and '"currency":"EUR"' in amounts[0]
+
+
+def test_xero_preset_sends_the_lines_of_an_invoice_as_one_invoice(tmp_path, payor):
+    header = ["ContactName", "InvoiceNumber", "InvoiceDate", "Total", "Description", "LineAmount"]
+    source = write_csv(
+        tmp_path / "SalesInvoices.csv",
+        [
+            header,
+            ["Bright Dental", "INV-0001", "05/11/2024", "1380.00", "Consulting", "1000.00"],
+            ["Bright Dental", "INV-0001", "05/11/2024", "1380.00", "Travel", "380.00"],
+            ["Cole Farms", "INV-0002", "20/11/2024", "90.60", "Seeds", "90.60"],
+        ],
+    )
+    mapping = tmp_path / "m.toml"
+    run = payor("init", "invoices", source, "--preset", "xero", "-o", mapping)
+    assert run.code == 0, run.text
+    section = tomllib.loads(mapping.read_text())["invoices"]
+    assert section["key"] == ["invoiceNumber"]
+    assert section["fields"]["invoiceAmount"] == {"column": "Total", "scale": 100}
+    assert "itemText" not in section["fields"]
+    payloads = tmp_path / "p.jsonl"
+    dry = payor(
+        "upload", "invoices", source, "--mapping", mapping, "--dry-run", "--payloads", payloads
+    )
+    assert dry.code == 0, dry.text
+    sent = [(p["invoiceNumber"], p["invoiceAmount"]) for p in read_jsonl(payloads)]
+    assert sent == [("INV-0001", 138000), ("INV-0002", 9060)]
