@@ -219,6 +219,12 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
     lines = split_lines(sample)
     if len(head) == _SAMPLE_BYTES and lines:
         lines = lines[:-1]  # the last line of a cut sample is incomplete
+        if not lines:
+            raise InputError(
+                f"{path}: read as {encoding}, its first {_SAMPLE_BYTES // 1024} KB hold no line "
+                "break, so it is no text table in that encoding",
+                "drop the encoding setting to let payor detect it, or name the right one",
+            )
     own_delimiter = _rejected_file_delimiter(lines[:1], options.delimiter)
     if own_delimiter is not None:
         # payor's own rejected-rows file: its header is on line 1, whatever the mapping says

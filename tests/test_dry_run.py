@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -441,9 +442,13 @@ invoiceAmount = { column = "UnitPrice", scale = 100 }
     assert report["rows_read"] == 5000 and report["rows_valid"] + report["rows_rejected"] == 5000
     assert all("is not a date in the format %m/%d/%Y %H:%M" in r["errors"] for r in rejected)
     assert any('""' in line for line in lines)  # the doubled quotes came through as one
-    assert any('"' in p.get("itemText", "") for p in payloads) or any(
-        '"' in r["Description"] for r in rejected
-    )
+    with source.open(encoding="utf-8", newline="") as handle:
+        quoted = {r["Description"] for r in csv.DictReader(handle, delimiter=";")}
+    quoted = {text for text in quoted if '"' in text}
+    assert quoted  # the file has descriptions with doubled quotes, read back as one quote each
+    arrived = {p["itemText"] for p in payloads if '"' in p.get("itemText", "")}
+    arrived |= {r["Description"] for r in rejected if '"' in r["Description"]}
+    assert arrived == quoted
     na = [p for p in payloads if p["customerNumber"] == "NA"]
     assert na, "NA is a value (Namibia), not a missing cell"
 

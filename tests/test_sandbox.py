@@ -310,7 +310,8 @@ def test_faults_repeat_exactly_with_the_same_seed(start):
 
     first = statuses(7)
     assert first == statuses(7)
-    assert 200 in first and (500 in first or 503 in first)
+    assert 200 in first
+    assert {500, 503} & set(first)  # some injected faults came, as chosen
 
 
 def test_stalled_answer_comes_after_the_rows_were_stored(start):
