@@ -20,6 +20,7 @@ from .errors import AbortedError
 from .retry import TEMPORARY_STATUSES, Clock, RetryPolicy, quota_spent, reset_wait, server_wait
 
 MAX_MESSAGE = 300
+QUOTA_NOTICE_EVERY_S = 60.0
 MIN_SECRET = 4  # hiding a shorter "secret" would only garble the text
 
 
@@ -68,6 +69,7 @@ class ApiClient:
         self._waited = 0.0
         self._not_before = 0.0
         self._last_cause: str | None = None
+        self._quota_said = -QUOTA_NOTICE_EVERY_S
         self.session = requests.Session()
         self.session.trust_env = True
         if ca_bundle:
@@ -254,10 +256,14 @@ class ApiClient:
     def _respect_quota(self) -> None:
         delay = self._not_before - self.clock.monotonic()
         if delay > 0:
-            self.notice(
-                f"{self.base_url}: the rate limit's quota is spent; waiting {delay:.1f} s "
-                "for its reset"
-            )
+            now = self.clock.monotonic()
+            if now - self._quota_said >= QUOTA_NOTICE_EVERY_S or delay >= QUOTA_NOTICE_EVERY_S:
+                # a run paced by a quota waits before every request: said once a minute
+                self._quota_said = now
+                self.notice(
+                    f"{self.base_url}: the rate limit's quota is spent; waiting {delay:.1f} s "
+                    "for its reset"
+                )
             self.clock.sleep(delay)
         self._not_before = 0.0
 

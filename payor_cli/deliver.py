@@ -90,6 +90,7 @@ class Delivery:
         self._unsettled: dict[int, int] = {}
         """Batch number -> its first row, for batches the server has not finished with."""
         self._submitted = 0
+        self._refused: list[RejectedRow] = []
         self._not_taken: int | None = None
         """The first row of the rows that came after the run began to end."""
         self._events: queue.Queue[tuple] = queue.Queue()
@@ -184,10 +185,16 @@ class Delivery:
                 self._outbox.put((number, batch), timeout=0.2)
                 return
             except queue.Full:
-                continue
+                # the sender is busy: book its answers meanwhile, so progress stays live
+                self._refused.extend(self._take_events())
 
     def _book(self) -> list[RejectedRow]:
-        """Apply what the sender reported: counts, totals, refused rows."""
+        """Apply what the sender reported; the refused rows since the last call."""
+        refused, self._refused = self._refused + self._take_events(), []
+        return refused
+
+    def _take_events(self) -> list[RejectedRow]:
+        """Apply the sender's events: counts, totals, refused rows (returned)."""
         refused: list[RejectedRow] = []
         summary, totals = self.summary, self.summary.totals
         while True:
@@ -227,7 +234,7 @@ class Delivery:
             try:
                 self.stop.check()
                 self._events.put(("sent", len(batch)))
-                self._send(batch)
+                self._send(batch, checked=True)
                 self._events.put(("settled", number))
             except AbortedError as exc:
                 self.failure = exc
@@ -237,7 +244,9 @@ class Delivery:
                     "what was accepted before stays recorded; a re-run goes on from there",
                 )
 
-    def _send(self, batch: list[Pending]) -> None:
+    def _send(self, batch: list[Pending], *, checked: bool = False) -> None:
+        if not checked:
+            self.stop.check()  # between the parts of a split batch too: nothing new goes out
         answer = self._post(batch)
         if answer.outcome == "accepted":
             # durable before the next batch goes out: a kill loses at most the batch in flight
@@ -272,7 +281,6 @@ class Delivery:
             self._send(batch[middle:])
 
     def _post(self, batch: list[Pending]) -> Answer:
-        self.stop.check()  # also between the parts of a split batch: nothing new goes out
         body = b"[" + b",".join(p.payload for p in batch) + b"]"
         requests_before, retries_before = self.client.requests, self.client.retries
         try:

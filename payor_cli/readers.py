@@ -74,6 +74,9 @@ class Table:
     sheet: str | None = None
     rejected_file: bool = False
     """payor's own rejected-rows file: its source_row and errors columns are not data."""
+    rows_expected: int | None = None
+    """How many data rows the file holds: exact for a sheet, estimated for a text file."""
+    rows_exact: bool = False
     _chunks: Callable[[], Iterator[Chunk]] | None = None
 
     def chunks(self) -> Iterator[Chunk]:
@@ -246,10 +249,19 @@ def _open_text(path: Path, head: bytes, options: InputOptions, chunk_rows: int) 
             "set header_row to the row that holds the column names",
         )
     table = Table(path, "csv", headers, options.header_row, encoding, delimiter)
+    table.rows_expected = _estimated_rows(path, head, len(split_lines(sample)), options.header_row)
     table._chunks = lambda: _text_chunks(
         path, encoding, delimiter, len(headers), options, chunk_rows
     )
     return _own_rejected(table) if own_delimiter is not None else table
+
+
+def _estimated_rows(path: Path, head: bytes, lines_in_head: int, header_row: int) -> int:
+    """The data rows of a text file, from its size and the lines of its first bytes."""
+    if len(head) < _SAMPLE_BYTES:
+        return max(0, lines_in_head - header_row)  # the whole file was read
+    bytes_per_line = len(head) / max(1, lines_in_head)
+    return max(0, round(path.stat().st_size / bytes_per_line) - header_row)
 
 
 def _rejected_file_delimiter(first_line: list[str], delimiter: str | None) -> str | None:
@@ -425,6 +437,7 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
         )
     fmt = _workbook_format(path)
     table = Table(path, fmt, headers, options.header_row, sheet=sheet_name)
+    table.rows_expected, table.rows_exact = max(0, len(rows) - options.header_row), True
     table._chunks = lambda: _workbook_chunks(rows, len(headers), options.header_row, chunk_rows)
     return _own_rejected(table) if own else table
 

@@ -11,7 +11,14 @@ import time
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table as RichTable
 
 from .mapping import Mapping
@@ -107,6 +114,8 @@ class Reporter:
         self._bar: Progress | None = None
         self._task = None
         self._last_plain = 0.0
+        self._started = 0.0
+        self._expected: tuple[int, bool] | None = None
 
     # -- plain lines ------------------------------------------------------------------------
     def line(self, text: str, *, error: bool = False, show: bool = True) -> None:
@@ -146,26 +155,46 @@ class Reporter:
                 BarColumn(),
                 TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(),
+                TimeRemainingColumn(),
                 TextColumn("[yellow]{task.fields[status]}"),
                 console=self.err,
                 transient=True,
             )
             self._bar.start()
-            self._task = self._bar.add_task(summary.kind, total=None, counts="", status="")
-        self._last_plain = time.monotonic()
+            self._task = self._bar.add_task(
+                summary.kind, total=table.rows_expected or None, counts="", status=""
+            )
+        self._expected = (table.rows_expected, table.rows_exact) if table.rows_expected else None
+        self._started = self._last_plain = time.monotonic()
 
     def progress(self, summary: RunSummary) -> None:
-        counts = (
-            f"{summary.rows_read:,} read, {summary.rows_valid:,} valid, "
-            f"{summary.rows_rejected:,} rejected"
-        )
+        counts = f"{summary.rows_read:,}{self._of_total()} read, {summary.rows_rejected:,} rejected"
+        done = summary.rows_read
         if not summary.dry_run:
             counts += f", {summary.rows_accepted:,} accepted"
+            # a row read is not done until the server has it (or it needs no sending)
+            done -= summary.rows_valid - summary.rows_accepted - summary.rows_unchanged
+        elapsed = time.monotonic() - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        counts += f", {rate:,.0f} rows/s"
+        left = self._time_left(done, rate)
         if self._bar is not None:
-            self._bar.update(self._task, counts=counts, status="")
+            self._bar.update(self._task, completed=done, counts=counts, status="")
         elif time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
             self._last_plain = time.monotonic()
-            self.line(f"{summary.kind}: {counts}", show=not self.quiet)
+            self.line(f"{summary.kind}: {counts}{left}", show=not self.quiet)
+
+    def _of_total(self) -> str:
+        if self._expected is None:
+            return ""
+        total, exact = self._expected
+        return f" of {'' if exact else '~'}{total:,}"
+
+    def _time_left(self, done: int, rate: float) -> str:
+        if self._expected is None or rate <= 0:
+            return ""
+        seconds = max(0.0, (self._expected[0] - done) / rate)
+        return f", about {seconds:,.0f} s left"
 
     def notice(self, text: str) -> None:
         """Something the run waits for or works around (retries, quotas): shown as it

@@ -235,8 +235,9 @@ def run_source(
             if sink.failure is not None:
                 raise sink.failure
 
+    chunks = iter(table.chunks())
     try:
-        for chunk in table.chunks():
+        for chunk in chunks:
             stop.check()
             part = validator(chunk)
             summary.rows_read += part.rows_read
@@ -250,6 +251,8 @@ def run_source(
             if sink is not None:
                 server_refused(sink.take(part))
                 if sink.failure is not None:
+                    # was that the last chunk? A look ahead tells the truth about "how far"
+                    summary.read_to_end = next(chunks, None) is None
                     raise sink.failure
             observer.progress(summary)
         summary.read_to_end = True

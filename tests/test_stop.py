@@ -83,6 +83,7 @@ def test_signal_stops_cleanly_and_the_report_is_true(
     stored = stored_keys(server)
     assert 0 < len(stored) < CUSTOMERS
     assert report["rows_accepted"] == len(stored)
+    assert report["rows_sent"] == len(stored)  # what went out was answered, nothing more went
     assert journalled(tmp_path) == stored
     assert report["requests"] == server.stats()["requests"]
     assert f"nothing from row {report['stopped']['row']:,} on was sent" in out
@@ -170,3 +171,25 @@ def test_a_stop_before_the_invoices_still_reports_both_kinds(tmp_path, sandbox_s
     assert server.stats()["requests"] == 2
     # both rejected-rows files are this run's, even the one of the kind never started
     assert (tmp_path / "rej.invoices.csv").read_bytes() == b"\xef\xbb\xbfsource_row,errors\r\n"
+
+
+def test_a_stop_in_a_long_file_says_it_was_not_read_to_the_end(tmp_path, sandbox_server):
+    name = "Name " * 10  # wide rows: the 100,000 rows are several chunks
+    rows = [["No", "Email", "Name"]] + [
+        [f"C{c:06d}", f"c{c}@x.example", name] for c in range(100_000)
+    ]
+    source = write_csv(tmp_path / "customers.csv", rows)
+    mapping = write_mapping(tmp_path / "mapping.toml", CUSTOMER_MAPPING)
+    server = sandbox_server("--stall-rate", "1", "--stall-seconds", "0.05")
+    process = start_upload(tmp_path, server, source, mapping)
+    wait_for_answers(server, 3, process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 3, out + err
+    report = json.loads((tmp_path / "report.json").read_text())
+    stored = stored_keys(server)
+    assert 0 < report["rows_read"] < 100_000  # the first chunks; the rest was never read
+    assert report["rows_accepted"] == len(stored)
+    assert report["stopped"]["row"] == 2 + len(stored)  # batches go in file order
+    assert f"customers.csv was read to row {report['rows_read'] + 1:,} only, not to its end" in out
+    assert f"nothing from row {2 + len(stored):,} on was sent" in out
