@@ -25,9 +25,9 @@ from .outputs import (
     write_mapping_section,
 )
 from .report import Reporter
-from .schema import PAYORCRM
 from .settings import LOOPBACK_HOSTS, load_settings
 from .stop import StopRequest
+from .targets import get_target
 from .upload import Outputs, UploadRequest, run_upload
 
 app = typer.Typer(
@@ -74,6 +74,13 @@ PayloadsOpt = Annotated[
 StateOpt = Annotated[
     Path | None,
     typer.Option("--state-dir", help="Journal and lock folder (env PAYOR_STATE_DIR)."),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="The API: payorcrm (default), business-suite or onlyoffice (env PAYOR_TARGET).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="API root (env PAYOR_BASE_URL).")
@@ -133,6 +140,7 @@ def _upload(
     report_json: Path | None,
     payloads: Path | None,
     state_dir: Path | None,
+    target: str | None,
     base_url: str | None,
     sandbox: bool,
     quiet: bool,
@@ -151,8 +159,13 @@ def _upload(
                 if path is not None:
                     check_writable(path)
             settings = load_settings(
-                config, base_url=base_url, batch_size=batch_size, state_dir=state_dir
+                config,
+                base_url=base_url,
+                batch_size=batch_size,
+                state_dir=state_dir,
+                target=target,
             )
+            get_target(settings.target)  # an unknown name is a usage error, before any work
             reporter.secrets = settings.secrets
             for warning in settings.warnings:
                 reporter.warning(warning)
@@ -234,6 +247,7 @@ def _single_kind_command(kind: str):
         report_json: ReportOpt = None,
         payloads: PayloadsOpt = None,
         state_dir: StateOpt = None,
+        target: TargetOpt = None,
         base_url: BaseUrlOpt = None,
         sandbox: SandboxOpt = False,
         quiet: QuietOpt = False,
@@ -268,6 +282,7 @@ def upload_all(
     report_json: ReportOpt = None,
     payloads: PayloadsOpt = None,
     state_dir: StateOpt = None,
+    target: TargetOpt = None,
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     quiet: QuietOpt = False,
@@ -300,6 +315,7 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
     ] = False,
+    target: TargetOpt = None,
     sheet: SheetOpt = None,
     header_row: HeaderRowOpt = None,
     encoding: EncodingOpt = None,
@@ -326,7 +342,8 @@ def init(
     }
     try:
         given = InputOptions().overridden(**options)
-        suggestion = suggest_mapping(file, PAYORCRM.kinds[kind.value], given, preset)
+        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+        suggestion = suggest_mapping(file, chosen.kind(kind.value), given, preset)
         if output is not None:
             write_mapping_section(output, kind.value, suggestion.toml, force=force)
     except PayorError as exc:
@@ -355,9 +372,14 @@ def init(
 def schema(
     kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    target: TargetOpt = None,
 ) -> None:
-    """Show the PayorCRM fields: name, type, required."""
-    kinds = [PAYORCRM.kinds[kind.value]] if kind else list(PAYORCRM.kinds.values())
+    """Show a target's fields (default PayorCRM): name, type, required."""
+    try:
+        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+    except PayorError as exc:
+        _fail(Reporter(), exc)
+    kinds = [chosen.kind(kind.value)] if kind else list(chosen.kinds.values())
     if as_json:
         data = {
             k.name: [

@@ -18,6 +18,7 @@ import requests
 from . import __version__
 from .errors import AbortedError
 from .retry import TEMPORARY_STATUSES, Clock, RetryPolicy, quota_spent, reset_wait, server_wait
+from .targets import Credentials, Target
 
 MAX_MESSAGE = 300
 QUOTA_NOTICE_EVERY_S = 60.0
@@ -26,20 +27,29 @@ MIN_SECRET = 4  # hiding a shorter "secret" would only garble the text
 
 @dataclass
 class Answer:
-    """The final word on one batch."""
+    """The final word on one request."""
 
     outcome: str
-    """accepted | refused | too_large"""
+    """accepted | refused | too_large | missing"""
     status: int
     message: str = ""
     row_errors: dict[int, str] = field(default_factory=dict)
     """0-based position in the batch -> the server's reason, when the server names rows."""
+    data: Any = None
+    """The answer's JSON, for what a target reads from it (ids)."""
 
 
 @dataclass
-class Credentials:
-    api_key: str = field(repr=False)
-    api_secret: str = field(repr=False)
+class Reply:
+    """An HTTP answer as a target classifies it: status, JSON (or None), a cleaned message."""
+
+    status: int
+    data: Any
+    message: str
+    url: str
+    reason: str = ""
+    clean: Callable[[str], str] = str
+    """Scrubs the secrets from a text taken from the answer."""
 
 
 class ApiClient:
@@ -56,7 +66,7 @@ class ApiClient:
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
         notice: Callable[[str], None] | None = None,
-        key_headers: tuple[str, str] = ("api_key", "api_secret"),
+        target: Target | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = (connect_timeout, timeout)
@@ -65,7 +75,12 @@ class ApiClient:
         self.notice = notice or (lambda text: None)
         self.requests = 0
         self.retries = 0
-        self._secrets = [credentials.api_key, credentials.api_secret]
+        if target is None:
+            from .targets import get_target
+
+            target = get_target(None)
+        self.target = target
+        self._secrets = credentials.secrets
         self._waited = 0.0
         self._not_before = 0.0
         self._last_cause: str | None = None
@@ -79,8 +94,7 @@ class ApiClient:
                 "Content-Type": "application/json",
                 "Accept": "application/json",
                 "User-Agent": f"payor/{__version__}",
-                key_headers[0]: credentials.api_key,
-                key_headers[1]: credentials.api_secret,
+                **target.auth_headers(credentials),
             }
         )
 
@@ -88,15 +102,30 @@ class ApiClient:
         self.session.close()
 
     def post(self, path: str, body: bytes, what: str) -> Answer:
-        """Send one JSON array (`what` it holds: "500 customers"); retry what is temporary;
-        return the final answer or abort."""
+        """POST one JSON body (`what` it holds: "500 customers"), classified by the target."""
+        return self.send("POST", path, body=body, what=what)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        body: bytes | None = None,
+        params: dict[str, str] | None = None,
+        classify: Callable[[Reply], Answer | None] | None = None,
+    ) -> Answer:
+        """One request; retry what is temporary; return the final answer or abort."""
+        classify = classify or self.target.classify
         url = self.base_url + path
         attempt = 0
         while True:
             self._respect_quota()
             self.requests += 1
             try:
-                response = self.session.post(url, data=body, timeout=self.timeouts)
+                response = self.session.request(
+                    method, url, data=body, params=params, timeout=self.timeouts
+                )
             except requests.exceptions.SSLError as exc:
                 raise AbortedError(
                     f"TLS verification failed for {self.base_url}: {self._clean(exc)}",
@@ -106,7 +135,7 @@ class ApiClient:
                 cause = self._connection_cause(exc)
                 attempt = self._wait_before_retry(attempt, None, url, cause, what)
                 continue
-            answer = self._classify(response)
+            answer = self._classify(response, classify)
             if answer is not None:
                 self._note_quota(response)
                 self._last_cause = None
@@ -135,30 +164,26 @@ class ApiClient:
         return f"connection failed ({self._clean(_first_line(chain[-1]))})"
 
     # -- answers ------------------------------------------------------------------------------
-    def _classify(self, response: requests.Response) -> Answer | None:
+    def _classify(
+        self, response: requests.Response, classify: Callable[[Reply], Answer | None]
+    ) -> Answer | None:
         """The final answer, or None when the failure is temporary."""
         status = response.status_code
-        data = self._json(response)
-        if 200 <= status < 300:
-            if isinstance(data, dict) and data.get("success") is False:
-                return None
-            return Answer("accepted", status)
-        if status in (401, 403):
-            raise AbortedError(
-                f"the API refused the credentials (HTTP {status}) at {self.base_url}",
-                "check PAYOR_API_KEY and PAYOR_API_SECRET (or api_key/api_secret in the config)",
-            )
         if status in TEMPORARY_STATUSES:
             return None
-        if status == 413:
-            return Answer("too_large", status, self._message(response))
-        if status in (400, 409, 422):
-            return Answer("refused", status, self._message(response), self._row_errors(data))
-        raise AbortedError(
-            f"unexpected answer HTTP {status} from {response.url.split('?')[0]}: "
-            f"{self._message(response) or response.reason}",
-            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
+        reply = Reply(
+            status,
+            self._json(response),
+            self._message(response),
+            response.url.split("?")[0],
+            response.reason or "",
+            self._clean,
         )
+        return classify(reply)
+
+    def clean(self, text: Any) -> str:
+        """Text with every secret replaced by ***."""
+        return self._clean(text)
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -181,33 +206,6 @@ class ApiClient:
         elif response.text:
             text = response.text
         return self._clean(" ".join(text.split())[:MAX_MESSAGE])
-
-    def _row_errors(self, data: Any) -> dict[int, str]:
-        """Row reasons from the common shapes: errors: [{index|row, message}] or {index: msg}."""
-        if not isinstance(data, dict):
-            return {}
-        errors = data.get("errors") or data.get("rows") or data.get("failed")
-        found: dict[int, str] = {}
-        if isinstance(errors, dict):
-            items = [{"index": k, "message": v} for k, v in errors.items()]
-        elif isinstance(errors, list):
-            items = errors
-        else:
-            return {}
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            index = item.get("index", item.get("row"))
-            try:
-                position = int(index)
-            except (TypeError, ValueError):
-                continue
-            reason = item.get("message") or item.get("error") or "refused by the server"
-            if item.get("field"):
-                reason = f"{item['field']}: {reason}"
-            reason = self._clean(str(reason))[:MAX_MESSAGE]
-            found[position] = f"{found[position]}; {reason}" if position in found else reason
-        return found
 
     def _clean(self, text: Any) -> str:
         text = str(text)

@@ -1,8 +1,7 @@
-"""Plan and send: skip what the journal knows, batch the rest in file order, find refused rows.
+"""Send: skip what the journal knows, batch the rest in file order, book what comes back.
 
-A refused batch that names its rows loses just those rows; one that names none is split in
-halves until the refused rows are found; 413 halves the batch size for the rest of the run.
-Every accepted batch is journalled before the next one goes out.
+How a batch goes to the API is the target's (targets/): it reports each accepted batch and
+each refused row to this module, which journals them, in order, before the next batch goes.
 """
 
 from __future__ import annotations
@@ -16,13 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .client import Answer, ApiClient
+from .client import ApiClient
 from .errors import AbortedError
 from .journal import Journal, contains
 from .readers import Chunk
 from .schema import Kind
 from .stop import StopRequest
 from .summary import RejectedRow, RowError, RunSummary
+from .targets import Target
 from .validate import ValidatedChunk
 
 
@@ -73,6 +73,7 @@ class Delivery:
         full: bool,
         progress: Callable[[RunSummary], None] | None = None,
         stop: StopRequest | None = None,
+        target: Target | None = None,
     ) -> None:
         self.kind = kind
         self.client = client
@@ -82,6 +83,7 @@ class Delivery:
         self.full = full
         self.progress = progress or (lambda summary: None)
         self.stop = stop or StopRequest()
+        self._kind_sender = (target or client.target).sender(kind, client, self)
         self.pending: list[Pending] = []
         self.known = np.empty(0, np.int64) if full else journal.accepted(kind.name)
         self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(
@@ -96,8 +98,8 @@ class Delivery:
         self._events: queue.Queue[tuple] = queue.Queue()
         self.failure: AbortedError | None = None
         """Why delivery ended early; the caller stops the run."""
-        self._sender = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
-        self._sender.start()
+        self._thread = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
+        self._thread.start()
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
@@ -169,9 +171,9 @@ class Delivery:
 
     def close(self) -> None:
         """Let the sender finish what is queued (or skip it, after a failure) and stop."""
-        if self._sender.is_alive():
+        if self._thread.is_alive():
             self._outbox.put(None)
-            self._sender.join()
+            self._thread.join()
 
     # -- the calling thread -----------------------------------------------------------------
     def _submit(self, count: int) -> None:
@@ -234,7 +236,7 @@ class Delivery:
             try:
                 self.stop.check()
                 self._events.put(("sent", len(batch)))
-                self._send(batch, checked=True)
+                self._send(batch)
                 self._events.put(("settled", number))
             except AbortedError as exc:
                 self.failure = exc
@@ -244,47 +246,11 @@ class Delivery:
                     "what was accepted before stays recorded; a re-run goes on from there",
                 )
 
-    def _send(self, batch: list[Pending], *, checked: bool = False) -> None:
-        if not checked:
-            self.stop.check()  # between the parts of a split batch too: nothing new goes out
-        answer = self._post(batch)
-        if answer.outcome == "accepted":
-            # durable before the next batch goes out: a kill loses at most the batch in flight
-            self.journal.record(self.kind.name, ((p.key, p.fingerprint) for p in batch))
-            self._events.put(("accepted", batch))
-        elif answer.outcome == "too_large":
-            if len(batch) == 1:
-                self._refuse(
-                    batch[0], f"too large for the server (HTTP 413) {answer.message}".strip()
-                )
-                return
-            self.batch_size = max(1, min(self.batch_size, len(batch)) // 2)
-            self.client.notice(
-                f"{self.kind.name}: the server found {len(batch)} rows too large (HTTP 413); "
-                f"batch size now {self.batch_size}"
-            )
-            remaining = batch
-            while remaining:  # cut afresh each time: a part may halve the size again
-                part, remaining = remaining[: self.batch_size], remaining[self.batch_size :]
-                self._send(part)
-        elif answer.row_errors and all(0 <= i < len(batch) for i in answer.row_errors):
-            for position, reason in sorted(answer.row_errors.items()):
-                self._refuse(batch[position], reason)
-            rest = [p for i, p in enumerate(batch) if i not in answer.row_errors]
-            if rest:
-                self._send(rest)
-        elif len(batch) == 1:
-            self._refuse(batch[0], answer.message or f"HTTP {answer.status}")
-        else:
-            middle = len(batch) // 2
-            self._send(batch[:middle])
-            self._send(batch[middle:])
-
-    def _post(self, batch: list[Pending]) -> Answer:
-        body = b"[" + b",".join(p.payload for p in batch) + b"]"
+    def _send(self, batch: list[Pending]) -> None:
+        """The target's sender does the talking; the requests it cost are counted here."""
         requests_before, retries_before = self.client.requests, self.client.retries
         try:
-            return self.client.post(self.kind.path, body, f"{len(batch)} {self.kind.name}")
+            self._kind_sender.send(batch)
         finally:
             self._events.put(
                 (
@@ -294,5 +260,21 @@ class Delivery:
                 )
             )
 
-    def _refuse(self, pending: Pending, reason: str) -> None:
+    # -- the Outlet the target's sender reports to (targets.Outlet) ----------------------------
+    def accepted(self, batch: list[Pending], ids: list[str | None] | None = None) -> None:
+        # durable before the next batch goes out: a kill loses at most the batch in flight
+        remote = ids or [None] * len(batch)
+        self.journal.record(
+            self.kind.name,
+            ((p.key, p.fingerprint, i) for p, i in zip(batch, remote, strict=True)),
+        )
+        self._events.put(("accepted", batch))
+
+    def refused(self, pending: Pending, reason: str) -> None:
         self._events.put(("refused", pending, reason))
+
+    def check_stop(self) -> None:
+        self.stop.check()
+
+    def notice(self, text: str) -> None:
+        self.client.notice(text)

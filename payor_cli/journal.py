@@ -1,4 +1,5 @@
-"""What the API has accepted: per (API, account, kind, key) the fingerprint of the last payload.
+"""What the API has accepted: per (target, API, account, kind, key) the fingerprint of the last
+payload, and the record's id where the API gives one.
 
 SQLite in WAL mode in the state dir, committed durably after every accepted batch, so a killed
 run loses nothing and the next run goes on where it stopped. A lock file held with an OS lock
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, LockedError
+from .targets import DEFAULT_TARGET
 
 JOURNAL_NAME = "journal.sqlite"
 LOCK_NAME = "payor.lock"
@@ -71,11 +73,15 @@ class StateLock:
 
 
 class Journal:
-    """Fingerprints of accepted payloads, per scope: (API, account, kind)."""
+    """Fingerprints (and remote ids) of accepted payloads, per scope: (target, API, account,
+    kind)."""
 
-    def __init__(self, state_dir: Path, api: str, account: str) -> None:
+    def __init__(
+        self, state_dir: Path, api: str, account: str, target: str = DEFAULT_TARGET
+    ) -> None:
         _make_dir(state_dir)
         self.path = state_dir / JOURNAL_NAME
+        self.target = target
         self.api = api
         self.account = account
         self._scopes: dict[str, int] = {}
@@ -88,29 +94,24 @@ class Journal:
             # only a power cut could lose the last commits, and then those rows are sent
             # again (an upsert), never lost. FULL would fsync every batch and halve throughput.
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS scopes (id INTEGER PRIMARY KEY,"
-                " api TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,"
-                " UNIQUE (api, account, kind))"
-            )
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS accepted (scope INTEGER NOT NULL,"
-                " key TEXT NOT NULL, fingerprint INTEGER NOT NULL,"
-                " PRIMARY KEY (scope, key)) WITHOUT ROWID"
-            )
+            with self.lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                _migrate(self.db)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the journal {self.path}: {exc}") from None
 
     def _scope(self, kind: str) -> int:
         if kind not in self._scopes:
             with self.lock:
+                where = (self.target, self.api, self.account, kind)
                 self.db.execute(
-                    "INSERT OR IGNORE INTO scopes (api, account, kind) VALUES (?, ?, ?)",
-                    (self.api, self.account, kind),
+                    "INSERT OR IGNORE INTO scopes (target, api, account, kind) VALUES (?, ?, ?, ?)",
+                    where,
                 )
                 (scope,) = self.db.execute(
-                    "SELECT id FROM scopes WHERE api = ? AND account = ? AND kind = ?",
-                    (self.api, self.account, kind),
+                    "SELECT id FROM scopes WHERE target = ? AND api = ? AND account = ?"
+                    " AND kind = ?",
+                    where,
                 ).fetchone()
             self._scopes[kind] = scope
         return self._scopes[kind]
@@ -131,18 +132,64 @@ class Journal:
         found.sort()
         return found
 
-    def record(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
-        """Remember an accepted batch; committed before this returns."""
+    def record(self, kind: str, rows: Iterable[tuple[str, int, str | None]]) -> None:
+        """Remember an accepted batch (key, fingerprint, remote id); committed before this
+        returns."""
         scope = self._scope(kind)
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT OR REPLACE INTO accepted (scope, key, fingerprint) VALUES (?, ?, ?)",
-                ((scope, key, fp) for key, fp in rows),
+                "INSERT OR REPLACE INTO accepted (scope, key, fingerprint, remote_id)"
+                " VALUES (?, ?, ?, ?)",
+                ((scope, key, fp, remote_id) for key, fp, remote_id in rows),
             )
+
+    def remote_ids(self, kind: str) -> dict[str, str]:
+        """Key -> the id the API gave the record, for the records of `kind` that have one."""
+        scope = self._scope(kind)
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT key, remote_id FROM accepted WHERE scope = ? AND remote_id IS NOT NULL",
+                (scope,),
+            ).fetchall()
+        return dict(rows)
 
     def close(self) -> None:
         self.db.close()
+
+
+SCHEMA_VERSION = 2
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring a journal of an older payor up to date (inside a write
+    transaction): version 1 had no target (all its scopes are PayorCRM's) and no remote ids."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "scopes" in tables and version < 2:
+        db.execute("ALTER TABLE scopes RENAME TO scopes_v1")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS scopes (id INTEGER PRIMARY KEY, target TEXT NOT NULL,"
+        " api TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,"
+        " UNIQUE (target, api, account, kind))"
+    )
+    if "scopes" in tables and version < 2:
+        db.execute(
+            "INSERT INTO scopes (id, target, api, account, kind)"
+            " SELECT id, ?, api, account, kind FROM scopes_v1",
+            (DEFAULT_TARGET,),
+        )
+        db.execute("DROP TABLE scopes_v1")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS accepted (scope INTEGER NOT NULL,"
+        " key TEXT NOT NULL, fingerprint INTEGER NOT NULL, remote_id TEXT,"
+        " PRIMARY KEY (scope, key)) WITHOUT ROWID"
+    )
+    if "accepted" in tables and version < 2:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(accepted)")}
+        if "remote_id" not in columns:
+            db.execute("ALTER TABLE accepted ADD COLUMN remote_id TEXT")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:

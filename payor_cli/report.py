@@ -224,7 +224,7 @@ class Reporter:
         if totals is not None:
             for currency, stages in sorted(totals.sums.items()):
                 parts = ", ".join(f"{k} {totals.shown(currency, k)}" for k in stages)
-                self.line(f"{summary.kind}: invoiceAmount total {currency}: {parts}", show=show)
+                self.line(f"{summary.kind}: {totals.field} total {currency}: {parts}", show=show)
 
     def _tables(self, summary: RunSummary) -> None:
         counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")
@@ -257,7 +257,7 @@ class Reporter:
         sums = summary.totals
         if sums is not None and sums.sums:
             totals = RichTable(
-                title="control totals of invoiceAmount, in currency units", title_justify="left"
+                title=f"control totals of {sums.field}, in currency units", title_justify="left"
             )
             totals.add_column("currency")
             stages = ["read", "rejected", "valid"] + ([] if summary.dry_run else ["accepted"])

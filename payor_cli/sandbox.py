@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from .schema import PAYORCRM, Field, FieldType, Kind
+from .schema import Field, FieldType, Kind
+from .targets.payorcrm import PayorCrm
+
+PAYORCRM = PayorCrm()
 
 FAULTS = ("500", "502", "503", "504", "429", "drop", "soft")
 RESET_STYLES = ("seconds", "epoch")

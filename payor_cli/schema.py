@@ -1,4 +1,7 @@
-"""The PayorCRM API's kinds, fields, types and required marks: the one place that knows PayorCRM."""
+"""What every target's schema is made of: field types, fields, kinds (one upload endpoint each).
+
+The targets themselves (their kinds, fields, auth and answers) live in `targets/`.
+"""
 
 from __future__ import annotations
 
@@ -50,17 +53,14 @@ class Kind:
         return [f.name for f in self.fields if f.required]
 
 
-@dataclass(frozen=True)
-class Target:
-    """An API that payor can upload to."""
+def kind(name: str) -> Kind:
+    """The default target's (PayorCRM's) kind called `name`: customers or invoices."""
+    from payor_cli.targets import get_target
 
-    name: str
-    title: str
-    kinds: dict[str, Kind]
-    key_headers: tuple[str, str] = ("api_key", "api_secret")
+    return get_target(None).kind(name)
 
 
-def _fields(spec: str) -> tuple[Field, ...]:
+def fields_of(spec: str) -> tuple[Field, ...]:
     """Parse 'name:type!' words (type defaults to string, ! marks required)."""
     fields = []
     for word in spec.split():
@@ -69,50 +69,3 @@ def _fields(spec: str) -> tuple[Field, ...]:
         type_name = rest.rstrip("!") or "string"
         fields.append(Field(name.rstrip("!"), FieldType(type_name), required))
     return tuple(fields)
-
-
-# Field lists and types as PayorCRM's "API integration" page documents them (seed 000).
-CUSTOMERS = Kind(
-    name="customers",
-    path="/jsonApi/upload/customers",
-    fields=_fields(
-        "companyname firstname lastname phoneno emailaddress1:email! customerno! cocode"
-    ),
-    key=("customerno",),
-)
-
-INVOICES = Kind(
-    name="invoices",
-    path="/jsonApi/upload/invoices",
-    fields=_fields(
-        "companyCode profitCenter customerName customerNumber! accountingDocNumber "
-        "invoiceNumber! postDate:date dueDate:date paymentTerms documentType postingKey "
-        "debitCreditIndicator balanceAmount billAddr:json shipAddr:json currency "
-        "invoiceAmount:integer! reasonCode reasonCodeDescription fiscalYear invoiceDate:date "
-        "reference1 reference2 localAmount:integer itemText fiscalPeriod issueDate:date soldTo "
-        "lineItem referenceDocNo status"
-    ),
-    key=("invoiceNumber",),
-    parent=("customers", "customerNumber", "customerno"),
-)
-
-PAYORCRM = Target(
-    name="payorcrm",
-    title="PayorCRM",
-    kinds={k.name: k for k in (CUSTOMERS, INVOICES)},
-)
-
-KIND_NAMES = tuple(PAYORCRM.kinds)
-
-
-def linked_field(target: Kind) -> str | None:
-    """The field of `target` that rows of another kind point to (customers: customerno)."""
-    for other in PAYORCRM.kinds.values():
-        if other.parent and other.parent[0] == target.name:
-            return other.parent[2]
-    return None
-
-
-def kind(name: str) -> Kind:
-    """The PayorCRM kind called `name` (customers or invoices)."""
-    return PAYORCRM.kinds[name]

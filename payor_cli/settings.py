@@ -13,13 +13,22 @@ import platformdirs
 
 from .errors import ConfigError
 from .mapping import read_toml, suggest
+from .targets import Credentials
 
 APP = "payor"
 CONFIG_NAME = "payor.toml"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = 60.0
-API_KEYS = {"base_url", "api_key", "api_secret", "connect_timeout", "timeout", "ca_bundle"}
+API_KEYS = {
+    "target",
+    "base_url",
+    "api_key",
+    "api_secret",
+    "connect_timeout",
+    "timeout",
+    "ca_bundle",
+}
 UPLOAD_KEYS = {"batch_size", "state_dir", "max_retries", "retry_budget_s"}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -30,6 +39,8 @@ class Settings:
 
     config_path: Path | None = None
     config: dict[str, Any] = field(default_factory=dict, repr=False)
+    target: str | None = None
+    """The target's name (None: the default, payorcrm)."""
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
@@ -51,22 +62,23 @@ class Settings:
         section = self.config.get(kind)
         return section if isinstance(section, dict) else None
 
-    def require_credentials(self) -> tuple[str, str]:
-        if not self.api_key or not self.api_secret:
-            missing = [
-                name
-                for name, value in (
-                    ("PAYOR_API_KEY", self.api_key),
-                    ("PAYOR_API_SECRET", self.api_secret),
-                )
-                if not value
-            ]
+    def require_credentials(
+        self, names: tuple[str, ...] = ("PAYOR_API_KEY", "PAYOR_API_SECRET")
+    ) -> Credentials:
+        """The credentials a target needs (`names`: its environment variables)."""
+        values = {"PAYOR_API_KEY": self.api_key, "PAYOR_API_SECRET": self.api_secret}
+        missing = [name for name in names if not values.get(name)]
+        if missing:
+            settings = "/".join(name.removeprefix("PAYOR_").lower() for name in names)
             raise ConfigError(
                 f"no credentials: {' and '.join(missing)} not set",
-                "export PAYOR_API_KEY and PAYOR_API_SECRET, or set api_key/api_secret in the "
-                "config's [api] section (a file only you can read); or try --sandbox",
+                f"export {' and '.join(names)}, or set {settings} in the config's [api] "
+                "section (a file only you can read); or try --sandbox",
             )
-        return self.api_key, self.api_secret
+        return Credentials(
+            self.api_key or "",
+            self.api_secret if "PAYOR_API_SECRET" in names else None,
+        )
 
     def require_base_url(self) -> str:
         if not self.base_url:
@@ -109,6 +121,7 @@ def load_settings(
     base_url: str | None = None,
     batch_size: int | None = None,
     state_dir: Path | None = None,
+    target: str | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Flags (the keyword arguments) beat the environment, which beats the file, then defaults."""
@@ -142,6 +155,7 @@ def load_settings(
         return table.get(name)
 
     settings = Settings(config_path=config_path, config=config, warnings=warnings)
+    settings.target = pick(target, "PAYOR_TARGET", api, "target")
     settings.base_url = pick(base_url, "PAYOR_BASE_URL", api, "base_url")
     settings.api_key = pick(None, "PAYOR_API_KEY", api, "api_key")
     settings.api_secret = pick(None, "PAYOR_API_SECRET", api, "api_secret")

@@ -102,8 +102,9 @@ class Totals:
 
     STAGES = ("read", "rejected", "valid", "accepted")
 
-    def __init__(self, scale: Decimal = Decimal(1)) -> None:
+    def __init__(self, scale: Decimal = Decimal(1), field: str = "invoiceAmount") -> None:
         self.scale = scale
+        self.field = field
         self.sums: dict[str, dict[str, int]] = {}
 
     def _bucket(self, currency: str | None) -> dict[str, int]:

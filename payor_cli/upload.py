@@ -26,7 +26,8 @@ from .schema import Kind
 from .settings import Settings
 from .stop import StopRequest
 from .summary import RejectedRow, RunSummary, Stopped, Totals
-from .validate import AMOUNT_FIELD, ValidatedChunk, Validator
+from .targets import Target
+from .validate import ValidatedChunk, Validator
 
 
 class Observer(Protocol):
@@ -66,6 +67,7 @@ class Source:
     kind: Kind
     path: Path
     mapping: Mapping
+    target: Target
     inferred: str | None = None
     """The TOML text of a mapping `init` would write, when no mapping was given anywhere."""
 
@@ -137,6 +139,7 @@ class HeldBack:
 
 
 def resolve_mapping(
+    target: Target,
     kind: Kind,
     path: Path,
     settings: Settings,
@@ -176,7 +179,7 @@ def resolve_mapping(
                 hint + ", then name those columns in it",
             )
         mapping, inferred = suggestion.mapping, suggestion.toml
-    return Source(kind, Path(path), mapping.with_input(**overrides), inferred)
+    return Source(kind, Path(path), mapping.with_input(**overrides), target, inferred)
 
 
 def plan(source: Source) -> Planned:
@@ -186,10 +189,12 @@ def plan(source: Source) -> Planned:
 
 
 def new_summary(source: Source, dry_run: bool) -> RunSummary:
-    summary = RunSummary(source.kind.name, source.path, dry_run)
-    if source.kind.field(AMOUNT_FIELD) is not None:
-        amount = source.mapping.fields.get(AMOUNT_FIELD)
-        summary.totals = Totals(amount.scale if amount is not None else Decimal(1))
+    summary = RunSummary(source.kind.name, source.path, dry_run, target=source.target.name)
+    amount_field = source.target.amount_field
+    if source.kind.field(amount_field) is not None:
+        amount = source.mapping.fields.get(amount_field)
+        scale = amount.scale if amount is not None else Decimal(1)
+        summary.totals = Totals(scale, amount_field)
     return summary
 
 
@@ -210,7 +215,7 @@ def run_source(
     started = time.monotonic()
     summary.source = table.describe()
     summary.mapping_source = source.mapping.source
-    validator = Validator(planned.bound, held_back.reasons if held_back else None)
+    validator = Validator(planned.bound, held_back.reasons if held_back else None, source.target)
     observer.started(summary, table, source.mapping)
     outputs.open(table)
 
@@ -354,8 +359,9 @@ def run_upload(
     stop: StopRequest | None = None,
 ) -> UploadResult:
     """Every kind of the request in order; invoices of rejected customers are held back."""
-    from .schema import kind as kind_named
+    from .targets import get_target
 
+    target = get_target(settings.target)
     stop = stop or StopRequest()
     several = len(request.files) > 1
     outputs = {
@@ -371,7 +377,8 @@ def run_upload(
     try:
         sources = [
             resolve_mapping(
-                kind_named(name),
+                target,
+                target.kind(name),
                 path,
                 settings,
                 request.mapping_path,
@@ -410,7 +417,8 @@ def _run_planned(
     with ExitStack() as stack:
         delivery = None
         if not request.dry_run:
-            delivery = stack.enter_context(_connection(request, settings, observer, stop))
+            target = planned[0].source.target
+            delivery = stack.enter_context(_connection(request, settings, observer, stop, target))
         ended: RunSummary | None = None
         for item, summary in zip(planned, summaries, strict=True):
             name = item.source.kind.name
@@ -434,13 +442,18 @@ def _run_planned(
 
 @contextmanager
 def _connection(
-    request: UploadRequest, settings: Settings, observer: Observer, stop: StopRequest
+    request: UploadRequest,
+    settings: Settings,
+    observer: Observer,
+    stop: StopRequest,
+    target: Target,
 ) -> Iterator[Callable[[Kind, RunSummary], Sink]]:
     """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
-    from .client import ApiClient, Credentials
+    from .client import ApiClient
     from .deliver import Delivery
     from .journal import Journal, StateLock, account_id
     from .retry import Clock, RetryPolicy
+    from .targets import Credentials
 
     with ExitStack() as stack:
         stack.enter_context(StateLock(settings.state_dir))
@@ -452,10 +465,10 @@ def _connection(
             sandbox = stack.enter_context(Sandbox(config).start())
             base_url, api = sandbox.url, f"sandbox:{db_path}"
             credentials = Credentials(config.api_key, config.api_secret)
-            observer.notice(f"sandbox: a local PayorCRM at {base_url}, data in {db_path}")
+            observer.notice(f"sandbox: a local {target.title} at {base_url}, data in {db_path}")
         else:
             base_url = settings.require_base_url()
-            credentials = Credentials(*settings.require_credentials())
+            credentials = settings.require_credentials(target.credential_names)
             api = base_url
         client = ApiClient(
             base_url,
@@ -466,9 +479,10 @@ def _connection(
             policy=RetryPolicy(max_retries=settings.max_retries, budget_s=settings.retry_budget_s),
             clock=Clock(sleep=stop.sleep),  # a wait for a retry ends when a stop is asked for
             notice=observer.notice,
+            target=target,
         )
         stack.callback(client.close)
-        journal = Journal(settings.state_dir, api, account_id(credentials.api_key))
+        journal = Journal(settings.state_dir, api, account_id(credentials.api_key), target.name)
         stack.callback(journal.close)
 
         def for_kind(kind: Kind, summary: RunSummary) -> Sink:

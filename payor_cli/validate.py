@@ -13,12 +13,12 @@ from . import values
 from .journal import fingerprints
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
-from .schema import FieldType, linked_field
+from .schema import FieldType
 from .summary import RejectedRow, RowError
+from .targets import Target, get_target
 
 KEY_SEPARATOR = "\x1f"
 REPEAT_TEXT = "repeats the key of row "
-AMOUNT_FIELD = "invoiceAmount"  # the control totals' field (a target's, once there are several)
 
 
 @dataclass
@@ -98,14 +98,21 @@ class KeyIndex:
 class Validator:
     """Validates the chunks of one file in order (it remembers keys to find repeats)."""
 
-    def __init__(self, bound: BoundMapping, held_back: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        bound: BoundMapping,
+        held_back: dict[str, str] | None = None,
+        target: Target | None = None,
+    ) -> None:
+        target = target or get_target(None)
         self.bound = bound
         self.kind = bound.mapping.kind
         self.keys = KeyIndex()
         self.held_back = held_back or {}
         self.parent_field = self.kind.parent[1] if self.kind.parent else None
-        self.link_field = linked_field(self.kind)
-        self.amount_field = AMOUNT_FIELD
+        self.link_field = target.linked_field(self.kind)
+        self.amount_field = target.amount_field
+        self.currency_field = target.currency_field
         self.missing_of = {
             index: b.spec.missing
             for b in bound.fields
@@ -185,7 +192,8 @@ class Validator:
             result.links = take(links).to_pylist()
         amounts = literals[self.amount_field].integers if self.amount_field in literals else None
         if amounts is not None:
-            self._amounts(result, amounts, plain.get("currency"), active_np & ~merged, rejected_np)
+            currencies = plain.get(self.currency_field) if self.currency_field else None
+            self._amounts(result, amounts, currencies, active_np & ~merged, rejected_np)
         return result
 
     def _field_errors(

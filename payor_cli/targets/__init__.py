@@ -1,0 +1,125 @@
+"""The APIs payor uploads to, one module each; this module knows their names and what they share.
+
+A target is the one place that knows its API: kinds and fields, credentials and auth headers,
+how a kind is sent, how answers are classified, and the sandbox dialect. Everything else in
+payor (reading, mapping, validation, the sender thread, the journal, reports) is generic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from payor_cli.errors import AbortedError, ConfigError
+from payor_cli.schema import Kind
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient, Reply
+    from payor_cli.deliver import Pending
+
+DEFAULT_TARGET = "payorcrm"
+
+
+class Outlet(Protocol):
+    """What a kind's sender reports to (deliver.Delivery), from the sender thread."""
+
+    batch_size: int
+
+    def accepted(self, batch: list[Pending], ids: list[str | None] | None = None) -> None: ...
+
+    def refused(self, pending: Pending, reason: str) -> None: ...
+
+    def check_stop(self) -> None: ...
+
+    def notice(self, text: str) -> None: ...
+
+
+class Sender(Protocol):
+    """How one kind goes to the API: a batch of pending records in, outcomes to the outlet."""
+
+    def send(self, batch: list[Pending]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a target authenticates with; never shown, never stored (the journal has a hash)."""
+
+    api_key: str
+    api_secret: str | None = None
+
+    def __repr__(self) -> str:
+        return "Credentials(***)"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.api_key, self.api_secret) if s]
+
+
+class Target:
+    """An API payor can upload to. Subclasses (one module each) fill in the API's facts."""
+
+    name: str = ""
+    title: str = ""
+    kinds: ClassVar[dict[str, Kind]] = {}
+    amount_field: str = ""
+    """The field the control totals add up (invoices)."""
+    currency_field: str | None = None
+    credential_names: tuple[str, ...] = ("PAYOR_API_KEY",)
+    """Environment variables a real run needs."""
+
+    def kind(self, name: str) -> Kind:
+        return self.kinds[name]
+
+    def linked_field(self, kind: Kind) -> str | None:
+        """The field of `kind` that rows of another kind point to (customers: customerno)."""
+        for other in self.kinds.values():
+            if other.parent and other.parent[0] == kind.name:
+                return other.parent[2]
+        return None
+
+    def auth_headers(self, credentials: Credentials) -> dict[str, str]:
+        raise NotImplementedError
+
+    def classify(self, reply: Reply) -> Answer | None:
+        """The final word on an answer that is neither temporary nor an auth refusal; None
+        when it is a temporary failure after all (then it is retried)."""
+        raise NotImplementedError
+
+    def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> Sender:
+        raise NotImplementedError
+
+    def sandbox_routes(self) -> Any:
+        """The sandbox's dialect of this API (see sandbox.py)."""
+        raise NotImplementedError
+
+
+def refuse_credentials(reply: Reply, credential_names: tuple[str, ...]) -> None:
+    """401 and 403 mean wrong credentials for every target: the run aborts after one request."""
+    if reply.status in (401, 403):
+        raise AbortedError(
+            f"the API refused the credentials (HTTP {reply.status}) at {reply.url}",
+            f"check {' and '.join(credential_names)} (or the config's [api] section)",
+        )
+
+
+def _registry() -> dict[str, Callable[[], Target]]:
+    from .payorcrm import PayorCrm
+
+    return {PayorCrm.name: PayorCrm}
+
+
+def target_names() -> list[str]:
+    return list(_registry())
+
+
+def get_target(name: str | None) -> Target:
+    """The target called `name` (None: the default); an unknown name is a usage error."""
+    chosen = (name or DEFAULT_TARGET).strip().lower()
+    known = _registry()
+    if chosen not in known:
+        raise ConfigError(
+            f"unknown target {name!r}",
+            f"choose one of: {', '.join(known)} (--target, PAYOR_TARGET, [api].target)",
+        )
+    return known[chosen]()

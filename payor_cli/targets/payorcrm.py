@@ -1,0 +1,158 @@
+"""PayorCRM (seed 000), the default target: two upload endpoints that take batches and upsert.
+
+`api_key` and `api_secret` headers; customers upserted by `customerno`, invoices by
+`invoiceNumber`, a JSON array a request. The documentation says nothing of answers, batch limits
+or rate limits, so every answer the contract names is handled: 2xx with `success: false`
+retried, 400/409/422 with or without row numbers, 413 halving the batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from payor_cli.schema import Kind, fields_of
+
+from . import Credentials, Outlet, Target, refuse_credentials
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient, Reply
+    from payor_cli.deliver import Pending
+
+MAX_REASON = 300
+
+# Field lists and types as PayorCRM's "API integration" page documents them (seed 000).
+CUSTOMERS = Kind(
+    name="customers",
+    path="/jsonApi/upload/customers",
+    fields=fields_of(
+        "companyname firstname lastname phoneno emailaddress1:email! customerno! cocode"
+    ),
+    key=("customerno",),
+)
+
+INVOICES = Kind(
+    name="invoices",
+    path="/jsonApi/upload/invoices",
+    fields=fields_of(
+        "companyCode profitCenter customerName customerNumber! accountingDocNumber "
+        "invoiceNumber! postDate:date dueDate:date paymentTerms documentType postingKey "
+        "debitCreditIndicator balanceAmount billAddr:json shipAddr:json currency "
+        "invoiceAmount:integer! reasonCode reasonCodeDescription fiscalYear invoiceDate:date "
+        "reference1 reference2 localAmount:integer itemText fiscalPeriod issueDate:date soldTo "
+        "lineItem referenceDocNo status"
+    ),
+    key=("invoiceNumber",),
+    parent=("customers", "customerNumber", "customerno"),
+)
+
+
+class PayorCrm(Target):
+    name = "payorcrm"
+    title = "PayorCRM"
+    kinds: ClassVar[dict[str, Kind]] = {k.name: k for k in (CUSTOMERS, INVOICES)}
+    amount_field = "invoiceAmount"
+    currency_field = "currency"
+    credential_names = ("PAYOR_API_KEY", "PAYOR_API_SECRET")
+
+    def auth_headers(self, credentials: Credentials) -> dict[str, str]:
+        return {"api_key": credentials.api_key, "api_secret": credentials.api_secret or ""}
+
+    def classify(self, reply: Reply) -> Answer | None:
+        from payor_cli.client import Answer
+        from payor_cli.errors import AbortedError
+
+        refuse_credentials(reply, self.credential_names)
+        status, data = reply.status, reply.data
+        if 200 <= status < 300:
+            if isinstance(data, dict) and data.get("success") is False:
+                return None
+            return Answer("accepted", status, data=data)
+        if status == 413:
+            return Answer("too_large", status, reply.message)
+        if status in (400, 409, 422):
+            return Answer("refused", status, reply.message, row_errors(data, reply.clean))
+        raise AbortedError(
+            f"unexpected answer HTTP {status} from {reply.url}: {reply.message or reply.reason}",
+            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
+        )
+
+    def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> BatchUpsert:
+        return BatchUpsert(kind, client, outlet)
+
+
+def row_errors(data: Any, clean) -> dict[int, str]:
+    """Row reasons from the common shapes: errors: [{index|row, message}] or {index: msg}."""
+    if not isinstance(data, dict):
+        return {}
+    errors = data.get("errors") or data.get("rows") or data.get("failed")
+    if isinstance(errors, dict):
+        items = [{"index": k, "message": v} for k, v in errors.items()]
+    elif isinstance(errors, list):
+        items = errors
+    else:
+        return {}
+    found: dict[int, str] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        index = item.get("index", item.get("row"))
+        try:
+            position = int(index)
+        except (TypeError, ValueError):
+            continue
+        reason = item.get("message") or item.get("error") or "refused by the server"
+        if item.get("field"):
+            reason = f"{item['field']}: {reason}"
+        reason = clean(str(reason))[:MAX_REASON]
+        found[position] = f"{found[position]}; {reason}" if position in found else reason
+    return found
+
+
+class BatchUpsert:
+    """A batch in one POST. Refused rows named by the server leave the batch and the rest is
+    sent again; a refusal naming none is split in halves until the refused rows are found;
+    413 halves the batch size for the rest of the run."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+
+    def send(self, batch: list[Pending]) -> None:
+        body = b"[" + b",".join(p.payload for p in batch) + b"]"
+        answer = self.client.post(self.kind.path, body, f"{len(batch)} {self.kind.name}")
+        outlet = self.outlet
+        if answer.outcome == "accepted":
+            outlet.accepted(batch)
+        elif answer.outcome == "too_large":
+            if len(batch) == 1:
+                outlet.refused(
+                    batch[0], f"too large for the server (HTTP 413) {answer.message}".strip()
+                )
+                return
+            outlet.batch_size = max(1, min(outlet.batch_size, len(batch)) // 2)
+            outlet.notice(
+                f"{self.kind.name}: the server found {len(batch)} rows too large (HTTP 413); "
+                f"batch size now {outlet.batch_size}"
+            )
+            remaining = batch
+            while remaining:  # cut afresh each time: a part may halve the size again
+                part = remaining[: outlet.batch_size]
+                remaining = remaining[outlet.batch_size :]
+                self._again(part)
+        elif answer.row_errors and all(0 <= i < len(batch) for i in answer.row_errors):
+            for position, reason in sorted(answer.row_errors.items()):
+                outlet.refused(batch[position], reason)
+            rest = [p for i, p in enumerate(batch) if i not in answer.row_errors]
+            if rest:
+                self._again(rest)
+        elif len(batch) == 1:
+            outlet.refused(batch[0], answer.message or f"HTTP {answer.status}")
+        else:
+            middle = len(batch) // 2
+            self._again(batch[:middle])
+            self._again(batch[middle:])
+
+    def _again(self, part: list[Pending]) -> None:
+        self.outlet.check_stop()  # between the parts of a split batch too: nothing new goes out
+        self.send(part)
