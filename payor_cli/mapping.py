@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import MappingError
 from .readers import InputOptions
-from .schema import FieldType, Kind
+from .schema import Field, FieldType, Kind
 
 SECTION_KEYS = {
     "sheet",
@@ -26,6 +26,7 @@ SECTION_KEYS = {
     "skip",
     "missing",
     "fields",
+    "lines",
 }
 FIELD_KEYS = {
     "column",
@@ -39,12 +40,16 @@ FIELD_KEYS = {
     "map",
     "pad",
     "missing",
+    "sum",
+    "times",
 }
 _TYPE_OPTIONS = {
     "format": {FieldType.DATE},
-    "decimal": {FieldType.INTEGER},
-    "thousands": {FieldType.INTEGER},
+    "decimal": {FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL},
+    "thousands": {FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL},
     "scale": {FieldType.INTEGER},
+    "sum": {FieldType.INTEGER, FieldType.MONEY},
+    "times": {FieldType.INTEGER, FieldType.MONEY},
     "columns": {FieldType.JSON},
     "pad": {FieldType.STRING},
 }
@@ -69,12 +74,16 @@ class FieldSpec:
     """Left-pad the text with zeros to this width (numbers an Excel round trip stripped)."""
     missing: tuple[str, ...] = ()
     """Cell texts that mean empty ("NA", "n/a"); nothing else is ever taken for missing."""
+    sum: str | None = None
+    """Add this column over the rows of one record (exports with a row per invoice line)."""
+    times: str | None = None
+    """With `sum`: each row's value is first multiplied by this column (a quantity)."""
 
     @property
     def source_columns(self) -> list[str]:
         if self.columns:
             return list(self.columns.values())
-        return [self.column] if self.column else []
+        return [c for c in (self.column, self.sum, self.times) if c]
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,14 @@ class Mapping:
     skip: tuple[SkipRule, ...] = ()
     input: InputOptions = field(default_factory=InputOptions)
     source: str = "mapping"
+    lines: dict[str, FieldSpec] | None = None
+    """The fields of one invoice line (`[invoices.lines]`), for targets whose invoices have
+    lines; None: each invoice gets one line from its amount."""
+
+    @property
+    def groups_rows(self) -> bool:
+        """Adjacent rows of one key make one record (its lines, or a sum over them)."""
+        return self.lines is not None or any(s.sum for s in self.fields.values())
 
     def with_input(self, **overrides: Any) -> Mapping:
         """The same mapping with input settings overridden (the CLI's --sheet etc.); None keeps."""
@@ -105,6 +122,8 @@ class BoundField:
     column_index: int | None = None
     column_header: str | None = None
     object_columns: dict[str, tuple[int, str]] | None = None
+    times_index: int | None = None
+    """With `sum`: the column each row's value is multiplied by."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ class BoundMapping:
     fields: list[BoundField]
     skip: list[tuple[int, str, str]]
     required_columns: list[int]
+    lines: list[BoundField] | None = None
 
 
 def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
@@ -180,18 +200,12 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
         "thousands": section.get("thousands"),
         "missing": _missing(section.get("missing", []), f"{source} missing"),
     }
-    specs: dict[str, FieldSpec] = {}
-    for name, raw in fields_table.items():
-        schema_field = kind.field(name)
-        if schema_field is None:
-            raise MappingError(
-                f"{source}: {name!r} is not a {kind.name} field",
-                _did_you_mean(name, kind.field_names)
-                or f"see `payor schema {kind.name}` for the fields",
-            )
-        specs[name] = _parse_field(name, schema_field.type, raw, defaults, source)
-    ordered = {f.name: specs[f.name] for f in kind.fields if f.name in specs}
-    missing = [name for name in kind.required if name not in ordered]
+    ordered = _parse_fields(fields_table, kind.fields, kind.name, "fields", defaults, source)
+    lines = _parse_lines(section, kind, defaults, source)
+    required = list(kind.required)
+    if kind.lines and lines is None and kind.amount_without_lines:
+        required.append(kind.amount_without_lines)  # it gives the invoice's one line
+    missing = [name for name in required if name not in ordered]
     if missing:
         raise MappingError(
             f"{source}: required field{'s' if len(missing) > 1 else ''} "
@@ -222,7 +236,60 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
                 f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}"
             ) from None
         skip.append(SkipRule(str(rule.get("column", "")), rule["pattern"]))
-    return Mapping(kind, ordered, tuple(key), tuple(skip), _input_options(section, source), source)
+    return Mapping(
+        kind, ordered, tuple(key), tuple(skip), _input_options(section, source), source, lines
+    )
+
+
+def _parse_fields(
+    table: dict[str, Any],
+    fields: tuple[Field, ...],
+    kind_name: str,
+    part: str,
+    defaults: dict[str, Any],
+    source: str,
+) -> dict[str, FieldSpec]:
+    """The field specs of a `fields` or `lines` table, in the API's order."""
+    known = {f.name: f for f in fields}
+    specs: dict[str, FieldSpec] = {}
+    for name, raw in table.items():
+        schema_field = known.get(name)
+        if schema_field is None:
+            raise MappingError(
+                f"{source}: {name!r} is not a {kind_name} {part[:-1]} field",
+                _did_you_mean(name, list(known))
+                or f"see `payor schema {kind_name}` for the fields",
+            )
+        specs[name] = _parse_field(name, schema_field.type, raw, defaults, source)
+        if specs[name].sum and part == "lines":
+            raise MappingError(f"{source} line field {name}: sum is for record fields")
+    return {f.name: specs[f.name] for f in fields if f.name in specs}
+
+
+def _parse_lines(
+    section: dict[str, Any], kind: Kind, defaults: dict[str, Any], source: str
+) -> dict[str, FieldSpec] | None:
+    table = section.get("lines")
+    if table is None:
+        return None
+    if not kind.lines:
+        raise MappingError(
+            f"{source}: this target's {kind.name} have no lines, so [{kind.name}.lines] does "
+            "not apply",
+            "the rows of one invoice are one record: total their amounts with "
+            '{ sum = "LineAmount" } (or sum and times)',
+        )
+    if not isinstance(table, dict) or not table:
+        raise MappingError(f"{source}: [{kind.name}.lines] must be a table of line fields")
+    lines = _parse_fields(table, kind.lines, kind.name, "lines", defaults, source)
+    missing = [f.name for f in kind.lines if f.required and f.name not in lines]
+    if missing:
+        raise MappingError(
+            f"{source}: required line field{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} not mapped",
+            f'add e.g. {missing[0]} = "Column header" under [{kind.name}.lines]',
+        )
+    return lines
 
 
 def _input_options(section: dict[str, Any], source: str) -> InputOptions:
@@ -277,12 +344,19 @@ def _parse_field(
                 f"{where}: {key!r} does not apply to a {ftype.value} field",
                 f"{key!r} is for {' and '.join(t.value for t in allowed)} fields",
             )
-    sources = [k for k in ("column", "columns", "value") if k in raw]
+    sources = [k for k in ("column", "columns", "value", "sum") if k in raw]
     if len(sources) != 1:
-        raise MappingError(f"{where}: give exactly one of column, columns or value")
+        raise MappingError(f"{where}: give exactly one of column, columns, value or sum")
+    if "times" in raw and "sum" not in raw:
+        raise MappingError(
+            f"{where}: times goes with sum", '{ sum = "UnitAmount", times = "Quantity" }'
+        )
     spec: dict[str, Any] = {"field": name, "type": ftype}
     if "column" in raw:
         spec["column"] = _text(raw["column"], "column", where)
+    for option in ("sum", "times"):
+        if option in raw:
+            spec[option] = _text(raw[option], option, where)
     if "columns" in raw:
         columns = raw["columns"]
         if not isinstance(columns, dict) or not columns:
@@ -315,7 +389,7 @@ def _parse_field(
         ):
             raise MappingError(f'{where}: format must be a strptime format such as "%d.%m.%Y"')
         spec["formats"] = tuple(formats or ())
-    if ftype is FieldType.INTEGER:
+    if ftype in (FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL):
         decimal = raw.get("decimal", defaults["decimal"]) or "."
         thousands = raw.get("thousands", defaults["thousands"])
         for what, sep in (("decimal", decimal), ("thousands", thousands)):
@@ -372,19 +446,22 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
             )
         return found
 
-    bound = []
-    for spec in mapping.fields.values():
+    def bound_field(spec: FieldSpec) -> BoundField:
         if spec.columns:
             cols = {
                 k: (find(c, spec.field), headers[find(c, spec.field)])
                 for k, c in spec.columns.items()
             }
-            bound.append(BoundField(spec, object_columns=cols))
-        elif spec.column is not None:
-            i = find(spec.column, spec.field)
-            bound.append(BoundField(spec, i, headers[i]))
-        else:
-            bound.append(BoundField(spec))
+            return BoundField(spec, object_columns=cols)
+        column = spec.column or spec.sum
+        if column is not None:
+            i = find(column, spec.field)
+            times = find(spec.times, spec.field) if spec.times else None
+            return BoundField(spec, i, headers[i], times_index=times)
+        return BoundField(spec)
+
+    bound = [bound_field(spec) for spec in mapping.fields.values()]
+    lines = [bound_field(s) for s in mapping.lines.values()] if mapping.lines is not None else None
     skip = [
         (find(rule.column, "skip rule") if rule.column else -1, rule.pattern, rule.column)
         for rule in mapping.skip
@@ -398,4 +475,4 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
             + [c for c, _ in (b.object_columns or {}).values()]
         }
     )
-    return BoundMapping(mapping, headers, bound, skip, required_columns)
+    return BoundMapping(mapping, headers, bound, skip, required_columns, lines)

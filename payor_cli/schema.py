@@ -17,6 +17,10 @@ class FieldType(StrEnum):
     JSON = "json"
     EMAIL = "email"
     """A string that must look like an e-mail address (x@y, no spaces)."""
+    MONEY = "money"
+    """An exact decimal amount with at most 2 places, sent as a JSON number with exactly 2."""
+    DECIMAL = "decimal"
+    """An exact decimal (a quantity, a rate), sent as a JSON number with at least 2 places."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +40,18 @@ class Kind:
     key: tuple[str, ...]
     parent: tuple[str, str, str] | None = None
     """(parent kind, this kind's field, the parent's field) that links a row to its parent."""
+    lines: tuple[Field, ...] = ()
+    """The fields of one line, for an API whose invoices have lines (`[invoices.lines]`)."""
+    lines_member: str = ""
+    """The payload member that holds the lines ("items")."""
+    amount_without_lines: str | None = None
+    """The record field that gives the one line of an invoice mapped without lines."""
 
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name)
+
+    def line_field(self, name: str) -> Field | None:
+        return next((f for f in self.lines if f.name == name), None)
 
     @cached_property
     def _by_name(self) -> dict[str, Field]:

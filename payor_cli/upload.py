@@ -18,11 +18,12 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from . import records
 from .errors import AbortedError, ExitCode, InputError, LockedError, MappingError, PayorError
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readers import InputOptions, Table, open_table
-from .schema import Kind
+from .schema import FieldType, Kind
 from .settings import Settings
 from .stop import StopRequest
 from .summary import RejectedRow, RunSummary, Stopped, Totals
@@ -194,6 +195,8 @@ def new_summary(source: Source, dry_run: bool) -> RunSummary:
     if source.kind.field(amount_field) is not None:
         amount = source.mapping.fields.get(amount_field)
         scale = amount.scale if amount is not None else Decimal(1)
+        if source.kind.field(amount_field).type is FieldType.MONEY:
+            scale = Decimal(100)  # money is counted in cents
         summary.totals = Totals(scale, amount_field)
     return summary
 
@@ -241,6 +244,13 @@ def run_source(
                 raise sink.failure
 
     chunks = iter(table.chunks())
+    if source.mapping.groups_rows:  # a record's rows never straddle two chunks
+        key_columns = [
+            b.column_index
+            for b in planned.bound.fields
+            if b.spec.field in source.mapping.key and b.column_index is not None
+        ]
+        chunks = records.whole_records(chunks, key_columns)
     try:
         for chunk in chunks:
             stop.check()
@@ -248,7 +258,7 @@ def run_source(
             summary.rows_read += part.rows_read
             summary.rows_skipped += part.rows_skipped
             summary.rows_merged += part.rows_merged
-            summary.rows_valid += len(part.payloads)
+            summary.rows_valid += part.rows_valid
             summary.last_row = chunk.first_row + chunk.num_rows - 1
             refused(part.rejected)
             _add_totals(summary, part)

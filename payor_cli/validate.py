@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import values
+from . import records, values
 from .journal import fingerprints
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
@@ -36,6 +37,10 @@ class ValidatedChunk:
     fingerprints: np.ndarray
     """The 64-bit fingerprint of each payload (journal.fingerprints), computed once."""
     rows_merged: int = 0
+    sizes: np.ndarray | None = None
+    """Rows of each valid record, where records span rows (None: one row each)."""
+    members: list[list[int]] | None = None
+    """The row offsets of each valid record, where records span rows."""
     links: list[str] | None = None
     amounts: pa.Array | None = None
     currencies: pa.Array | None = None
@@ -45,6 +50,11 @@ class ValidatedChunk:
     @property
     def rows(self) -> np.ndarray:
         return self.offsets + self.chunk.first_row
+
+    @property
+    def rows_valid(self) -> int:
+        """Valid rows: a record of several rows counts each of them."""
+        return int(self.sizes.sum()) if self.sizes is not None else len(self.payloads)
 
 
 class KeyIndex:
@@ -105,7 +115,10 @@ class Validator:
         target: Target | None = None,
     ) -> None:
         target = target or get_target(None)
+        self.target = target
         self.bound = bound
+        self._bound_by_name = {b.spec.field: b for b in bound.fields}
+        self._factors: dict[str, list[Decimal | None]] = {}
         self.kind = bound.mapping.kind
         self.keys = KeyIndex()
         self.held_back = held_back or {}
@@ -140,21 +153,41 @@ class Validator:
             literals[bound_field.spec.field] = converted
             plain[bound_field.spec.field] = source
             self._field_errors(chunk, bound_field, converted, source, active_np, errors)
+        lines: dict[str, values.Converted] = {}
+        for bound_field in self.bound.lines or []:
+            converted, source = self._convert(bound_field, column, n, line=True)
+            lines[bound_field.spec.field] = converted
+            self._field_errors(chunk, bound_field, converted, source, active_np, errors)
         for offset, problem in chunk.malformed.items():
             if active_np[offset]:
                 errors.setdefault(offset, []).append(
                     RowError(chunk.first_row + offset, None, None, "malformed_row", problem)
                 )
-        payloads = self._payloads(literals)
         key_plain = self._key_text([plain[k] for k in self.bound.mapping.key])
-        merged = self._key_checks(chunk, active_np, key_plain, payloads, errors)
+        groups = None
+        amounts = literals[self.amount_field].integers if self.amount_field in literals else None
+        if self.bound.mapping.groups_rows:
+            groups = records.adjacent(key_plain.to_pylist(), active_np)
+            payloads, amounts = self._records(chunk, groups, literals, lines, errors)
+            heads = groups.heads
+        else:
+            payloads = self._payloads(literals)
+            heads = active_np
+        merged = self._key_checks(chunk, heads, key_plain, payloads, errors)
         parents = plain.get(self.parent_field) if self.parent_field else None
         if self.held_back and parents is not None:
-            self._held_back_errors(chunk, active_np & ~merged, parents, errors)
+            self._held_back_errors(chunk, heads & ~merged, parents, errors)
+        sizes = None
+        if groups is not None:
+            records.spread(groups, chunk.first_row, errors)
+            sizes = groups.sizes()
+            merged_rows = int(sizes[merged].sum())
+        else:
+            merged_rows = int(merged.sum())
 
         rejected_np = np.zeros(n, dtype=bool)
         rejected_np[list(errors)] = True
-        valid_np = active_np & ~rejected_np & ~merged
+        valid_np = heads & ~rejected_np & ~merged
         offsets = np.flatnonzero(valid_np)
         every_row = len(offsets) == n
 
@@ -186,15 +219,97 @@ class Validator:
             take(parents).to_pylist() if parents is not None else None,
             rejected,
             fingerprints(valid_payloads.cast(pa.binary()).to_pylist()),
-            int(merged.sum()),
+            merged_rows,
         )
+        if groups is not None and sizes is not None:
+            result.sizes = sizes[offsets]
+            result.members = [groups.members[int(groups.of_row[o])] for o in offsets.tolist()]
         if links is not None:
             result.links = take(links).to_pylist()
-        amounts = literals[self.amount_field].integers if self.amount_field in literals else None
         if amounts is not None:
             currencies = plain.get(self.currency_field) if self.currency_field else None
-            self._amounts(result, amounts, currencies, active_np & ~merged, rejected_np)
+            counted = heads & ~merged
+            refused = rejected_np & heads if groups is not None else rejected_np
+            self._amounts(result, amounts, currencies, counted, refused)
         return result
+
+    def _records(
+        self,
+        chunk: Chunk,
+        groups: records.Groups,
+        literals: dict[str, values.Converted],
+        lines: dict[str, values.Converted],
+        errors: dict[int, list[RowError]],
+    ) -> tuple[pa.Array, pa.Array | None]:
+        """Each record's payload at its first row, from its rows: the record fields (which
+        must agree), and its lines or its sums; and each record's amount, for the totals."""
+        kind = self.kind
+        summed = {n: c for n, c in literals.items() if self._bound_by_name[n].spec.sum}
+        kept = {
+            n: c for n, c in literals.items() if n not in summed and n != kind.amount_without_lines
+        }
+        record_json = self._payloads(kept).to_pylist()
+        field_literals = {n: c.literals().to_pylist() for n, c in kept.items()}
+        records.differing(groups, record_json, field_literals, chunk.first_row, errors)
+        extra: list[str] = ["" for _ in groups.members]
+        amounts: list[Decimal | None] | None = None
+        for name, converted in summed.items():
+            bound_field = self._bound_by_name[name]
+            scale = bound_field.spec.scale
+            totals = records.summed(groups, _decimals(converted), self._factors.get(name))
+            for number, total in enumerate(totals):
+                whole = None if total is None else total * scale
+                if whole is None or whole != whole.to_integral_value():
+                    head = groups.starts[number]
+                    if head not in errors and total is not None:
+                        errors[head] = [
+                            RowError(
+                                chunk.first_row + head,
+                                name,
+                                bound_field.column_header,
+                                "not_whole",
+                                f"sums to {total:f}, not a whole number × {scale:f} "
+                                "(nothing is rounded; check scale)",
+                            )
+                        ]
+                    continue
+                extra[number] += f',"{name}":{int(whole)}'
+            if name == self.amount_field:
+                amounts = [t * scale if t is not None else None for t in totals]
+        if kind.lines:
+            items, amounts = self._lines_of(groups, literals, lines)
+            for number, line_json in enumerate(items):
+                extra[number] += f',"{kind.lines_member}":[{line_json}]'
+        payloads: list[str | None] = [None] * chunk.num_rows
+        for number, head in enumerate(groups.starts):
+            body = record_json[head]
+            if body is not None:
+                payloads[head] = body[:-1] + extra[number] + "}"
+        head_amounts = None
+        if amounts is not None:
+            by_row: list[Decimal | None] = [None] * chunk.num_rows
+            for number, head in enumerate(groups.starts):
+                by_row[head] = amounts[number]
+            head_amounts = pa.array(by_row, pa.decimal128(38, 8))
+        return pa.array(payloads, pa.string()), head_amounts
+
+    def _lines_of(
+        self,
+        groups: records.Groups,
+        literals: dict[str, values.Converted],
+        lines: dict[str, values.Converted],
+    ) -> tuple[list[str], list[Decimal | None]]:
+        """Each record's lines as JSON, and its total (sum of price x quantity), in cents."""
+        if not lines:  # mapped without lines: each record gets one, from its amount
+            lines = self.target.default_line(literals)
+        line_json = values.json_objects(lines, next(iter(lines))).to_pylist()
+        price, quantity = self.target.line_amount_fields
+        prices = _cents(lines[price]) if price in lines else None
+        quantities = _decimals(lines[quantity]) if quantity in lines else None
+        items = [",".join(line_json[m] or "" for m in members) for members in groups.members]
+        if prices is None:
+            return items, [None] * len(items)
+        return items, records.summed(groups, prices, quantities)
 
     def _field_errors(
         self,
@@ -357,7 +472,7 @@ class Validator:
         return skipped
 
     def _convert(
-        self, bound_field: BoundField, column, n: int
+        self, bound_field: BoundField, column, n: int, *, line: bool = False
     ) -> tuple[values.Converted, pa.Array]:
         spec = bound_field.spec
         if bound_field.object_columns:
@@ -382,9 +497,15 @@ class Validator:
                 source = pc.fill_null(source, spec.default)
             if spec.pad is not None:
                 source = pc.utf8_lpad(source, spec.pad, "0")
-            converted = self._typed(spec, source, bound_field, column)
+            if spec.sum:
+                converted = self._sum_terms(bound_field, source, column)
+            else:
+                converted = self._typed(spec, source, bound_field, column)
             converted.faults = extra + converted.faults
-        if spec.field in self.kind.required:
+        required = (
+            {f.name for f in self.kind.lines if f.required} if line else set(self.kind.required)
+        )
+        if spec.field in required:
             missing = pc.is_null(converted.json)
             for other in converted.faults:  # a value that failed conversion is not also empty
                 missing = pc.and_(missing, pc.invert(pc.fill_null(other.mask, False)))
@@ -398,9 +519,32 @@ class Validator:
             return source
         return pc.if_else(unknown, column(bound_field.column_index), source)
 
+    def _sum_terms(self, bound_field: BoundField, source: pa.Array, column) -> values.Converted:
+        """A `sum` field's value of each row, exact; with `times`, the factor is kept aside.
+        The record's total is made from them (see _records)."""
+        spec = bound_field.spec
+        terms = values.exact_decimal(source, spec.decimal, spec.thousands)
+        if bound_field.times_index is not None:
+            cells = values.blank_missing(column(bound_field.times_index), spec.missing)
+            factors = values.exact_decimal(cells, spec.decimal, spec.thousands)
+            self._factors[spec.field] = _decimals(factors)
+            for fault in factors.faults:
+                fault.text = f"(times column {spec.times!r}) {fault.text}"
+            terms.faults += factors.faults
+            # a row with a price but no quantity cannot be summed: said, not guessed
+            no_factor = pc.and_(pc.is_valid(source), pc.is_null(cells))
+            terms.faults.append(
+                values.Fault(no_factor, "required", f"has no {spec.times!r} to multiply by")
+            )
+        return terms
+
     def _typed(self, spec, source: pa.Array, bound_field: BoundField, column) -> values.Converted:
         if spec.type is FieldType.INTEGER:
             return values.integer(source, spec.decimal, spec.thousands, spec.scale)
+        if spec.type is FieldType.MONEY:
+            return values.money(source, spec.decimal, spec.thousands)
+        if spec.type is FieldType.DECIMAL:
+            return values.exact_decimal(source, spec.decimal, spec.thousands)
         if spec.type is FieldType.DATE:
             date_cells = None
             if bound_field.column_index is not None and self._chunk_dates is not None:
@@ -426,7 +570,35 @@ class Validator:
 
     def _payloads(self, literals: dict[str, values.Converted]) -> pa.Array:
         anchor = next(name for name in literals if name in self.kind.required)
+        if self.kind.lines and not self.bound.mapping.groups_rows:
+            # an invoice mapped without lines: one line from its amount, in the API's member
+            record = {n: c for n, c in literals.items() if n != self.kind.amount_without_lines}
+            line = self.target.default_line(literals)
+            items = values.json_objects(line, next(iter(line)))
+            body = values.json_objects(record, anchor)
+            return pc.binary_join_element_wise(
+                pc.utf8_slice_codeunits(body, 0, -1),
+                f',"{self.kind.lines_member}":[',
+                items,
+                "]}",
+                "",
+            )
         return values.json_objects(literals, anchor)
+
+
+def _decimals(converted: values.Converted) -> list[Decimal | None]:
+    """Exact decimals (values.exact_decimal) back as Decimal, per row."""
+    assert converted.integers is not None
+    return [
+        Decimal(v).scaleb(-values.DECIMAL_PLACES) if v is not None else None
+        for v in converted.integers.to_pylist()
+    ]
+
+
+def _cents(converted: values.Converted) -> list[Decimal | None]:
+    """Money (values.money) as Decimal cents, per row."""
+    assert converted.integers is not None
+    return [Decimal(v) if v is not None else None for v in converted.integers.to_pylist()]
 
 
 def _rows_of(chunk: Chunk, offsets: list[int]) -> list[list[str]]:

@@ -241,6 +241,43 @@ def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal
     return Converted(literal, faults, values)
 
 
+def money(cells: pa.Array, decimal: str, thousands: str | None) -> Converted:
+    """Exact amounts with at most 2 decimals, as JSON numbers with exactly 2 (`1234.5` ->
+    `1234.50`); the integers are the cents. Read by the integer rules, never through a float."""
+    cents = integer(cells, decimal, thousands, Decimal(100))
+    for fault in cents.faults:
+        if fault.kind == "not_whole":
+            fault.kind, fault.text = "too_many_decimals", "has more than 2 decimals"
+    return Converted(_with_point(cents.integers, 2), cents.faults, cents.integers)
+
+
+def exact_decimal(cells: pa.Array, decimal: str, thousands: str | None) -> Converted:
+    """Exact decimals (quantities, rates) as JSON numbers with at least 2 decimals."""
+    places = DECIMAL_PLACES
+    scaled = integer(cells, decimal, thousands, Decimal(10) ** places)
+    for fault in scaled.faults:
+        if fault.kind == "not_whole":
+            fault.kind, fault.text = "too_many_decimals", f"has more than {places} decimals"
+    literal = _with_point(scaled.integers, places)
+    # drop the zeros past the second decimal: 1.500000 -> 1.50, 2.125000 -> 2.125
+    literal = pc.replace_substring_regex(literal, r"(\.\d\d\d*?)0+$", r"\1")
+    return Converted(literal, scaled.faults, scaled.integers)
+
+
+DECIMAL_PLACES = 6
+
+
+def _with_point(values: pa.Array, places: int) -> pa.Array:
+    """Integers of 10**-places units as decimal text: 123450 (2 places) -> "1234.50"."""
+    negative = pc.less(values, 0)
+    digits = pc.cast(pc.abs(values), pa.string())
+    digits = pc.utf8_lpad(digits, places + 1, "0")
+    whole = pc.utf8_slice_codeunits(digits, 0, -places)
+    fraction = pc.utf8_slice_codeunits(digits, -places)
+    text = pc.binary_join_element_wise(whole, fraction, ".")
+    return pc.if_else(negative, pc.binary_join_element_wise("-", text, ""), text)
+
+
 def _power_of_ten(scale: Decimal) -> int | None:
     exponent = 0
     value = scale

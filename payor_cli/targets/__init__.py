@@ -17,6 +17,7 @@ from payor_cli.schema import Kind
 if TYPE_CHECKING:
     from payor_cli.client import Answer, ApiClient, Reply
     from payor_cli.deliver import Pending
+    from payor_cli.values import Converted
 
 DEFAULT_TARGET = "payorcrm"
 
@@ -67,6 +68,14 @@ class Target:
     currency_field: str | None = None
     credential_names: tuple[str, ...] = ("PAYOR_API_KEY",)
     """Environment variables a real run needs."""
+    line_amount_fields: tuple[str, str] = ("", "")
+    """The line fields whose product is a line's amount: (price, quantity)."""
+    hourly_quota: int | None = None
+    """Requests an hour the API allows, where its documentation says."""
+
+    def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
+        """The one line of an invoice mapped without lines, from its record fields."""
+        raise NotImplementedError
 
     def kind(self, name: str) -> Kind:
         return self.kinds[name]
@@ -104,9 +113,10 @@ def refuse_credentials(reply: Reply, credential_names: tuple[str, ...]) -> None:
 
 
 def _registry() -> dict[str, Callable[[], Target]]:
+    from .business_suite import BusinessSuite
     from .payorcrm import PayorCrm
 
-    return {PayorCrm.name: PayorCrm}
+    return {PayorCrm.name: PayorCrm, BusinessSuite.name: BusinessSuite}
 
 
 def target_names() -> list[str]:

@@ -1,0 +1,118 @@
+"""`business-suite`, the REST v2 CRM of seed 003: Bearer auth, customers by batch, invoices one
+a request with their items, ids looked up, 1000 requests an hour.
+
+Customers are keyed by `email` (case-insensitive); new ones go in batches of at most 100,
+changed ones one PUT each by id. An invoice names its customer by id, and cannot be changed
+once created: a changed invoice is rejected `cannot_update`. A create that got no clear answer
+is looked up before it is tried again, so no invoice is ever created twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from payor_cli.schema import Kind, fields_of
+
+from . import Credentials, Outlet, Target, refuse_credentials
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient, Reply
+    from payor_cli.values import Converted
+
+API = "/api/v2"
+BATCH_LIMIT = 100
+"""Customers a batch create takes; more is 413."""
+HOURLY_QUOTA = 1000
+
+CUSTOMERS = Kind(
+    name="customers",
+    path=f"{API}/batch/customers",
+    fields=fields_of("account! email:email! phone address city state zip country"),
+    key=("email",),
+)
+
+INVOICES = Kind(
+    name="invoices",
+    path=f"{API}/invoices",
+    fields=fields_of("invoice_number! customer! date:date! due_date:date notes amount:money"),
+    key=("invoice_number",),
+    parent=("customers", "customer", "email"),
+    lines=fields_of("description! amount:money! qty:decimal"),
+    lines_member="items",
+    amount_without_lines="amount",
+)
+
+
+class BusinessSuite(Target):
+    name = "business-suite"
+    title = "business-suite (REST v2 CRM)"
+    kinds: ClassVar[dict[str, Kind]] = {k.name: k for k in (CUSTOMERS, INVOICES)}
+    amount_field = "amount"
+    currency_field = None
+    credential_names = ("PAYOR_API_KEY",)
+    line_amount_fields = ("amount", "qty")
+    hourly_quota = HOURLY_QUOTA
+
+    def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
+        """`{"description": <invoice_number>, "amount": <amount>, "qty": 1}`."""
+        import pyarrow as pa
+
+        from payor_cli.values import Converted
+
+        number = record["invoice_number"]
+        ones = pa.repeat(pa.scalar("1", pa.string()), len(number.json))
+        return {"description": number, "amount": record["amount"], "qty": Converted(ones, [])}
+
+    def auth_headers(self, credentials: Credentials) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credentials.api_key}"}
+
+    def classify(self, reply: Reply) -> Answer | None:
+        from payor_cli.client import Answer
+        from payor_cli.errors import AbortedError
+
+        refuse_credentials(reply, self.credential_names)
+        status, data = reply.status, reply.data
+        if 200 <= status < 300:
+            if isinstance(data, dict) and data.get("success") is False:
+                return None
+            return Answer("accepted", status, data=data)
+        if status == 404:
+            return Answer("missing", status, reply.message, data=data)
+        if status == 413:
+            return Answer("too_large", status, reply.message)
+        if status in (400, 409, 422):
+            return Answer("refused", status, reply.message, field_errors(data, reply.clean), data)
+        raise AbortedError(
+            f"unexpected answer HTTP {status} from {reply.url}: {reply.message or reply.reason}",
+            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
+        )
+
+    def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> Any:
+        from .business_suite_send import CustomerSender, InvoiceSender
+
+        if kind.name == "customers":
+            return CustomerSender(kind, client, outlet)
+        return InvoiceSender(kind, client, outlet)
+
+    def sandbox_routes(self) -> Any:
+        from .business_suite_sandbox import BusinessSuiteRoutes
+
+        return BusinessSuiteRoutes()
+
+
+def field_errors(data: Any, clean) -> dict[int, str]:
+    """`errors: {FIELD: MESSAGE}` -> reasons by position: `customers.INDEX.NAME` names a row
+    of a batch; a plain FIELD belongs to the one record sent (position 0)."""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, dict):
+        return {}
+    found: dict[int, str] = {}
+    for name, message in errors.items():
+        parts = str(name).split(".")
+        position, field = 0, str(name)
+        if len(parts) >= 3 and parts[1].isdigit():
+            position, field = int(parts[1]), ".".join(parts[2:])
+        text = message if isinstance(message, str) else "; ".join(map(str, message or []))
+        reason = clean(f"{field}: {text}")[:300]
+        found[position] = f"{found[position]}; {reason}" if position in found else reason
+    return found
