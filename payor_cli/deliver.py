@@ -40,13 +40,31 @@ class Pending:
     link: str | None
     amount: int | None
     currency: str | None
+    members: list[int] | None = None
+    """The offsets of all the record's rows, where a record spans rows."""
 
-    def rejected(self, reason: str) -> RejectedRow:
-        cells = [column[self.offset].as_py() for column in self.chunk.columns]
-        error = RowError(
-            self.row, None, None, "server_rejected", f"refused by the server: {reason}"
-        )
-        return RejectedRow(self.row, [error], cells, self.link)
+    @property
+    def size(self) -> int:
+        """The rows this record was made of."""
+        return len(self.members) if self.members else 1
+
+    def rejected(self, reason: str, kind: str = "server_rejected") -> list[RejectedRow]:
+        """The record's rows, refused for `reason` (all of them, where it spans rows)."""
+        text = f"refused by the server: {reason}" if kind == "server_rejected" else reason
+        found = []
+        for offset in self.members or [self.offset]:
+            row = self.chunk.first_row + offset
+            cells = [column[offset].as_py() for column in self.chunk.columns]
+            found.append(
+                RejectedRow(row, [RowError(row, None, None, kind, text)], cells, self.link)
+            )
+        return found
+
+    def data(self) -> dict:
+        """The payload as an object, for targets that reshape it (ids for references)."""
+        import json
+
+        return json.loads(self.payload)
 
 
 class Delivery:
@@ -115,7 +133,10 @@ class Delivery:
         else:
             same = contains(self.known, prints)
             fresh = np.flatnonzero(~same).tolist()
-            self.summary.rows_unchanged += len(payloads) - len(fresh)
+            unchanged = len(payloads) - len(fresh)
+            if part.sizes is not None:
+                unchanged = int(part.sizes[same].sum())
+            self.summary.rows_unchanged += unchanged
             if (
                 self.summary.totals is not None
                 and part.amounts is not None
@@ -146,6 +167,7 @@ class Delivery:
                     links[i] if links is not None else None,
                     amounts[i] if amounts is not None else None,
                     currencies[i] if currencies is not None else None,
+                    part.members[i] if part.members is not None else None,
                 )
             )
             if len(self.pending) >= self.batch_size:
@@ -213,15 +235,15 @@ class Delivery:
                 summary.retries += data[1]
             elif event == "accepted":
                 batch = data[0]
-                summary.rows_accepted += len(batch)
+                summary.rows_accepted += sum(p.size for p in batch)
                 if totals is not None:
                     for p in batch:
                         if p.amount is not None:
                             totals.add_value("accepted", p.amount, p.currency)
                 self.progress(summary)
             elif event == "refused":
-                pending, reason = data
-                refused.append(pending.rejected(reason))
+                pending, reason, why = data
+                refused.extend(pending.rejected(reason, why))
                 if totals is not None and pending.amount is not None:
                     totals.add_value("rejected", pending.amount, pending.currency)
                     totals.add_value("valid", -pending.amount, pending.currency)
@@ -235,7 +257,7 @@ class Delivery:
             number, batch = item
             try:
                 self.stop.check()
-                self._events.put(("sent", len(batch)))
+                self._events.put(("sent", sum(p.size for p in batch)))
                 self._send(batch)
                 self._events.put(("settled", number))
             except AbortedError as exc:
@@ -270,8 +292,12 @@ class Delivery:
         )
         self._events.put(("accepted", batch))
 
-    def refused(self, pending: Pending, reason: str) -> None:
-        self._events.put(("refused", pending, reason))
+    def refused(self, pending: Pending, reason: str, kind: str = "server_rejected") -> None:
+        self._events.put(("refused", pending, reason, kind))
+
+    def journalled(self, kind: str) -> dict[str, tuple[int, str | None]]:
+        """Key -> (fingerprint, remote id) of what the journal holds for `kind`."""
+        return self.journal.entries(kind)
 
     def check_stop(self) -> None:
         self.stop.check()

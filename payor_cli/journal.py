@@ -144,6 +144,15 @@ class Journal:
                 ((scope, key, fp, remote_id) for key, fp, remote_id in rows),
             )
 
+    def entries(self, kind: str) -> dict[str, tuple[int, str | None]]:
+        """Key -> (fingerprint, remote id) of every accepted record of `kind`."""
+        scope = self._scope(kind)
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT key, fingerprint, remote_id FROM accepted WHERE scope = ?", (scope,)
+            ).fetchall()
+        return {key: (fp, remote_id) for key, fp, remote_id in rows}
+
     def remote_ids(self, kind: str) -> dict[str, str]:
         """Key -> the id the API gave the record, for the records of `kind` that have one."""
         scope = self._scope(kind)

@@ -134,6 +134,10 @@ class HeldBack:
         for row in rows:
             if row.link:
                 first = row.errors[0].message() if row.errors else "rejected"
+                self.reasons.setdefault(  # an e-mail link matches without regard to case
+                    row.link.casefold(),
+                    f"its customer {row.link} was rejected (row {row.row}: {first})",
+                )
                 self.reasons.setdefault(
                     row.link, f"its customer {row.link} was rejected (row {row.row}: {first})"
                 )

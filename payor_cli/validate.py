@@ -163,7 +163,13 @@ class Validator:
                 errors.setdefault(offset, []).append(
                     RowError(chunk.first_row + offset, None, None, "malformed_row", problem)
                 )
-        key_plain = self._key_text([plain[k] for k in self.bound.mapping.key])
+        # e-mail addresses are one key whatever their case (targets that key by e-mail)
+        key_plain = self._key_text(
+            [
+                pc.utf8_lower(plain[k]) if self.kind.field(k).type is FieldType.EMAIL else plain[k]
+                for k in self.bound.mapping.key
+            ]
+        )
         groups = None
         amounts = literals[self.amount_field].integers if self.amount_field in literals else None
         if self.bound.mapping.groups_rows:
@@ -423,7 +429,8 @@ class Validator:
         errors: dict[int, list[RowError]],
     ) -> None:
         for offset in np.flatnonzero(candidates).tolist():
-            reason = self.held_back.get(parents[offset].as_py())
+            parent = parents[offset].as_py()
+            reason = self.held_back.get(parent) or self.held_back.get(str(parent).casefold())
             if reason is not None:
                 errors.setdefault(offset, []).append(
                     RowError(
