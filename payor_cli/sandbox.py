@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from .schema import Field, FieldType, Kind
 from .targets.payorcrm import PayorCrm
@@ -431,31 +431,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_Reply(200, sandbox.stats()))
         elif path.startswith("/sandbox/records/"):
             name = path.removeprefix("/sandbox/records/")
-            if name in PAYORCRM.kinds:
-                body = b"[" + ",".join(sandbox._store.payloads(name)).encode() + b"]"
-                self._send(_Reply(200, body))
+            if name in sandbox.routes.kinds:
+                text = json.dumps(sandbox.records(name), ensure_ascii=False)
+                self._send(_Reply(200, text.encode()))
             else:
                 self._send(_Reply(404, _failure(f"no such kind: {name}")))
-        elif sandbox._kind_at(path) is not None:
-            self._send(_Reply(405, _failure("use POST"), {"Allow": "POST"}))
         else:
-            self._send(_Reply(404, _failure(f"no such endpoint: GET {path}")))
+            self._api(b"")
 
     def do_POST(self) -> None:
         body = self._read_body()
         if body is None:
             return
         path = urlsplit(self.path).path
-        sandbox = self.sandbox
         if path == "/sandbox/reset":
-            sandbox.reset()
+            self.sandbox.reset()
             self._send(_Reply(200, {"success": True}))
-            return
-        if path.startswith("/sandbox/"):  # introspection is not traffic: not counted
+        elif path.startswith("/sandbox/"):  # introspection is not traffic: not counted
             self._send(_Reply(404, _failure(f"no such endpoint: POST {path}")))
-            return
+        else:
+            self._api(body)
+
+    def do_PUT(self) -> None:
+        body = self._read_body()
+        if body is not None:
+            self._api(body)
+
+    def _api(self, body: bytes) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
-            reply = sandbox._answer(path, self.headers, body)
+            reply = self.sandbox._answer(self.command, parts.path, query, self.headers, body)
         except Exception as exc:  # a sandbox bug must answer, not hang the client
             reply = _Reply(500, _failure(f"sandbox error: {type(exc).__name__}: {exc}"))
         self._send(reply)
@@ -528,14 +534,15 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        routes: Any = None,
     ) -> None:
         """Bind the port at once (port 0: a free one), so `url` is known before serving."""
         self.config = config
         self._log = log
         self._log_lock = threading.Lock()
         self._lock = threading.Lock()  # counters, dice and quota
-        self._refuse = re.compile(config.refuse_keys) if config.refuse_keys else None
-        self._paths = {k.path: k for k in PAYORCRM.kinds.values()}
+        self.refuse = re.compile(config.refuse_keys) if config.refuse_keys else None
+        self.routes = routes if routes is not None else PayorCrmRoutes()
         self._reset_counters()
         self._store = _Store(config.db_path)
         try:
@@ -591,7 +598,7 @@ class Sandbox:
     # -- introspection ----------------------------------------------------------------------
     def records(self, kind: str) -> list[dict[str, Any]]:
         """The stored payloads of `kind` as received, in the order their keys were first written."""
-        if kind not in PAYORCRM.kinds:
+        if kind not in self.routes.kinds:
             raise ValueError(f"no such kind: {kind}")
         return [json.loads(text) for text in self._store.payloads(kind)]
 
@@ -621,31 +628,31 @@ class Sandbox:
                 "requests": 0,
                 "by_status": {},
                 "rows_received": 0,
-                "writes": {name: 0 for name in PAYORCRM.kinds},
+                "writes": {name: 0 for name in self.routes.kinds},
                 "injected": {name: 0 for name in self.config.faults},
                 "rate_limited": 0,
                 "stalled": 0,
             }
 
-    # -- one upload -------------------------------------------------------------------------
-    def _kind_at(self, path: str) -> Kind | None:
-        return self._paths.get(path)
-
-    def _answer(self, path: str, headers: Mapping[str, str], body: bytes) -> _Reply:
-        """The reply to one POST outside /sandbox/, counted in the stats."""
-        kind = self._kind_at(path)
-        rows, problem = _parse(body)
+    # -- one request --------------------------------------------------------------------------
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
+    ) -> _Reply:
+        """The reply to one API request, counted in the stats: the quota and the injected
+        faults first, then the target's dialect (`routes`)."""
+        route = self.routes.route(method, path)
         with self._lock:
             self._stats["requests"] += 1
-            if rows is not None:
-                self._stats["rows_received"] += len(rows)
-            limit_headers, retry_after = self._take_quota() if kind else ({}, None)
+            limit_headers, retry_after = self._take_quota() if route else ({}, None)
             fault, fault_wait, stall = (
-                self._roll() if kind and retry_after is None else (None, 0, False)
+                self._roll() if route and retry_after is None else (None, 0, False)
             )
-
-        if kind is None:
-            reply = _Reply(404, _failure(f"no such endpoint: POST {path}"))
+        if route is None:
+            allowed = self.routes.methods(path)
+            if allowed:
+                reply = _Reply(405, _failure(f"use {allowed}"), {"Allow": allowed})
+            else:
+                reply = _Reply(404, _failure(f"no such endpoint: {method} {path}"))
         elif retry_after is not None:
             reply = _Reply(
                 429,
@@ -658,8 +665,8 @@ class Sandbox:
         elif fault is not None:
             reply = _injected(fault, fault_wait)
         else:
-            reply = self._upload(kind, headers, rows, problem)
-            if stall and reply.status == 200 and reply.body.get("success"):
+            reply = route(self, query, headers, body)
+            if stall and method != "GET" and 200 <= reply.status < 300:
                 reply.delay = self.config.stall_seconds
                 reply.note += f", answered after {self.config.stall_seconds:g} s"
         reply.headers.update(limit_headers)
@@ -675,6 +682,14 @@ class Sandbox:
                 by_status = self._stats["by_status"]
                 by_status[str(reply.status)] = by_status.get(str(reply.status), 0) + 1
         return reply
+
+    def count(self, name: str, amount: int, kind: str | None = None) -> None:
+        """Add to a counter of the stats (a dialect's rows received, writes of a kind)."""
+        with self._lock:
+            if kind is None:
+                self._stats[name] += amount
+            else:
+                self._stats[name][kind] += amount
 
     def _take_quota(self) -> tuple[dict[str, str], int | None]:
         """X-RateLimit-* headers for this request, and Retry-After seconds if over quota."""
@@ -711,10 +726,30 @@ class Sandbox:
         stall = rng.random() < config.stall_rate
         return (fault if hit else None), wait, stall
 
+
+class PayorCrmRoutes:
+    """PayorCRM's dialect: two upload endpoints, api_key/api_secret, a JSON array, upserts."""
+
+    def __init__(self) -> None:
+        self.kinds = PAYORCRM.kinds
+        self._paths = {k.path: k for k in PAYORCRM.kinds.values()}
+
+    def route(self, method: str, path: str) -> Callable[..., _Reply] | None:
+        kind = self._paths.get(path)
+        if kind is None or method != "POST":
+            return None
+        return lambda sandbox, query, headers, body: self._upload(sandbox, kind, headers, body)
+
+    def methods(self, path: str) -> str:
+        return "POST" if path in self._paths else ""
+
     def _upload(
-        self, kind: Kind, headers: Mapping[str, str], rows: list[Any] | None, problem: str
+        self, sandbox: Sandbox, kind: Kind, headers: Mapping[str, str], body: bytes
     ) -> _Reply:
-        config = self.config
+        config = sandbox.config
+        rows, problem = _parse(body)
+        if rows is not None:
+            sandbox.count("rows_received", len(rows))
         if not (
             _same(headers.get("api_key"), config.api_key)
             and _same(headers.get("api_secret"), config.api_secret)
@@ -732,23 +767,25 @@ class Sandbox:
                 note=f"{len(rows)} rows",
             )
         errors = shape_errors(kind, rows)
-        with self._store.lock:
-            errors += self._stored_data_errors(kind, rows, {e.index for e in errors})
+        store = sandbox._store
+        with store.lock:
+            errors += self._stored_data_errors(sandbox, kind, rows, {e.index for e in errors})
             if not errors:
-                self._store.upsert(kind, rows)
+                store.upsert(kind, rows)
         if errors:
             errors.sort(key=lambda e: e.index)
             note = f"refused {len({e.index for e in errors})} of {len(rows)} rows"
             if config.name_rows:
-                body = {"success": False, "errors": [e.as_json() for e in errors]}
+                body_out = {"success": False, "errors": [e.as_json() for e in errors]}
             else:
-                body = _failure("validation failed")
-            return _Reply(400, body, note=note)
-        with self._lock:
-            self._stats["writes"][kind.name] += len(rows)
+                body_out = _failure("validation failed")
+            return _Reply(400, body_out, note=note)
+        sandbox.count("writes", len(rows), kind.name)
         return _Reply(200, {"success": True, "stored": len(rows)}, note=f"stored {len(rows)} rows")
 
-    def _stored_data_errors(self, kind: Kind, rows: list[Any], bad: set[int]) -> list[RowError]:
+    def _stored_data_errors(
+        self, sandbox: Sandbox, kind: Kind, rows: list[Any], bad: set[int]
+    ) -> list[RowError]:
         """Rules that need the store: the parent exists, no refuse_keys match (lock held)."""
         errors: list[RowError] = []
         parent = PAYORCRM.kinds[kind.parent[0]] if kind.parent else None
@@ -756,13 +793,13 @@ class Sandbox:
         if parent is not None and kind.parent is not None:
             link = kind.parent[1]
             wanted = {row.get(link) for i, row in enumerate(rows) if i not in bad}
-            known = self._store.existing(
+            known = sandbox._store.existing(
                 parent, kind.parent[2], {v for v in wanted if v is not None}
             )
         for index, row in enumerate(rows):
             if index in bad:
                 continue
-            if self._refuse is not None and self._refuse.search(row_key(kind, row)):
+            if sandbox.refuse is not None and sandbox.refuse.search(row_key(kind, row)):
                 errors.append(RowError(index, kind.key[0], "refused by sandbox rule"))
             if parent is not None and kind.parent is not None:
                 link = kind.parent[1]
