@@ -437,6 +437,7 @@ def sandbox(
     refuse_keys: Annotated[
         str | None, typer.Option("--refuse-keys", help="Regex of keys to refuse, for rehearsals.")
     ] = None,
+    target: TargetOpt = None,
 ) -> None:
     """Run a local PayorCRM-compatible API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
     import errno
@@ -445,6 +446,10 @@ def sandbox(
 
     defaults = SandboxConfig()
     reporter = Reporter()
+    try:
+        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+    except PayorError as exc:
+        _fail(reporter, exc)
     own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))
     if host not in LOOPBACK_HOSTS:
         if not own_credentials:
@@ -472,7 +477,9 @@ def sandbox(
             reset_style=reset_style,
             refuse_keys=refuse_keys,
         )
-        server = Sandbox(config, host=host, port=port, log=reporter.line)
+        server = Sandbox(
+            config, host=host, port=port, log=reporter.line, routes=chosen.sandbox_routes()
+        )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             reporter.error(
@@ -485,7 +492,7 @@ def sandbox(
     except ValueError as exc:
         reporter.error(f"sandbox: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
-    reporter.line(f"payor sandbox: PayorCRM-compatible API at {server.url}")
+    reporter.line(f"payor sandbox: a {chosen.title} API at {server.url}")
     if not own_credentials:
         reporter.line(
             f"credentials: api_key={config.api_key} api_secret={config.api_secret} "

@@ -22,6 +22,8 @@ from .targets import Credentials, Target
 
 MAX_MESSAGE = 300
 QUOTA_NOTICE_EVERY_S = 60.0
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
+"""Answers after which the server may have acted: a create is looked up before it is retried."""
 MIN_SECRET = 4  # hiding a shorter "secret" would only garble the text
 
 
@@ -114,8 +116,15 @@ class ApiClient:
         body: bytes | None = None,
         params: dict[str, str] | None = None,
         classify: Callable[[Reply], Answer | None] | None = None,
+        on_ambiguous: Callable[[], Answer | None] | None = None,
     ) -> Answer:
-        """One request; retry what is temporary; return the final answer or abort."""
+        """One request; retry what is temporary; return the final answer or abort.
+
+        `on_ambiguous` is for a request that must not be repeated blindly (a create): after an
+        answer that leaves open whether the server acted (a timeout, a dropped connection,
+        500/502/504) it is called first, and what it finds (the record, created after all)
+        is the answer; when it finds nothing the request is tried again as usual.
+        """
         classify = classify or self.target.classify
         url = self.base_url + path
         attempt = 0
@@ -133,8 +142,16 @@ class ApiClient:
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 cause = self._connection_cause(exc)
+                reached = not isinstance(exc, requests.ConnectTimeout) and not cause.startswith(
+                    ("connection refused", "host name not found")
+                )
+                if reached and on_ambiguous is not None and (found := on_ambiguous()):
+                    return found
                 attempt = self._wait_before_retry(attempt, None, url, cause, what)
                 continue
+            ambiguous = response.status_code in AMBIGUOUS_STATUSES and on_ambiguous is not None
+            if ambiguous and (found := on_ambiguous()):
+                return found
             answer = self._classify(response, classify)
             if answer is not None:
                 self._note_quota(response)

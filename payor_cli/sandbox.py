@@ -349,6 +349,61 @@ class _Store:
                 values,
             )
 
+    def insert(self, kind: str, key: str, make: Callable[[int], dict[str, Any]]) -> int | None:
+        """Store a new record made with its id; None when the key is taken (lock held)."""
+        conn = self.connection()
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        with conn:
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO records (kind, key, payload, updated_at) VALUES (?, ?, '{}', ?)",
+                    (kind, key, now),
+                )
+            except sqlite3.IntegrityError:
+                return None
+            record_id = int(cursor.lastrowid or 0)
+            conn.execute(
+                "UPDATE records SET payload = ? WHERE id = ?",
+                (_COMPACT.encode(make(record_id)), record_id),
+            )
+        return record_id
+
+    def by_id(self, kind: str, record_id: int) -> dict[str, Any] | None:
+        """A record of `kind` by its id (lock held)."""
+        row = (
+            self.connection()
+            .execute("SELECT payload FROM records WHERE kind = ? AND id = ?", (kind, record_id))
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def find(self, kind: str, key: str) -> dict[str, Any] | None:
+        """A record of `kind` by its key (lock held)."""
+        row = (
+            self.connection()
+            .execute("SELECT payload FROM records WHERE kind = ? AND key = ?", (kind, key))
+            .fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def replace(self, kind: str, record_id: int, key: str, payload: dict[str, Any]) -> None:
+        """Overwrite a record (lock held)."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        conn = self.connection()
+        with conn:
+            conn.execute(
+                "UPDATE records SET key = ?, payload = ?, writes = writes + 1, updated_at = ?"
+                " WHERE kind = ? AND id = ?",
+                (key, _COMPACT.encode(payload), now, kind, record_id),
+            )
+
+    def every(self, kind: str) -> list[dict[str, Any]]:
+        """The records of `kind` in the order of their ids (lock held)."""
+        rows = self.connection().execute(
+            "SELECT payload FROM records WHERE kind = ? ORDER BY id", (kind,)
+        )
+        return [json.loads(text) for (text,) in rows]
+
     def payloads(self, kind: str) -> list[str]:
         """The stored JSON texts of a kind, in the order their keys were first written."""
         with self.lock:
@@ -375,7 +430,7 @@ class _Store:
 
 
 @dataclass
-class _Reply:
+class HttpReply:
     status: int
     body: Any = None
     """A JSON value, or bytes sent as they are."""
@@ -387,7 +442,7 @@ class _Reply:
     delay: float = 0.0
 
 
-def _failure(message: str) -> dict[str, Any]:
+def failure(message: str) -> dict[str, Any]:
     return {"success": False, "message": message}
 
 
@@ -428,14 +483,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         sandbox = self.sandbox
         if path == "/sandbox/stats":
-            self._send(_Reply(200, sandbox.stats()))
+            self._send(HttpReply(200, sandbox.stats()))
         elif path.startswith("/sandbox/records/"):
             name = path.removeprefix("/sandbox/records/")
             if name in sandbox.routes.kinds:
                 text = json.dumps(sandbox.records(name), ensure_ascii=False)
-                self._send(_Reply(200, text.encode()))
+                self._send(HttpReply(200, text.encode()))
             else:
-                self._send(_Reply(404, _failure(f"no such kind: {name}")))
+                self._send(HttpReply(404, failure(f"no such kind: {name}")))
         else:
             self._api(b"")
 
@@ -446,9 +501,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/sandbox/reset":
             self.sandbox.reset()
-            self._send(_Reply(200, {"success": True}))
+            self._send(HttpReply(200, {"success": True}))
         elif path.startswith("/sandbox/"):  # introspection is not traffic: not counted
-            self._send(_Reply(404, _failure(f"no such endpoint: POST {path}")))
+            self._send(HttpReply(404, failure(f"no such endpoint: POST {path}")))
         else:
             self._api(body)
 
@@ -463,14 +518,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = self.sandbox._answer(self.command, parts.path, query, self.headers, body)
         except Exception as exc:  # a sandbox bug must answer, not hang the client
-            reply = _Reply(500, _failure(f"sandbox error: {type(exc).__name__}: {exc}"))
+            reply = HttpReply(500, failure(f"sandbox error: {type(exc).__name__}: {exc}"))
         self._send(reply)
 
     def _read_body(self) -> bytes | None:
         """Exactly Content-Length bytes, so the next request on this connection parses."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
-            self._send(_Reply(411, _failure("send a Content-Length, not a chunked body")))
+            self._send(HttpReply(411, failure("send a Content-Length, not a chunked body")))
             return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -478,15 +533,15 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._send(_Reply(400, _failure("invalid Content-Length")))
+            self._send(HttpReply(400, failure("invalid Content-Length")))
             return None
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            self._send(_Reply(413, _failure(f"body too large, max {MAX_BODY_BYTES} bytes")))
+            self._send(HttpReply(413, failure(f"body too large, max {MAX_BODY_BYTES} bytes")))
             return None
         return self.rfile.read(length)
 
-    def _send(self, reply: _Reply) -> None:
+    def _send(self, reply: HttpReply) -> None:
         if reply.delay > 0:
             time.sleep(reply.delay)
         what = f"{self.command} {urlsplit(self.path).path}"
@@ -637,7 +692,7 @@ class Sandbox:
     # -- one request --------------------------------------------------------------------------
     def _answer(
         self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
-    ) -> _Reply:
+    ) -> HttpReply:
         """The reply to one API request, counted in the stats: the quota and the injected
         faults first, then the target's dialect (`routes`)."""
         route = self.routes.route(method, path)
@@ -650,13 +705,13 @@ class Sandbox:
         if route is None:
             allowed = self.routes.methods(path)
             if allowed:
-                reply = _Reply(405, _failure(f"use {allowed}"), {"Allow": allowed})
+                reply = HttpReply(405, failure(f"use {allowed}"), {"Allow": allowed})
             else:
-                reply = _Reply(404, _failure(f"no such endpoint: {method} {path}"))
+                reply = HttpReply(404, failure(f"no such endpoint: {method} {path}"))
         elif retry_after is not None:
-            reply = _Reply(
+            reply = HttpReply(
                 429,
-                _failure(
+                failure(
                     f"rate limit exceeded, {self.config.rate_limit} requests per {self.config.rate_window:g} s"
                 ),
                 {"Retry-After": str(retry_after)},
@@ -734,7 +789,7 @@ class PayorCrmRoutes:
         self.kinds = PAYORCRM.kinds
         self._paths = {k.path: k for k in PAYORCRM.kinds.values()}
 
-    def route(self, method: str, path: str) -> Callable[..., _Reply] | None:
+    def route(self, method: str, path: str) -> Callable[..., HttpReply] | None:
         kind = self._paths.get(path)
         if kind is None or method != "POST":
             return None
@@ -745,25 +800,25 @@ class PayorCrmRoutes:
 
     def _upload(
         self, sandbox: Sandbox, kind: Kind, headers: Mapping[str, str], body: bytes
-    ) -> _Reply:
+    ) -> HttpReply:
         config = sandbox.config
         rows, problem = _parse(body)
         if rows is not None:
             sandbox.count("rows_received", len(rows))
         if not (
-            _same(headers.get("api_key"), config.api_key)
-            and _same(headers.get("api_secret"), config.api_secret)
+            same_secret(headers.get("api_key"), config.api_key)
+            and same_secret(headers.get("api_secret"), config.api_secret)
         ):
-            return _Reply(401, _failure("invalid api_key or api_secret"), note="unauthorized")
+            return HttpReply(401, failure("invalid api_key or api_secret"), note="unauthorized")
         media = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if media != "application/json":
-            return _Reply(415, _failure("Content-Type must be application/json"))
+            return HttpReply(415, failure("Content-Type must be application/json"))
         if rows is None:
-            return _Reply(400, _failure(problem), note="malformed body")
+            return HttpReply(400, failure(problem), note="malformed body")
         if config.max_batch is not None and len(rows) > config.max_batch:
-            return _Reply(
+            return HttpReply(
                 413,
-                _failure(f"batch too large, max {config.max_batch} rows"),
+                failure(f"batch too large, max {config.max_batch} rows"),
                 note=f"{len(rows)} rows",
             )
         errors = shape_errors(kind, rows)
@@ -778,10 +833,12 @@ class PayorCrmRoutes:
             if config.name_rows:
                 body_out = {"success": False, "errors": [e.as_json() for e in errors]}
             else:
-                body_out = _failure("validation failed")
-            return _Reply(400, body_out, note=note)
+                body_out = failure("validation failed")
+            return HttpReply(400, body_out, note=note)
         sandbox.count("writes", len(rows), kind.name)
-        return _Reply(200, {"success": True, "stored": len(rows)}, note=f"stored {len(rows)} rows")
+        return HttpReply(
+            200, {"success": True, "stored": len(rows)}, note=f"stored {len(rows)} rows"
+        )
 
     def _stored_data_errors(
         self, sandbox: Sandbox, kind: Kind, rows: list[Any], bad: set[int]
@@ -821,27 +878,27 @@ def _parse(body: bytes) -> tuple[list[Any] | None, str]:
     return data, ""
 
 
-def _same(given: str | None, expected: str) -> bool:
+def same_secret(given: str | None, expected: str) -> bool:
     """Constant-time comparison; bytes, since compare_digest refuses non-ASCII str."""
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
 
 
-def _injected(fault: str, wait: int) -> _Reply:
+def _injected(fault: str, wait: int) -> HttpReply:
     """The answer of one injected fault: what real gateways and overloaded APIs send."""
     note = f"injected {fault}"
     if fault == "drop":
-        return _Reply(0, drop=True, note="(injected)")
+        return HttpReply(0, drop=True, note="(injected)")
     if fault == "soft":
-        return _Reply(200, _failure("temporarily unavailable"), note=note)
+        return HttpReply(200, failure("temporarily unavailable"), note=note)
     if fault == "429":
-        return _Reply(429, _failure("too many requests"), {"Retry-After": str(wait)}, note=note)
+        return HttpReply(429, failure("too many requests"), {"Retry-After": str(wait)}, note=note)
     if fault == "503":
-        return _Reply(503, _failure("service unavailable"), {"Retry-After": str(wait)}, note=note)
+        return HttpReply(503, failure("service unavailable"), {"Retry-After": str(wait)}, note=note)
     if fault == "500":
-        return _Reply(500, _failure("internal server error"), note=note)
+        return HttpReply(500, failure("internal server error"), note=note)
     # 502 and 504 come from a proxy in front of the API: HTML, not JSON
     title = {"502": "502 Bad Gateway", "504": "504 Gateway Time-out"}[fault]
     page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
-    return _Reply(int(fault), page.encode(), content_type=_HTML, note=note)
+    return HttpReply(int(fault), page.encode(), content_type=_HTML, note=note)

@@ -474,9 +474,12 @@ def _connection(
         if request.sandbox:
             from .sandbox import Sandbox, SandboxConfig
 
-            db_path = settings.state_dir / "sandbox.sqlite"
+            db_path = settings.state_dir / (
+                "sandbox.sqlite" if target.name == "payorcrm" else f"sandbox-{target.name}.sqlite"
+            )
             config = SandboxConfig(db_path=db_path)
-            sandbox = stack.enter_context(Sandbox(config).start())
+            routes = target.sandbox_routes()
+            sandbox = stack.enter_context(Sandbox(config, routes=routes).start())
             base_url, api = sandbox.url, f"sandbox:{db_path}"
             credentials = Credentials(config.api_key, config.api_secret)
             observer.notice(f"sandbox: a local {target.title} at {base_url}, data in {db_path}")

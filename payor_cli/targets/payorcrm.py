@@ -79,6 +79,11 @@ class PayorCrm(Target):
     def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> BatchUpsert:
         return BatchUpsert(kind, client, outlet)
 
+    def sandbox_routes(self) -> Any:
+        from payor_cli.sandbox import PayorCrmRoutes
+
+        return PayorCrmRoutes()
+
 
 def row_errors(data: Any, clean) -> dict[int, str]:
     """Row reasons from the common shapes: errors: [{index|row, message}] or {index: msg}."""

@@ -1,0 +1,258 @@
+"""How business-suite's kinds are sent: customers by batch (and PUT by id), invoices one a
+request, their customer resolved to its id, never created twice.
+
+Ids come from the journal (what earlier runs were given) and, only when a key is met that the
+journal lacks, from the server: the customer list once a run, each customer's invoices once a
+run. A create that got no clear answer (a timeout, a dropped connection, a 5xx) is looked up
+before it is tried again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+from .business_suite import API, BATCH_LIMIT
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient
+    from payor_cli.deliver import Pending
+    from payor_cli.schema import Kind
+
+    from . import Outlet
+
+PAGE = 100
+_CUSTOMER_MEMBER = re.compile(rb'"customer":"((?:[^"\\]|\\.)*)"')
+
+
+class Directory:
+    """The customers the CRM holds (e-mail and account -> id), listed when first needed."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.by_email: dict[str, int] | None = None
+        self.by_account: dict[str, int] = {}
+
+    def find(self, reference: str) -> int | None:
+        if self.by_email is None:
+            self.reload()
+        assert self.by_email is not None
+        folded = reference.strip().casefold()
+        found = self.by_email.get(folded)
+        if found is None:
+            found = self.by_account.get(reference.strip(), self.by_account.get(folded))
+        return found
+
+    def reload(self) -> None:
+        self.by_email, self.by_account = {}, {}
+        for customer in listed(self.client, f"{API}/customers", {}, "the customer list"):
+            self.by_email[str(customer.get("email", "")).casefold()] = customer["id"]
+            account = str(customer.get("account", ""))
+            self.by_account.setdefault(account, customer["id"])
+            self.by_account.setdefault(account.casefold(), customer["id"])
+
+
+def listed(client: ApiClient, path: str, params: dict[str, str], what: str) -> list[dict]:
+    """Every record of a paged listing."""
+    found: list[dict] = []
+    page = 1
+    while True:
+        answer = client.send(
+            "GET", path, params={**params, "page": str(page), "limit": str(PAGE)}, what=what
+        )
+        data = answer.data if isinstance(answer.data, dict) else {}
+        if answer.outcome != "accepted":
+            break
+        found.extend(r for r in data.get("data") or [] if isinstance(r, dict) and "id" in r)
+        meta = data.get("meta") or {}
+        if page >= int(meta.get("total_pages") or 1):
+            break
+        page += 1
+    return found
+
+
+def directory_of(client: ApiClient) -> Directory:
+    """One directory per client, so customers and invoices of a run list the customers once."""
+    directory = getattr(client, "business_suite_directory", None)
+    if directory is None:
+        directory = Directory(client)
+        client.business_suite_directory = directory  # type: ignore[attr-defined]
+    return directory
+
+
+class CustomerSender:
+    """New customers in batch creates of at most 100; known ones (by the journal, or found in
+    the CRM's list: adopted, not duplicated) updated with one PUT each."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+        self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
+        self.directory = directory_of(client)
+
+    def send(self, batch: list[Pending]) -> None:
+        new: list[Pending] = []
+        for pending in batch:
+            known = self.ids.get(pending.key)
+            if known is None:
+                known = self.directory.find(pending.key)  # listed once, when first needed
+            if known is None or not self._update(pending, known):
+                new.append(pending)
+        for start in range(0, len(new), BATCH_LIMIT):
+            self.outlet.check_stop()
+            self._create(new[start : start + BATCH_LIMIT])
+
+    def _update(self, pending: Pending, record_id: int) -> bool:
+        """PUT the whole object; False when the id is gone (then it is created anew)."""
+        answer = self.client.send(
+            "PUT",
+            f"{API}/customers/{record_id}",
+            body=pending.payload,
+            what=f"customer {pending.key}",
+        )
+        if answer.outcome == "missing":
+            return False
+        if answer.outcome == "accepted":
+            self.outlet.accepted([pending], [str(record_id)])
+        else:
+            self.outlet.refused(pending, answer.row_errors.get(0) or answer.message)
+        return True
+
+    def _create(self, batch: list[Pending]) -> None:
+        if not batch:
+            return
+        body = b'{"customers":[' + b",".join(p.payload for p in batch) + b"]}"
+        answer = self.client.send(
+            "POST",
+            self.kind.path,
+            body=body,
+            what=f"{len(batch)} customers",
+            on_ambiguous=lambda: self._created_after_all(batch),
+        )
+        if answer.outcome == "found":
+            found: dict[int, int] = answer.data
+            self.outlet.accepted([batch[i] for i in found], [str(v) for v in found.values()])
+            self._create([p for i, p in enumerate(batch) if i not in found])
+        elif answer.outcome == "accepted":
+            created = answer.data.get("data") if isinstance(answer.data, dict) else None
+            ids = [str(c.get("id")) for c in created] if isinstance(created, list) else []
+            if len(ids) != len(batch):
+                ids = [None] * len(batch)  # found by the list when next needed
+            self.outlet.accepted(batch, ids)
+        elif answer.outcome == "too_large" and len(batch) > 1:
+            middle = len(batch) // 2
+            self._create(batch[:middle])
+            self._create(batch[middle:])
+        elif answer.row_errors and all(0 <= i < len(batch) for i in answer.row_errors):
+            for position, reason in sorted(answer.row_errors.items()):
+                self.outlet.refused(batch[position], reason)
+            self._create([p for i, p in enumerate(batch) if i not in answer.row_errors])
+        else:
+            for pending in batch:
+                self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
+
+    def _created_after_all(self, batch: list[Pending]) -> Answer | None:
+        from payor_cli.client import Answer
+
+        self.directory.reload()
+        found = {i: self.directory.by_email.get(p.key) for i, p in enumerate(batch)}
+        found = {i: v for i, v in found.items() if v is not None}
+        return Answer("found", 0, data=found) if found else None
+
+
+class InvoiceSender:
+    """One invoice a request, its customer named by id. An invoice the journal knows is not
+    sent again: unchanged it is there, changed it is refused `cannot_update`."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+        self.entries = outlet.journalled(kind.name)
+        self.customer_ids = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
+        self.directory = directory_of(client)
+        self.invoices_of: dict[int, dict[str, int]] = {}
+
+    def send(self, batch: list[Pending]) -> None:
+        for number, pending in enumerate(batch):
+            if number:
+                self.outlet.check_stop()
+            self._one(pending)
+
+    def _one(self, pending: Pending) -> None:
+        known = self.entries.get(pending.key)
+        if known is not None and known[1]:
+            if known[0] == pending.fingerprint:
+                self.outlet.accepted([pending], [known[1]])  # there already, as it is (--full)
+            else:
+                self.outlet.refused(
+                    pending,
+                    f"invoice {pending.key} is in business-suite already (id {known[1]}) and "
+                    "its API cannot change an invoice: change it there, or give it a new number",
+                    "cannot_update",
+                )
+            return
+        match = _CUSTOMER_MEMBER.search(pending.payload)
+        reference = json.loads(b'"' + match.group(1) + b'"') if match else ""
+        customer_id = self.customer_ids.get(reference.casefold()) or self.directory.find(reference)
+        if customer_id is None:
+            self.outlet.refused(
+                pending,
+                f"customer {reference!r} is not in business-suite: upload it first "
+                "(payor upload customers, or upload all)",
+                "customer_missing",
+            )
+            return
+        existing = self._invoice_id(customer_id, pending.key)
+        if existing is not None:  # in the CRM already: adopted, not created twice
+            self.outlet.accepted([pending], [str(existing)])
+            return
+        assert match is not None
+        body = (
+            pending.payload[: match.start()]
+            + f'"customer_id":{customer_id}'.encode()
+            + pending.payload[match.end() :]
+        )
+        answer = self.client.send(
+            "POST",
+            self.kind.path,
+            body=body,
+            what=f"invoice {pending.key}",
+            on_ambiguous=lambda: self._found(customer_id, pending.key),
+        )
+        self._booked(pending, answer, customer_id)
+
+    def _booked(self, pending: Pending, answer: Answer, customer_id: int) -> None:
+        if answer.outcome == "found":
+            self.outlet.accepted([pending], [str(answer.data)])
+        elif answer.outcome == "accepted":
+            created = answer.data.get("data") if isinstance(answer.data, dict) else None
+            record_id = created.get("id") if isinstance(created, dict) else None
+            self.outlet.accepted([pending], [str(record_id) if record_id is not None else None])
+        elif answer.status == 409 and (found := self._found(customer_id, pending.key)):
+            self.outlet.accepted([pending], [str(found.data)])
+        else:
+            reasons = "; ".join(answer.row_errors.values()) if answer.row_errors else ""
+            self.outlet.refused(pending, reasons or answer.message or f"HTTP {answer.status}")
+
+    def _invoice_id(self, customer_id: int, number: str, *, fresh: bool = False) -> int | None:
+        """The id of the customer's invoice with this number, from its list (once a run)."""
+        if fresh or customer_id not in self.invoices_of:
+            invoices = listed(
+                self.client,
+                self.kind.path,
+                {"customer_id": str(customer_id)},
+                f"the invoices of customer {customer_id}",
+            )
+            self.invoices_of[customer_id] = {
+                str(i.get("invoice_number")): i["id"] for i in invoices
+            }
+        return self.invoices_of[customer_id].get(number)
+
+    def _found(self, customer_id: int, number: str) -> Answer | None:
+        from payor_cli.client import Answer
+
+        found = self._invoice_id(customer_id, number, fresh=True)
+        return Answer("found", 0, data=found) if found is not None else None
