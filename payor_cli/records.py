@@ -9,7 +9,7 @@ whole, every row of it named: an invoice never goes out without one of its lines
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
@@ -166,14 +166,22 @@ def differing(
             )
 
 
+RECORD_FAULTS = {"duplicate_key", "customer_rejected", "not_whole", "record_differs"}
+"""Faults of the record, not of one row: every row of it carries them."""
+
+
 def spread(groups: Groups, first_row: int, errors: dict[int, list[RowError]]) -> None:
     """A record with one bad row is refused whole: its other rows say why."""
     touched = {int(groups.of_row[o]) for o in errors if groups.of_row[o] >= 0}
     for number in touched:
         members = groups.members[number]
         bad = [first_row + m for m in members if m in errors]
+        head = errors.get(members[0], [])
+        of_record = [e for e in head if e.kind in RECORD_FAULTS]
         for m in members:
-            if m not in errors:
+            if m not in errors and of_record and len(of_record) == len(head):
+                errors[m] = [replace(e, row=first_row + m) for e in of_record]
+            elif m not in errors:
                 rows = ", ".join(map(str, bad[:10]))
                 errors[m] = [
                     RowError(

@@ -1,0 +1,289 @@
+"""The business-suite target against its sandbox dialect in a real process: what the server
+stores is exactly what the export says, whatever the network does, and nothing is created twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import CREDENTIALS, read_jsonl, read_rejected, write_csv, write_mapping
+
+MAPPING = """
+[api]
+target = "business-suite"
+
+[customers]
+[customers.fields]
+email = "Kunde"
+account = "Firma"
+
+[invoices]
+date_format = "%d.%m.%Y"
+decimal = ","
+thousands = "."
+[invoices.fields]
+invoice_number = "Rechnung"
+customer = "Kunde"
+date = "Datum"
+[invoices.lines]
+description = "Text"
+amount = "Preis"
+qty = "Menge"
+"""
+HEADER = ["Kunde", "Firma", "Rechnung", "Datum", "Text", "Preis", "Menge"]
+
+
+def export(invoices: int, customers: int = 7) -> list[list[str]]:
+    """1 to 4 line rows per invoice, German amounts (1.234,5) and quantities (1,5)."""
+    rows = [HEADER]
+    for i in range(invoices):
+        c = i % customers
+        for line in range(1 + i % 4):
+            price = f"{(i * 37 + line * 11) % 2000}.{(i + line) % 10}".replace(".", ",")
+            if i % 5 == 0:
+                price = f"1.{(i % 900) + 100:03d},{line}5"  # thousands separator
+            rows.append(
+                [f"Kunde{c}@X.example", f"Firma {c}", f"R-{i:04d}", f"{1 + i % 28:02d}.03.2026",
+                 f"Leistung {line}", price, "1,5" if line == 1 else str(1 + line)]
+            )  # fmt: skip
+    return rows
+
+
+def expected_invoices(rows: list[list[str]]) -> dict[str, list[tuple[str, Decimal, Decimal]]]:
+    found: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
+    for row in rows[1:]:
+        price = Decimal(row[5].replace(".", "").replace(",", "."))
+        qty = Decimal(row[6].replace(",", "."))
+        found.setdefault(row[2], []).append((row[4], price, qty))
+    return found
+
+
+def stored_invoices(server) -> dict[str, list[tuple[str, Decimal, Decimal]]]:
+    return {
+        r["invoice_number"]: [
+            (item["description"], Decimal(str(item["amount"])), Decimal(str(item["qty"])))
+            for item in r["items"]
+        ]
+        for r in server.records("invoices")
+    }
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    def make(invoices: int = 40) -> tuple[Path, Path, list[list[str]]]:
+        rows = export(invoices)
+        return (
+            write_csv(tmp_path / "export.csv", rows),
+            write_mapping(tmp_path / "payor.toml", MAPPING),
+            rows,
+        )
+
+    return make
+
+
+@pytest.fixture
+def upload(payor, tmp_path: Path):
+    def run(server, source: Path, config: Path, *extra: str, state: str = "state"):
+        report = tmp_path / "report.json"
+        report.unlink(missing_ok=True)
+        result = payor(
+            "upload", "all", "--customers", source, "--invoices", source, "--config", config,
+            "--base-url", server.url, "--state-dir", tmp_path / state, "--report-json", report,
+            *extra, env=CREDENTIALS,
+        )  # fmt: skip
+        return result, (json.loads(report.read_text()) if report.exists() else None)
+
+    return run
+
+
+def bs_server(sandbox_server, *flags: str):
+    return sandbox_server("--target", "business-suite", *flags)
+
+
+def test_lines_and_german_amounts_arrive_exact(setup, upload, sandbox_server, payor, tmp_path):
+    source, config, rows = setup()
+    server = bs_server(sandbox_server)
+    run, report = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    customers = server.records("customers")
+    assert sorted(c["email"] for c in customers) == [f"Kunde{c}@X.example" for c in range(7)]
+    ids = {c["email"]: c["id"] for c in customers}
+    by_number = {r["invoice_number"]: r for r in server.records("invoices")}
+    assert by_number["R-0003"]["customer_id"] == ids["Kunde3@X.example"]
+    assert by_number["R-0003"]["date"] == "2026-03-04"
+    assert report["customers"]["rows_merged"] == len(rows) - 1 - 7
+    assert report["invoices"]["rows_valid"] == len(rows) - 1  # the lines are valid rows
+    # about one request per record: 1 customer list + 1 batch; per invoice its create, and one
+    # invoice list per customer
+    assert report["customers"]["requests"] == 2
+    assert report["invoices"]["requests"] == 40 + 7
+    total = sum(p * q for lines in expected_invoices(rows).values() for _, p, q in lines)
+    assert report["invoices"]["totals"]["(none)"]["accepted"] == f"{total:.2f}"
+    # the dry run shows the reference, and money with exactly 2 decimals
+    payloads = tmp_path / "p.jsonl"
+    dry = payor(
+        "upload", "invoices", source, "--config", config, "--dry-run", "--payloads", payloads
+    )
+    assert dry.code == 0, dry.text
+    first = payloads.read_text().splitlines()[0]
+    assert first.startswith('{"invoice_number":"R-0000","customer":"Kunde0@X.example"')
+    assert '"amount":1100.05,"qty":1.00}' in first
+    assert read_jsonl(payloads)[1]["items"][1]["qty"] == 1.5
+
+
+def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server):
+    source, config, rows = setup(60)
+    server = bs_server(
+        sandbox_server, "--fault-rate", "0.2", "--faults", "500,502,503,504,429,drop",
+        "--stall-rate", "0.2", "--stall-seconds", "1.5", "--seed", "3",
+    )  # fmt: skip
+    settings = write_mapping(config, MAPPING.replace("[api]\n", "[api]\ntimeout = 0.5\n"))
+    run, report = upload(server, source, settings)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    stats = server.stats()
+    assert stats["writes"]["invoices"] == 60  # each invoice created once
+    assert stats["writes"]["customers"] == 7
+    assert stats["stalled"] > 0 and sum(stats["injected"].values()) > 0
+    assert report["invoices"]["requests"] + report["customers"]["requests"] == stats["requests"]
+
+
+def test_a_crm_that_holds_some_records_adopts_them(setup, upload, sandbox_server, tmp_path):
+    source, config, rows = setup(20)
+    server = bs_server(sandbox_server)
+    first_half = write_csv(
+        tmp_path / "half.csv", [r for r in rows if r[0] == "Kunde" or r[2] < "R-0010"]
+    )
+    assert upload(server, first_half, config, state="elsewhere")[0].code == 0
+    # a new state dir: the journal knows nothing, the CRM holds half
+    run, report = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    assert server.stats()["writes"]["invoices"] == 20
+    assert server.stats()["by_status"].get("409", 0) == 0
+    assert len(server.records("customers")) == 7
+
+
+def test_unchanged_rerun_sends_nothing_and_a_changed_invoice_cannot_update(
+    setup, upload, sandbox_server, tmp_path
+):
+    source, config, rows = setup(12)
+    server = bs_server(sandbox_server)
+    assert upload(server, source, config)[0].code == 0
+    requests = server.stats()["requests"]
+    run, report = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert server.stats()["requests"] == requests
+    assert report["invoices"]["rows_unchanged"] == len(rows) - 1
+    changed = [r[:] for r in rows]
+    changed[1][5] = "9,99"  # R-0000's price
+    write_csv(source, changed)
+    run, report = upload(server, source, config, "--rejected", tmp_path / "rej.csv")
+    assert run.code == 1, run.text
+    assert server.stats()["requests"] == requests  # nothing was sent
+    errors = report["invoices"]["errors"]
+    assert [(e["kind"], e["first_rows"]) for e in errors] == [("cannot_update", [2])]
+    assert "cannot change an invoice" in errors[0]["reason"]
+    assert stored_invoices(server) == expected_invoices(rows)
+
+
+def test_kill_and_rerun_finishes_with_nothing_twice(setup, sandbox_server, upload, tmp_path):
+    source, config, rows = setup(80)
+    server = bs_server(sandbox_server, "--stall-rate", "1", "--stall-seconds", "0.05")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "payor_cli", "upload", "all", "--customers", source, "--invoices",
+         source, "--config", config, "--base-url", server.url, "--state-dir", tmp_path / "state"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while server.stats()["writes"]["invoices"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert 0 < server.stats()["writes"]["invoices"] < 80
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    assert server.stats()["writes"]["invoices"] == 80
+
+
+def test_a_small_rate_limit_window_spends_no_429(setup, upload, sandbox_server):
+    source, config, rows = setup(12)
+    server = bs_server(
+        sandbox_server, "--rate-limit", "5", "--rate-window", "0.5", "--reset-style", "epoch"
+    )
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert server.stats()["rate_limited"] == 0
+    assert stored_invoices(server) == expected_invoices(rows)
+
+
+def test_refused_customer_rows_are_named_and_their_invoices_held_back(
+    setup, upload, sandbox_server
+):
+    source, config, rows = setup(14)
+    server = bs_server(sandbox_server, "--refuse-keys", "^Kunde2@")
+    run, report = upload(server, source, config)
+    assert run.code == 1, run.text
+    customers = report["customers"]
+    assert [(e["kind"], e["reason"]) for e in customers["errors"]] == [
+        ("server_rejected", "refused by the server: email: refused by sandbox rule")
+    ]
+    held = [e for e in report["invoices"]["errors"] if e["kind"] == "customer_rejected"]
+    assert held and held[0]["count"] == sum(1 for r in rows[1:] if r[0] == "Kunde2@X.example")
+    assert "R-0002" not in stored_invoices(server)
+
+
+def test_wrong_key_exits_3_after_one_request(setup, payor, sandbox_server, tmp_path):
+    source, config, _ = setup(3)
+    server = bs_server(sandbox_server)
+    run = payor(
+        "upload", "customers", source, "--config", config, "--base-url", server.url,
+        "--state-dir", tmp_path / "s", env={"PAYOR_API_KEY": "wrong-key-123"},
+    )  # fmt: skip
+    assert run.code == 3, run.text
+    assert "refused the credentials (HTTP 401)" in run.err
+    assert server.stats()["requests"] == 1
+    assert "wrong-key-123" not in run.text
+
+
+def test_more_than_two_decimals_and_differing_rows_reject_the_invoice_whole(tmp_path, payor):
+    rows = [
+        HEADER,
+        ["a@x.example", "A", "R-1", "01.03.2026", "One", "1,005", "1"],
+        ["a@x.example", "A", "R-1", "01.03.2026", "Two", "2,00", "1"],
+        ["a@x.example", "A", "R-2", "01.03.2026", "One", "1,00", "1"],
+        ["a@x.example", "A", "R-2", "02.03.2026", "Two", "2,00", "1"],
+        ["a@x.example", "A", "R-3", "01.03.2026", "Fine", "3,00", "2"],
+    ]
+    source = write_csv(tmp_path / "e.csv", rows)
+    config = write_mapping(tmp_path / "payor.toml", MAPPING)
+    payloads = tmp_path / "p.jsonl"
+    rejected = tmp_path / "r.csv"
+    run = payor("upload", "invoices", source, "--config", config, "--dry-run", "--payloads", payloads, "--rejected", rejected)  # fmt: skip
+    assert run.code == 1, run.text
+    assert [p["invoice_number"] for p in read_jsonl(payloads)] == ["R-3"]
+    errors = {r["source_row"]: r["errors"] for r in read_rejected(rejected)}
+    text = "\n".join(errors.values())
+    assert sorted(errors) == ["2", "3", "4", "5"]
+    assert 'amount (column "Preis"): "1,005" has more than 2 decimals' in text
+    assert "its record is refused whole: row 2 of it could not be sent" in text
+    assert "the rows of one record (4, 5) differ in date" in text
+
+
+def test_schema_and_sandbox_speak_the_target(payor):
+    run = payor("schema", "invoices", "--target", "business-suite")
+    assert run.code == 0, run.text
+    assert "invoice_number" in run.out and "customer" in run.out
+    run = payor("schema", "--target", "nope")
+    assert run.code == 2 and "unknown target 'nope'" in run.err
