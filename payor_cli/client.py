@@ -103,9 +103,11 @@ class ApiClient:
     def close(self) -> None:
         self.session.close()
 
-    def post(self, path: str, body: bytes, what: str) -> Answer:
+    def post(
+        self, path: str, body: bytes, what: str, on_wire: Callable[[], None] | None = None
+    ) -> Answer:
         """POST one JSON body (`what` it holds: "500 customers"), classified by the target."""
-        return self.send("POST", path, body=body, what=what)
+        return self.send("POST", path, body=body, what=what, on_wire=on_wire)
 
     def send(
         self,
@@ -117,24 +119,26 @@ class ApiClient:
         params: dict[str, str] | None = None,
         classify: Callable[[Reply], Answer | None] | None = None,
         on_ambiguous: Callable[[], Answer | None] | None = None,
+        on_wire: Callable[[], None] | None = None,
     ) -> Answer:
         """One request; retry what is temporary; return the final answer or abort.
 
         `on_ambiguous` is for a request that must not be repeated blindly (a create): after an
         answer that leaves open whether the server acted (a timeout, a dropped connection,
         500/502/504) it is called first, and what it finds (the record, created after all)
-        is the answer; when it finds nothing the request is tried again as usual.
+        is the answer; when it finds nothing the request is tried again as usual. `on_wire`
+        is told each time the request reached the server (or may have).
         """
         classify = classify or self.target.classify
         url = self.base_url + path
         attempt = 0
         while True:
             self._respect_quota()
-            self.requests += 1
             try:
                 response = self.session.request(
                     method, url, data=body, params=params, timeout=self.timeouts
                 )
+                self._reached(on_wire)
             except requests.exceptions.SSLError as exc:
                 raise AbortedError(
                     f"TLS verification failed for {self.base_url}: {self._clean(exc)}",
@@ -145,6 +149,8 @@ class ApiClient:
                 reached = not isinstance(exc, requests.ConnectTimeout) and not cause.startswith(
                     ("connection refused", "host name not found")
                 )
+                if reached:  # counted as the server saw them: a refused connection is none
+                    self._reached(on_wire)
                 if reached and on_ambiguous is not None and (found := on_ambiguous()):
                     return found
                 attempt = self._wait_before_retry(attempt, None, url, cause, what)
@@ -163,6 +169,11 @@ class ApiClient:
             text = self._message(response)
             cause += f" ({text})" if text else ""
             attempt = self._wait_before_retry(attempt, response, url, cause, what)
+
+    def _reached(self, on_wire: Callable[[], None] | None) -> None:
+        self.requests += 1
+        if on_wire is not None:
+            on_wire()
 
     def _connection_cause(self, exc: Exception) -> str:
         """What went wrong, in a few words: refused, name not found, dropped, timed out."""
@@ -256,9 +267,9 @@ class ApiClient:
             self._last_cause = cause
         else:
             self.notice(f"still {_short(cause)}; {retry}")
-        self.retries += 1
         self._waited += wait
-        self.clock.sleep(wait)
+        self.clock.sleep(wait)  # a stop asked for ends it (Interrupted): then no retry is made
+        self.retries += 1
         return attempt + 1
 
     def _note_quota(self, response: requests.Response) -> None:

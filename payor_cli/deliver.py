@@ -42,6 +42,7 @@ class Pending:
     currency: str | None
     members: list[int] | None = None
     """The offsets of all the record's rows, where a record spans rows."""
+    sent: bool = False
 
     @property
     def size(self) -> int:
@@ -257,7 +258,6 @@ class Delivery:
             number, batch = item
             try:
                 self.stop.check()
-                self._events.put(("sent", sum(p.size for p in batch)))
                 self._send(batch)
                 self._events.put(("settled", number))
             except AbortedError as exc:
@@ -301,6 +301,14 @@ class Delivery:
 
     def check_stop(self) -> None:
         self.stop.check()
+
+    def sending(self, batch: list[Pending]) -> None:
+        """The batch goes on the wire now: its rows count as sent (once)."""
+        fresh = [p for p in batch if not p.sent]
+        for pending in fresh:
+            pending.sent = True
+        if fresh:
+            self._events.put(("sent", sum(p.size for p in fresh)))
 
     def notice(self, text: str) -> None:
         self.client.notice(text)

@@ -214,6 +214,7 @@ def run_source(
     stop: StopRequest,
     sink: Sink | None = None,
     held_back: HeldBack | None = None,
+    sent_before: bool = False,
 ) -> RunSummary:
     """Read, validate and (through `sink`) deliver one file; the summary says what happened,
     also when the run ends early: then nothing new is sent, the answers already given are
@@ -246,6 +247,7 @@ def run_source(
             server_refused(sink.finish())
             if sink.failure is not None:
                 raise sink.failure
+        stop.check()  # asked to stop while the last answers came: still a stop (exit 3)
 
     chunks = iter(table.chunks())
     if source.mapping.groups_rows:  # a record's rows never straddle two chunks
@@ -285,7 +287,7 @@ def run_source(
     except AbortedError as exc:
         summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
     except PayorError as exc:
-        if summary.rows_sent == 0:
+        if summary.rows_sent == 0 and not sent_before:
             raise
         # the file broke half way, after rows went out: an abort, and the counts stay true
         summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
@@ -401,7 +403,10 @@ def run_upload(
             )
             for name, path in request.files.items()
         ]
-        planned = [plan(source) for source in sources]  # every file checked before sending
+        planned = []
+        for source in sources:  # every file checked before anything is sent
+            stop.check()
+            planned.append(plan(source))
         for source in sources:
             if source.inferred is not None:
                 result.inferred[source.kind.name] = source.inferred
@@ -451,6 +456,8 @@ def _run_planned(
                 stop=stop,
                 sink=delivery(item.source.kind, summary) if delivery else None,
                 held_back=held_back,
+                # after customers went out, a broken invoices file is an abort, not "nothing sent"
+                sent_before=any(s.rows_sent for s in summaries),
             )
 
 

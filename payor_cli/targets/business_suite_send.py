@@ -111,6 +111,7 @@ class CustomerSender:
             f"{API}/customers/{record_id}",
             body=pending.payload,
             what=f"customer {pending.key}",
+            on_wire=lambda: self.outlet.sending([pending]),
         )
         if answer.outcome == "missing":
             return False
@@ -130,6 +131,7 @@ class CustomerSender:
             body=body,
             what=f"{len(batch)} customers",
             on_ambiguous=lambda: self._created_after_all(batch),
+            on_wire=lambda: self.outlet.sending(batch),
         )
         if answer.outcome == "found":
             found: dict[int, int] = answer.data
@@ -221,6 +223,7 @@ class InvoiceSender:
             body=body,
             what=f"invoice {pending.key}",
             on_ambiguous=lambda: self._found(customer_id, pending.key),
+            on_wire=lambda: self.outlet.sending([pending]),
         )
         self._booked(pending, answer, customer_id)
 

@@ -125,7 +125,12 @@ class BatchUpsert:
 
     def send(self, batch: list[Pending]) -> None:
         body = b"[" + b",".join(p.payload for p in batch) + b"]"
-        answer = self.client.post(self.kind.path, body, f"{len(batch)} {self.kind.name}")
+        answer = self.client.post(
+            self.kind.path,
+            body,
+            f"{len(batch)} {self.kind.name}",
+            on_wire=lambda: self.outlet.sending(batch),
+        )
         outlet = self.outlet
         if answer.outcome == "accepted":
             outlet.accepted(batch)
