@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -15,7 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from . import __version__
-from .errors import ExitCode, PayorError
+from .errors import AbortedError, ExitCode, PayorError
 from .outputs import (
     check_rejected_path,
     check_writable,
@@ -25,7 +26,7 @@ from .outputs import (
     write_mapping_section,
 )
 from .report import Reporter
-from .settings import LOOPBACK_HOSTS, load_settings
+from .settings import is_loopback, load_settings
 from .stop import StopRequest
 from .targets import get_target
 from .upload import Outputs, UploadRequest, run_upload
@@ -187,7 +188,7 @@ def _upload(
                     "delimiter": _delimiter(delimiter),
                 },
             )
-            stop = stack.enter_context(_stop_on_signals(reporter))
+            stop = stack.enter_context(_stop_on_signals(reporter, dry_run))
             result = run_upload(request, settings, reporter, reporter.show_mapping, stop)
             if report_json is not None:
                 write_json(report_json, result.as_json())
@@ -200,37 +201,56 @@ def _upload(
             raise typer.Exit(ExitCode.ABORTED) from None
         except Exception as exc:  # a bug: say so in one line, never a traceback
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
-            raise typer.Exit(ExitCode.USAGE if dry_run else ExitCode.ABORTED) from None
+            code = ExitCode.USAGE if dry_run else ExitCode.ABORTED
+            if report_json is not None:
+                write_failure_report(report_json, files, dry_run, AbortedError(str(exc)), code)
+            raise typer.Exit(code) from None
         raise typer.Exit(result.exit_code)
 
 
 @contextmanager
-def _stop_on_signals(reporter: Reporter) -> Iterator[StopRequest]:
-    """SIGINT and SIGTERM ask the run to stop cleanly; a second SIGINT stops at once."""
+def _stop_on_signals(reporter: Reporter, dry_run: bool) -> Iterator[StopRequest]:
+    """SIGINT and SIGTERM ask the run to stop cleanly; a second SIGINT stops at once.
+
+    The handler only sets the request (printing there could re-enter a write it interrupted);
+    a watcher thread says what happens.
+    """
     stop = StopRequest()
+    done = threading.Event()
 
     def on_signal(number: int, frame: object) -> None:
-        name = signal.Signals(number).name
         if stop.requested:
             if number == signal.SIGINT:
-                reporter.error(
-                    "stopped at once (second Ctrl-C); the journal is consistent and a re-run "
-                    "sends again what was in flight"
-                )
+                os.write(2, HARD_STOP.encode())
                 os._exit(ExitCode.ABORTED)
             return
-        stop.request(name)
-        reporter.warning(
-            f"{name}: stopping; the requests in flight are answered and journalled, the "
-            "reports written (Ctrl-C again stops at once)"
-        )
+        stop.request(signal.Signals(number).name)
+
+    def watch() -> None:
+        stop.wait()
+        if not done.is_set():
+            pending = (
+                "the rows read so far are reported"
+                if dry_run
+                else "the requests in flight are answered and journalled, the reports written"
+            )
+            reporter.warning(f"{stop.why}: stopping; {pending} (Ctrl-C again stops at once)")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    threading.Thread(target=watch, name="payor-signals", daemon=True).start()
     try:
         yield stop
     finally:
+        done.set()
+        stop.request("done")  # ends the watcher
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+HARD_STOP = (
+    "error: stopped at once (second Ctrl-C); the journal is consistent and a re-run sends "
+    "again what was in flight\n"
+)
 
 
 def _single_kind_command(kind: str):
@@ -400,7 +420,7 @@ def schema(
 @app.command("sandbox")
 def sandbox(
     port: Annotated[
-        int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free one).")
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
     ] = 8765,
     db: Annotated[
         Path | None, typer.Option("--db", help="SQLite file for the stored rows (default: memory).")
@@ -451,7 +471,7 @@ def sandbox(
     except PayorError as exc:
         _fail(reporter, exc)
     own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))
-    if host not in LOOPBACK_HOSTS:
+    if not is_loopback(host):
         if not own_credentials:
             reporter.error(
                 f"sandbox: --host {host} is reachable from other machines, and the default "

@@ -22,6 +22,8 @@ from .targets import Credentials, Target
 
 MAX_MESSAGE = 300
 QUOTA_NOTICE_EVERY_S = 60.0
+MAX_QUOTA_WAIT_S = 24 * 3600.0
+"""A quota reset further away than this is a broken header, not a quota."""
 AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 """Answers after which the server may have acted: a create is looked up before it is retried."""
 MIN_SECRET = 4  # hiding a shorter "secret" would only garble the text
@@ -252,9 +254,16 @@ class ApiClient:
                 f"gave up on {url} after {tries} ({self.policy.max_retries} retries): {cause}",
                 "the server or network is failing; a re-run goes on from the last accepted batch",
             )
-        wait = server_wait(response.headers, self.clock) if response is not None else None
-        if wait is None:
-            wait = self.policy.backoff(attempt, self.clock)
+        asked = server_wait(response.headers, self.clock) if response is not None else None
+        # never sooner than the backoff: "Retry-After: 0" on every answer would spend all the
+        # tries in a moment
+        wait = max(asked or 0.0, self.policy.backoff(attempt, self.clock))
+        if asked is not None and asked > self.policy.budget_s:
+            raise AbortedError(
+                f"gave up on {url}: the server asks to wait {_seconds(asked)} before trying "
+                f"again, more than the retry budget of {self.policy.budget_s:.0f} s ({cause})",
+                "try later, or raise retry_budget_s in [upload]",
+            )
         if self._waited + wait > self.policy.budget_s:
             raise AbortedError(
                 f"gave up on {url}: the retry budget of {self.policy.budget_s:.0f} s is spent "
@@ -276,6 +285,11 @@ class ApiClient:
         # the server says the window's quota is spent: wait for its reset, not for a 429
         if quota_spent(response.headers):
             wait = reset_wait(response.headers, self.clock)
+            if wait and wait > MAX_QUOTA_WAIT_S:
+                raise AbortedError(
+                    f"{self.base_url} says its quota resets in {_seconds(wait)}: more than a day",
+                    "check X-RateLimit-Reset with the API's provider; a re-run goes on from here",
+                )
             if wait:
                 self._not_before = self.clock.monotonic() + wait
 
@@ -311,6 +325,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0][:MAX_MESSAGE] if lines else type(exc).__name__
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.0f} s" if value < 1e12 else "forever"
 
 
 def _short(cause: str) -> str:

@@ -315,6 +315,10 @@ def _text(value: Any, what: str, source: str) -> str:
     raise MappingError(f"{source}: {what} must be text or a number, not {value!r}")
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _missing(raw: Any, where: str) -> tuple[str, ...]:
     texts = [raw] if isinstance(raw, str) else raw
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
@@ -341,7 +345,7 @@ def _parse_field(
         allowed = _TYPE_OPTIONS.get(key)
         if allowed and ftype not in allowed:
             raise MappingError(
-                f"{where}: {key!r} does not apply to a {ftype.value} field",
+                f"{where}: {key!r} does not apply to {_article(ftype.value)} {ftype.value} field",
                 f"{key!r} is for {' and '.join(t.value for t in allowed)} fields",
             )
     sources = [k for k in ("column", "columns", "value", "sum") if k in raw]

@@ -132,16 +132,21 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_failure_report(
-    path: Path, files: dict[str, Path], dry_run: bool, error: PayorError
+    path: Path,
+    files: dict[str, Path],
+    dry_run: bool,
+    error: PayorError,
+    exit_code: int | None = None,
 ) -> None:
     """The report of a run that stopped before it could count anything: zeros and the error."""
+    code = int(error.exit_code if exit_code is None else exit_code)
     summaries = [
-        RunSummary(kind, file, dry_run, exit_code=int(error.exit_code), error=str(error))
+        RunSummary(kind, file, dry_run, exit_code=code, error=str(error))
         for kind, file in files.items()
     ]
     data: dict[str, Any] = summaries[0].as_json()
     if len(summaries) > 1:
-        data = {s.kind: s.as_json() for s in summaries} | {"exit_code": int(error.exit_code)}
+        data = {s.kind: s.as_json() for s in summaries} | {"exit_code": code}
     with contextlib.suppress(PayorError):
         write_json(path, data)
 

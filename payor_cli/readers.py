@@ -411,7 +411,10 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
             "open it in Excel and save it again as .xlsx, or export as CSV",
         ) from None
     names = workbook.sheet_names
-    sheet_name = _pick_sheet(path, names, options.sheet)
+    if len(names) == 1 and _is_own_rejected_sheet(workbook, names[0]):
+        sheet_name = names[0]  # payor's rejected rows: the mapping's sheet was the source's
+    else:
+        sheet_name = _pick_sheet(path, names, options.sheet)
     try:
         rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except Exception as exc:
@@ -440,6 +443,14 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
     table.rows_expected, table.rows_exact = max(0, len(rows) - options.header_row), True
     table._chunks = lambda: _workbook_chunks(rows, len(headers), options.header_row, chunk_rows)
     return _own_rejected(table) if own else table
+
+
+def _is_own_rejected_sheet(workbook: python_calamine.CalamineWorkbook, name: str) -> bool:
+    try:
+        first = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=1)
+    except Exception:  # a damaged sheet is reported when it is read for real
+        return False
+    return bool(first) and tuple(cell_text(c).strip() for c in first[0][:2]) == REJECTED_LEAD
 
 
 def _workbook_format(path: Path) -> str:

@@ -47,13 +47,17 @@ def one_line(summary: RunSummary) -> str:
     if not summary.dry_run:
         line += (
             f", {summary.rows_unchanged} unchanged, {summary.rows_sent} sent, "
-            f"{summary.rows_accepted} accepted in {summary.requests} requests "
-            f"({summary.retries} retries)"
+            f"{summary.rows_accepted} accepted in {_count(summary.requests, 'request')} "
+            f"({_count(summary.retries, 'retry', 'retries')})"
         )
     line += f"{mode}; {summary.duration_s:.1f} s; exit {summary.exit_code}"
     if summary.stopped:
         line += f"; STOPPED ({summary.stopped.reason}): {how_far(summary)}"
     return line
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def how_far(summary: RunSummary) -> str:
@@ -65,10 +69,12 @@ def how_far(summary: RunSummary) -> str:
     parts = []
     if not summary.read_to_end:
         parts.append(
-            f"{summary.file} was read to row {summary.last_row or 0:,} only, not to its end"
+            f"{summary.file} was read to row {summary.last_row:,} only, not to its end"
+            if summary.last_row
+            else f"{summary.file} was not read"
         )
     if stopped.row is not None:
-        done = "checked" if summary.dry_run else "sent"
+        done = "checked" if summary.dry_run else "delivered"
         parts.append(f"nothing from row {stopped.row:,} on was {done}")
     if not summary.dry_run:
         parts.append("a re-run goes on from the last accepted batch")
@@ -116,6 +122,7 @@ class Reporter:
         self._last_plain = 0.0
         self._started = 0.0
         self._expected: tuple[int, bool] | None = None
+        self._gone: list[Console] = []
 
     # -- plain lines ------------------------------------------------------------------------
     def line(self, text: str, *, error: bool = False, show: bool = True) -> None:
@@ -130,11 +137,17 @@ class Reporter:
             return
         text = cut(text, "in the log file" if self.log else "cut; --log-file FILE keeps them")
         console = self.err if error else self.out
-        if self.live:
-            console.print(text, markup=False)
-        else:  # plain lines need none of rich's layout work (the sandbox logs every request)
-            console.file.write(f"{stamp} {text}\n")
-            console.file.flush()
+        if console in self._gone:
+            return
+        try:
+            if self.live:
+                console.print(text, markup=False)
+            else:  # plain lines need none of rich's layout work (the sandbox logs every request)
+                console.file.write(f"{stamp} {text}\n")
+                console.file.flush()
+        except OSError:
+            # a closed pipe (| head) or a full disk: the run goes on, and its files are written
+            self._gone.append(console)
 
     def error(self, text: str) -> None:
         self.line(f"error: {text}", error=True)

@@ -7,6 +7,7 @@ run in no time and can assert every wait.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -59,6 +60,8 @@ def reset_wait(headers: Mapping[str, str], clock: Clock) -> float | None:
         value = float(reset)
     except ValueError:
         return _seconds_or_date(reset, clock)
+    if not math.isfinite(value):
+        return None  # no time at all: ignored, the backoff decides
     if value > EPOCH_THRESHOLD:
         value -= clock.wall()
     return max(0.0, value)
@@ -76,9 +79,11 @@ def quota_spent(headers: Mapping[str, str]) -> bool:
 def _seconds_or_date(text: str, clock: Clock) -> float | None:
     text = text.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -103,12 +103,24 @@ def default_config_path() -> Path | None:
     return user if user.is_file() else None
 
 
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: this machine only."""
+    import ipaddress
+
+    if host.strip("[]").lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_url(url: str) -> None:
     """Refuse plain http to anything but loopback, so a secret never travels in clear text."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base URL {url!r} is not an http(s) address")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"refusing plain http:// to {parts.hostname}: the API secret would travel in clear text",
             "use https://, or http:// only for a server on this machine (localhost)",

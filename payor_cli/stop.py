@@ -34,6 +34,10 @@ class StopRequest:
     def requested(self) -> bool:
         return self._event.is_set()
 
+    def wait(self) -> None:
+        """Block until a stop is asked for."""
+        self._event.wait()
+
     def check(self) -> None:
         """Raise Interrupted when a stop was asked for."""
         if self._event.is_set():

@@ -39,7 +39,11 @@ class RowError:
 
 
 # Kinds whose row text names another row: the group says what they share.
-GROUP_TEXTS = {"duplicate_key": "repeats the key of an earlier row, with other values"}
+GROUP_TEXTS = {
+    "duplicate_key": "repeats the key of an earlier row",
+    "customer_rejected": "belongs to a customer that was rejected",
+    "record_rejected": "belongs to a record refused whole for another of its rows",
+}
 
 
 @dataclass

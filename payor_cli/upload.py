@@ -132,15 +132,12 @@ class HeldBack:
 
     def add(self, rows: list[RejectedRow]) -> None:
         for row in rows:
-            if row.link:
-                first = row.errors[0].message() if row.errors else "rejected"
-                self.reasons.setdefault(  # an e-mail link matches without regard to case
-                    row.link.casefold(),
-                    f"its customer {row.link} was rejected (row {row.row}: {first})",
-                )
-                self.reasons.setdefault(
-                    row.link, f"its customer {row.link} was rejected (row {row.row}: {first})"
-                )
+            if not row.link or all(e.kind == "duplicate_key" for e in row.errors):
+                continue  # a refused repeat: the row that keeps the key speaks for the customer
+            first = row.errors[0].message() if row.errors else "rejected"
+            reason = f"its customer {row.link} was rejected (row {row.row}: {first})"
+            self.reasons.setdefault(row.link, reason)
+            self.reasons.setdefault(row.link.casefold(), reason)  # e-mail links: any case
 
 
 def resolve_mapping(

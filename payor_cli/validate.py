@@ -374,6 +374,8 @@ class Validator:
             if same:
                 merged[offset] = True
                 continue
+            if any(e.kind == "duplicate_key" for e in errors.get(offset, [])):
+                continue  # refused again already, naming the row of the first upload
             errors.setdefault(offset, []).append(
                 RowError(
                     chunk.first_row + offset,

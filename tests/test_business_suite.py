@@ -167,6 +167,7 @@ def test_a_crm_that_holds_some_records_adopts_them(setup, upload, sandbox_server
     # a new state dir: the journal knows nothing, the CRM holds half
     run, report = upload(server, source, config)
     assert run.code == 0, run.text
+    assert report["invoices"]["rows_accepted"] == len(rows) - 1  # adopted ones included
     assert stored_invoices(server) == expected_invoices(rows)
     assert server.stats()["writes"]["invoices"] == 20
     assert server.stats()["by_status"].get("409", 0) == 0

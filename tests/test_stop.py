@@ -86,7 +86,7 @@ def test_signal_stops_cleanly_and_the_report_is_true(
     assert report["rows_sent"] == len(stored)  # what went out was answered, nothing more went
     assert journalled(tmp_path) == stored
     assert report["requests"] == server.stats()["requests"]
-    assert f"nothing from row {report['stopped']['row']:,} on was sent" in out
+    assert f"nothing from row {report['stopped']['row']:,} on was delivered" in out
     # the rejected-rows file of this run is written, with the row it refused
     assert [r["source_row"] for r in read_rejected(tmp_path / "rejected.csv")] == ["6"]
     # and a re-run goes on from there, sending nothing twice
@@ -192,4 +192,4 @@ def test_a_stop_in_a_long_file_says_it_was_not_read_to_the_end(tmp_path, sandbox
     assert report["rows_accepted"] == len(stored)
     assert report["stopped"]["row"] == 2 + len(stored)  # batches go in file order
     assert f"customers.csv was read to row {report['rows_read'] + 1:,} only, not to its end" in out
-    assert f"nothing from row {2 + len(stored):,} on was sent" in out
+    assert f"nothing from row {2 + len(stored):,} on was delivered" in out
