@@ -9,6 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .values import DECIMAL_PLACES
+
 FIRST_ROWS = 10
 NO_CURRENCY = "(none)"
 
@@ -100,14 +102,18 @@ class ErrorTally:
 class Totals:
     """Control totals: sums of the amount field per currency, for each stage a row can reach.
 
-    The sums are kept as the API's integers (after `scale`) and shown in currency units, which
-    is what a clerk compares with the ledger: 39185571 at scale 100 is "391855.71".
+    The sums are of the amounts as the file states them, in millionths of a currency unit
+    (exact), so a row refused for its amount (not whole after `scale`, too large) still
+    counts; they are shown in currency units with the decimals the mapping implies, which is
+    what a clerk compares with the ledger: "391855.71".
     """
 
     STAGES = ("read", "rejected", "valid", "accepted")
+    UNIT = Decimal(10) ** DECIMAL_PLACES
+    """Amounts come in 10**-6 of a currency unit."""
 
-    def __init__(self, scale: Decimal = Decimal(1), field: str = "invoiceAmount") -> None:
-        self.scale = scale
+    def __init__(self, places: int | None = 2, field: str = "invoiceAmount") -> None:
+        self.places = places
         self.field = field
         self.sums: dict[str, dict[str, int]] = {}
 
@@ -132,11 +138,14 @@ class Totals:
     def add_value(self, stage: str, amount: int, currency: str | None) -> None:
         self._bucket(currency)[stage] += amount
 
-    def units(self, amount: int) -> Decimal:
-        """An API amount in currency units, exact, with the decimals that `scale` implies."""
-        value = Decimal(amount) / self.scale
-        places = _decimal_places(self.scale)
-        return value.quantize(Decimal(1).scaleb(-places)) if places is not None else value
+    def units(self, amount: int | Decimal) -> Decimal:
+        """A sum in currency units, exact: with `places` decimals where that loses nothing."""
+        value = Decimal(amount) / self.UNIT
+        if self.places is not None:
+            rounded = value.quantize(Decimal(1).scaleb(-self.places))
+            if rounded == value:
+                return rounded
+        return value.normalize()
 
     def as_json(self) -> dict[str, dict[str, str]]:
         """Per currency and stage, exact decimal strings in currency units ("391855.71")."""
@@ -150,7 +159,7 @@ class Totals:
         return f"{self.units(self.sums[currency][stage]):,f}"
 
 
-def _decimal_places(scale: Decimal) -> int | None:
+def decimal_places(scale: Decimal) -> int | None:
     """100 -> 2, 1 -> 0; None when scale is no power of ten (then the exact quotient is shown)."""
     exponent = scale.normalize().as_tuple()
     if exponent.digits == (1,) and exponent.exponent >= 0:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +25,7 @@ from .readers import InputOptions, Table, open_table
 from .schema import FieldType, Kind
 from .settings import Settings
 from .stop import StopRequest
-from .summary import RejectedRow, RunSummary, Stopped, Totals
+from .summary import RejectedRow, RunSummary, Stopped, Totals, decimal_places
 from .targets import Target
 from .validate import ValidatedChunk, Validator
 
@@ -195,10 +194,10 @@ def new_summary(source: Source, dry_run: bool) -> RunSummary:
     amount_field = source.target.amount_field
     if source.kind.field(amount_field) is not None:
         amount = source.mapping.fields.get(amount_field)
-        scale = amount.scale if amount is not None else Decimal(1)
+        places = decimal_places(amount.scale) if amount is not None else 0
         if source.kind.field(amount_field).type is FieldType.MONEY:
-            scale = Decimal(100)  # money is counted in cents
-        summary.totals = Totals(scale, amount_field)
+            places = 2
+        summary.totals = Totals(places, amount_field)
     return summary
 
 

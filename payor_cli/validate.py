@@ -15,7 +15,7 @@ from .journal import fingerprints
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
 from .schema import FieldType
-from .summary import RejectedRow, RowError
+from .summary import RejectedRow, RowError, Totals
 from .targets import Target, get_target
 
 KEY_SEPARATOR = "\x1f"
@@ -171,7 +171,7 @@ class Validator:
             ]
         )
         groups = None
-        amounts = literals[self.amount_field].integers if self.amount_field in literals else None
+        amounts = self._amounts_read(plain)
         if self.bound.mapping.groups_rows:
             groups = records.adjacent(key_plain.to_pylist(), active_np)
             payloads, amounts = self._records(chunk, groups, literals, lines, errors)
@@ -239,6 +239,15 @@ class Validator:
             self._amounts(result, amounts, currencies, counted, refused)
         return result
 
+    def _amounts_read(self, plain: dict[str, pa.Array]) -> pa.Array | None:
+        """The amount of each row as the file states it, exact (10**-6 units), for the control
+        totals: also where the API's value could not be made (not whole after scale)."""
+        bound_field = self._bound_by_name.get(self.amount_field)
+        if bound_field is None or bound_field.spec.sum:
+            return None  # a sum's amount is the record's, made in _records
+        spec = bound_field.spec
+        return values.exact_decimal(plain[self.amount_field], spec.decimal, spec.thousands).integers
+
     def _records(
         self,
         chunk: Chunk,
@@ -281,7 +290,7 @@ class Validator:
                     continue
                 extra[number] += f',"{name}":{int(whole)}'
             if name == self.amount_field:
-                amounts = [t * scale if t is not None else None for t in totals]
+                amounts = [t * Totals.UNIT if t is not None else None for t in totals]
         if kind.lines:
             items, amounts = self._lines_of(groups, literals, lines)
             for number, line_json in enumerate(items):
@@ -315,7 +324,9 @@ class Validator:
         items = [",".join(line_json[m] or "" for m in members) for members in groups.members]
         if prices is None:
             return items, [None] * len(items)
-        return items, records.summed(groups, prices, quantities)
+        cents = records.summed(groups, prices, quantities)
+        in_units = Totals.UNIT / 100
+        return items, [c * in_units if c is not None else None for c in cents]
 
     def _field_errors(
         self,

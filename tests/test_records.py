@@ -333,3 +333,18 @@ def test_an_amount_is_read_the_same_alone_and_beside_any_other_cell(scale):
         assert alone == beside_plain == beside_symbol, amount
     assert read(["1234567890123456789"])[0] == (None, ["too_large"])
     assert read(["123456789012345678"])[0][1] == ([] if scale == 1 else ["too_large"])
+
+
+def test_a_row_refused_for_its_amount_still_counts_in_the_totals(tmp_path, dry_run):
+    rows = [[*HEADER, "Cur"], ["C", "I1", "1", "EUR"], ["C", "I2", "2", "EUR"], ["C", "I3", "0.5", "EUR"], ["C", "I4", "x", "EUR"]]  # fmt: skip
+    source = write_csv(tmp_path / "i.csv", rows)
+    run, _, rejected, report = dry_run("invoices", source, INVOICE_MAPPING + 'currency = "Cur"\n')
+    assert run.code == 1
+    assert [r["source_row"] for r in rejected] == ["4", "5"]
+    # 0.5 is not whole (scale 1) but is money read; "x" is no amount at all
+    assert report["totals"]["EUR"] == {
+        "read": "3.5",
+        "rejected": "0.5",
+        "valid": "3",
+        "accepted": "0",
+    }
