@@ -433,6 +433,8 @@ def _run_planned(
         delivery = None
         if not request.dry_run:
             target = planned[0].source.target
+            if (said := quota_plan(planned, target)) is not None:
+                observer.notice(said)
             delivery = stack.enter_context(_connection(request, settings, observer, stop, target))
         ended: RunSummary | None = None
         for item, summary in zip(planned, summaries, strict=True):
@@ -518,6 +520,26 @@ def _connection(
             )
 
         yield for_kind
+
+
+def quota_plan(planned: list[Planned], target: Target) -> str | None:
+    """What a target's documented quota makes the run cost, when that is over a minute: an
+    upper bound, since rows the journal knows unchanged are not sent."""
+    if not target.hourly_quota:
+        return None
+    requests = 0
+    for item in planned:
+        rows = item.table.rows_expected or 0
+        requests += rows if item.source.kind.lines else -(-rows // 100)
+    hours = requests / target.hourly_quota
+    if hours * 60 <= 1:
+        return None
+    whole, minutes = divmod(round(hours * 60), 60)
+    took = f"{whole} h {minutes} min" if whole else f"{minutes} min"
+    return (
+        f"{target.name}: up to about {requests:,} requests: {took} at "
+        f"{target.hourly_quota:,} an hour (its quota; unchanged rows are not sent)"
+    )
 
 
 def per_kind(path: Path | None, kind: str, several: bool) -> Path | None:

@@ -288,3 +288,42 @@ def test_schema_and_sandbox_speak_the_target(payor):
     assert "invoice_number" in run.out and "customer" in run.out
     run = payor("schema", "--target", "nope")
     assert run.code == 2 and "unknown target 'nope'" in run.err
+
+
+def test_the_quota_is_planned_and_said_before_the_run(setup, upload, sandbox_server):
+    source, config, rows = setup(400)
+    server = bs_server(sandbox_server)
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    invoice_rows = len(rows) - 1
+    requests = invoice_rows + -(-invoice_rows // 100)
+    minutes = round(requests / 1000 * 60)
+    assert (
+        f"business-suite: up to about {requests:,} requests: {minutes // 60} h {minutes % 60} min "
+        "at 1,000 an hour" in run.err
+    )
+
+
+def test_readme_business_suite_command_works(payor, tmp_path):
+    from conftest import SAMPLES
+
+    command = (
+        "upload", "all", "--customers", SAMPLES / "customers.csv", "--invoices",
+        SAMPLES / "invoices.xlsx", "--config", SAMPLES / "business-suite.toml", "--sandbox",
+        "--state-dir", tmp_path / "state",
+    )  # fmt: skip
+    run = payor(*command)
+    assert run.code == 0, run.text
+    assert "customers: 8 read, 8 valid" in run.out
+    assert "invoices: 40 read, 40 valid, 0 rejected" in run.out and "40 accepted" in run.out
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "sandbox-business-suite.sqlite") as db:
+        stored = dict(db.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall())
+        first = json.loads(
+            db.execute("SELECT payload FROM records WHERE key = 'INV-2026-00001'").fetchone()[0]
+        )
+    assert stored == {"customers": 8, "invoices": 40}
+    assert first["items"] == [{"description": "INV-2026-00001", "amount": 6337.07, "qty": 1}]
+    again = payor(*command)
+    assert again.code == 0 and "40 unchanged, 0 sent" in again.out

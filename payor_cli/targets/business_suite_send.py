@@ -47,10 +47,16 @@ class Directory:
     def reload(self) -> None:
         self.by_email, self.by_account = {}, {}
         for customer in listed(self.client, f"{API}/customers", {}, "the customer list"):
-            self.by_email[str(customer.get("email", "")).casefold()] = customer["id"]
-            account = str(customer.get("account", ""))
-            self.by_account.setdefault(account, customer["id"])
-            self.by_account.setdefault(account.casefold(), customer["id"])
+            self.add(customer, customer["id"])
+
+    def add(self, customer: dict, record_id: int) -> None:
+        """A customer this run created or updated: its invoices find it without a new list."""
+        if self.by_email is None:
+            return  # not listed yet: the list, when needed, will have it
+        self.by_email[str(customer.get("email", "")).casefold()] = record_id
+        account = str(customer.get("account", ""))
+        self.by_account.setdefault(account, record_id)
+        self.by_account.setdefault(account.casefold(), record_id)
 
 
 def listed(client: ApiClient, path: str, params: dict[str, str], what: str) -> list[dict]:
@@ -116,6 +122,7 @@ class CustomerSender:
         if answer.outcome == "missing":
             return False
         if answer.outcome == "accepted":
+            self.directory.add(pending.data(), record_id)
             self.outlet.accepted([pending], [str(record_id)])
         else:
             self.outlet.refused(pending, answer.row_errors.get(0) or answer.message)
@@ -139,10 +146,13 @@ class CustomerSender:
             self._create([p for i, p in enumerate(batch) if i not in found])
         elif answer.outcome == "accepted":
             created = answer.data.get("data") if isinstance(answer.data, dict) else None
-            ids = [str(c.get("id")) for c in created] if isinstance(created, list) else []
+            ids = [c.get("id") for c in created] if isinstance(created, list) else []
             if len(ids) != len(batch):
                 ids = [None] * len(batch)  # found by the list when next needed
-            self.outlet.accepted(batch, ids)
+            for pending, record_id in zip(batch, ids, strict=True):
+                if record_id is not None:
+                    self.directory.add(pending.data(), record_id)
+            self.outlet.accepted(batch, [str(i) if i is not None else None for i in ids])
         elif answer.outcome == "too_large" and len(batch) > 1:
             middle = len(batch) // 2
             self._create(batch[:middle])
