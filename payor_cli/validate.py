@@ -283,7 +283,7 @@ class Validator:
                                 name,
                                 bound_field.column_header,
                                 "not_whole",
-                                f"sums to {total:f}, not a whole number × {scale:f} "
+                                f"sums to {total.normalize():f}, not a whole number × {scale.normalize():f} "
                                 "(nothing is rounded; check scale)",
                             )
                         ]

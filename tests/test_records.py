@@ -348,3 +348,108 @@ def test_a_row_refused_for_its_amount_still_counts_in_the_totals(tmp_path, dry_r
         "valid": "3",
         "accepted": "0",
     }
+
+
+# --- sum: an invoice total made from its line rows (PayorCRM has no lines) -----------------------
+
+SUM_MAPPING = """
+[invoices]
+[invoices.fields]
+customerNumber = "CustomerID"
+invoiceNumber = "InvoiceNo"
+invoiceAmount = { sum = "UnitPrice", times = "Quantity", scale = 100 }
+"""
+
+
+def test_sum_totals_the_lines_of_the_uci_workbook(dry_run):
+    source = DATA / "uci_online_retail_first70051.xlsx"
+    run, payloads, _, report = dry_run("invoices", source, SUM_MAPPING)
+    assert run.code == 1  # rows without a CustomerID
+    import python_calamine
+
+    rows = (
+        python_calamine.CalamineWorkbook.from_path(str(source))
+        .get_sheet_by_name("Online Retail")
+        .to_python()
+    )
+    header, body = rows[0], rows[1:]
+    col = {
+        name: header.index(name) for name in ("InvoiceNo", "Quantity", "UnitPrice", "CustomerID")
+    }
+    expected: dict[str, Decimal] = {}
+    for row in body:
+        if row[col["CustomerID"]] == "":
+            continue
+        number = str(row[col["InvoiceNo"]]).removesuffix(".0")
+        price = Decimal(repr(row[col["UnitPrice"]]))
+        expected[number] = expected.get(number, Decimal(0)) + price * int(row[col["Quantity"]])
+    sent = {p["invoiceNumber"]: p["invoiceAmount"] for p in payloads}
+    assert sent["536365"] == 13912  # 7 lines: 6 x 2.55 + 6 x 3.39 + ...
+    assert sent == {n: int(v * 100) for n, v in expected.items()}
+    assert report["rows_valid"] == sum(1 for r in body if r[col["CustomerID"]] != "")
+    assert report["rows_read"] == len(body)
+
+
+def test_sum_over_xero_import_template_rows_with_asterisk_headers(tmp_path, dry_run):
+    rows = [
+        ["*ContactName", "*InvoiceNumber", "*InvoiceDate", "Description", "*Quantity", "*UnitAmount"],
+        ["Bright Dental", "INV-1", "05/11/2024", "Consulting", "5", "200.00"],
+        ["Bright Dental", "INV-1", "05/11/2024", "Travel", "1", "150.00"],
+        ["Cole Farms", "INV-2", "20/11/2024", "Seeds", "3", "25.17"],
+        ["Cole Farms", "INV-3", "21/11/2024", "Seeds", "0.5", "0.01"],
+    ]  # fmt: skip
+    mapping = """
+[invoices]
+date_format = "%d/%m/%Y"
+[invoices.fields]
+customerNumber = "*ContactName"
+invoiceNumber = "*InvoiceNumber"
+invoiceDate = "*InvoiceDate"
+invoiceAmount = { sum = "*UnitAmount", times = "*Quantity", scale = 100 }
+"""
+    run, payloads, rejected, report = dry_run(
+        "invoices", write_csv(tmp_path / "x.csv", rows), mapping
+    )
+    assert run.code == 1
+    assert payloads == [
+        {"customerNumber": "Bright Dental", "invoiceNumber": "INV-1", "invoiceDate": "2024-11-05", "invoiceAmount": 115000},
+        {"customerNumber": "Cole Farms", "invoiceNumber": "INV-2", "invoiceDate": "2024-11-20", "invoiceAmount": 7551},
+    ]  # fmt: skip
+    assert [r["source_row"] for r in rejected] == ["5"]
+    assert "sums to 0.005, not a whole number × 100" in rejected[0]["errors"]
+    assert (report["rows_valid"], report["rows_rejected"]) == (3, 1)
+
+
+def test_rows_of_one_invoice_that_disagree_reject_it_whole(tmp_path, dry_run):
+    rows = [
+        ["CustomerID", "InvoiceNo", "Quantity", "UnitPrice"],
+        ["C1", "I1", "1", "1.00"],
+        ["C2", "I1", "1", "2.00"],
+        ["C1", "I2", "2", "1.50"],
+    ]
+    run, payloads, rejected, _ = dry_run(
+        "invoices", write_csv(tmp_path / "d.csv", rows), SUM_MAPPING
+    )
+    assert run.code == 1
+    assert payloads == [{"customerNumber": "C1", "invoiceNumber": "I2", "invoiceAmount": 300}]
+    assert [r["source_row"] for r in rejected] == ["2", "3"]
+    assert all(
+        "the rows of one record (2, 3) differ in customerNumber" in r["errors"] for r in rejected
+    )
+
+
+def test_an_invoice_straddling_two_chunks_is_summed_whole(tmp_path, dry_run):
+    rows = [["CustomerID", "InvoiceNo", "Quantity", "UnitPrice"]]
+    for i in range(12_000):  # 36,000 rows: more than a chunk of 25,000
+        rows += [
+            ["C", f"I{i:05d}", "1", "1.00"],
+            ["C", f"I{i:05d}", "2", "0.50"],
+            ["C", f"I{i:05d}", "1", "0.25"],
+        ]
+    run, payloads, _, report = dry_run(
+        "invoices", write_csv(tmp_path / "big.csv", rows), SUM_MAPPING
+    )
+    assert run.code == 0, run.text
+    assert len(payloads) == 12_000
+    assert {p["invoiceAmount"] for p in payloads} == {225}
+    assert report["rows_valid"] == 36_000
