@@ -9,6 +9,7 @@ appears in any text this module makes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,6 +236,10 @@ class ApiClient:
                     break
         elif response.text:
             text = response.text
+            if "html" in response.headers.get("Content-Type", "").lower():
+                # a proxy's error page: its title says it all ("502 Bad Gateway")
+                title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+                text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
         return self._clean(" ".join(text.split())[:MAX_MESSAGE])
 
     def _clean(self, text: Any) -> str:

@@ -55,6 +55,7 @@ class RejectedWriter:
                 self._file, delimiter=(table.delimiter if table else None) or ","
             )
             self._csv.writerow(header)
+            self._file.flush()  # even a run killed at once leaves a file that says it is new
 
     def write(self, rows: list[RejectedRow]) -> None:
         for row in rows:

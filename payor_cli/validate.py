@@ -224,7 +224,7 @@ class Validator:
             take(key_plain).to_pylist(),
             take(parents).to_pylist() if parents is not None else None,
             rejected,
-            fingerprints(valid_payloads.cast(pa.binary()).to_pylist()),
+            self._prints[offsets],
             merged_rows,
         )
         if groups is not None and sizes is not None:
@@ -375,9 +375,12 @@ class Validator:
         clean = [i for i, offset in enumerate(active_offsets.tolist()) if offset not in errors]
         prints = np.full(len(active_offsets), KeyIndex.NO_PAYLOAD, np.int64)
         if clean:
-            picked = pc.take(payloads, pa.array(active_offsets[clean]))
+            every = len(clean) == len(active_np)  # the usual chunk: nothing to pick
+            picked = payloads if every else pc.take(payloads, pa.array(active_offsets[clean]))
             found = fingerprints(picked.cast(pa.binary()).to_pylist())
             prints[clean] = np.where(found == KeyIndex.NO_PAYLOAD, 1, found)
+        self._prints = np.zeros(len(active_np), np.int64)
+        self._prints[active_offsets] = prints  # the journal's fingerprints: hashed once
         merged = np.zeros(len(active_np), dtype=bool)
         rows = (active_offsets + chunk.first_row).tolist()
         for position, (earlier, same) in self.keys.repeats(key_list, rows, prints).items():
