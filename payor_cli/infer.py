@@ -22,6 +22,7 @@ from .errors import MappingError
 from .mapping import Mapping, bind, parse_mapping
 from .readers import InputOptions, Table
 from .schema import FieldType, Kind
+from .targets import DEFAULT_TARGET, Target, get_target, target_names
 from .validate import Validator
 
 HEADER_SEARCH_ROWS = 50
@@ -135,6 +136,12 @@ phoneno: Phone; Phone No; Phone Number; Phone numbers; Telephone; Telephone 1; T
 emailaddress1: Email; Email Address; E-Mail-Adresse; Email Adresse; Mail; Primary Email;
     Contact Email; Billing Email; Email 1; Mail Address
 cocode: {_COMPANY_CODE}
+address: Street; Address; Street Address; Address Line 1; Address 1; Billing Address;
+    Straße; Strasse; Anschrift; Adresse
+city: City; Town; Billing City; Ort; Stadt; Wohnort
+state: State; Region; Province; County; State/Province; Billing State; Bundesland
+zip: Zip; Zip Code; Postal Code; Postcode; Post Code; Billing Zip; PLZ; Postleitzahl
+country: Country; Country Code; Billing Country; Land; Länderschlüssel
 """,
     "invoices": f"""
 companyCode: {_COMPANY_CODE}
@@ -228,6 +235,64 @@ def _parse_labels(table: str) -> dict[str, tuple[list[str], list[str]]]:
 
 
 _NORMALISED = {kind_name: _parse_labels(table) for kind_name, table in _LABEL_TABLE.items()}
+_BY_FIELD = {name: labels for fields in _NORMALISED.values() for name, labels in fields.items()}
+assert len(_BY_FIELD) == sum(map(len, _NORMALISED.values())), "a field name in two kinds"
+
+# Fields of other targets (business-suite) that use the labels of PayorCRM fields: field name ->
+# the PayorCRM fields whose labels serve, by preference. The first one's labels name the field
+# (and so does the field's own name, the last of them); the others' can serve when nothing names
+# it. No target shares a field name with PayorCRM, so a kind's field name says which labels it
+# takes. business-suite's address, city, state, zip and country have labels of their own above.
+_LABELS_OF: dict[str, tuple[str, ...]] = {
+    "account": ("companyname",),
+    "email": ("emailaddress1",),
+    "phone": ("phoneno",),
+    "invoice_number": ("invoiceNumber",),
+    # business-suite finds an invoice's customer by the customer's e-mail or account name, not
+    # by a number: an e-mail column if the invoices file has one, else the customer's name; a
+    # customer number column only when there is neither
+    "customer": ("emailaddress1", "customerName", "customerNumber"),
+    "date": ("invoiceDate",),
+    "due_date": ("dueDate",),
+    "amount": ("invoiceAmount",),
+    "notes": ("itemText",),
+}
+_ALIAS_COMMENTS = {
+    "customer": "business-suite finds the invoice's customer by its e-mail or account name",
+}
+"""A comment on the line of a field from _LABELS_OF, for what its label does not say."""
+
+
+def _labels(kind: Kind, name: str) -> tuple[list[str], list[str]]:
+    """The (strong, weak) normalised labels of one of the kind's fields."""
+    sources = _LABELS_OF.get(name)
+    if sources is None or kind.field(name) is None:
+        return _NORMALISED.get(kind.name, {}).get(name, ([], []))
+    first_strong, first_weak = _BY_FIELD[sources[0]]
+    strong = list(dict.fromkeys([*first_strong, normalise(name)]))
+    weak = [*first_weak]
+    for other in sources[1:]:
+        weak.extend(_BY_FIELD[other][0] + _BY_FIELD[other][1])
+    return strong, [label for label in dict.fromkeys(weak) if label not in strong]
+
+
+def _own_field(kind: Kind, payorcrm_name: str) -> str | None:
+    """The kind's field that takes a PayorCRM field's place (itself in a PayorCRM kind)."""
+    if kind.field(payorcrm_name) is not None:
+        return payorcrm_name
+    for name, sources in _LABELS_OF.items():
+        if sources[0] == payorcrm_name and kind.field(name) is not None:
+            return name
+    return None
+
+
+def _target_of(kind: Kind) -> Target:
+    """The target whose kind it is (the default target for a kind of none)."""
+    for name in target_names():
+        target = get_target(name)
+        if target.kinds.get(kind.name) is kind:
+            return target
+    return get_target(None)
 
 
 _FIELD_NAME_SCORE = 4.0
@@ -575,6 +640,11 @@ def _date_ok(texts: list[str], formats: tuple[str, ...] | None) -> list[str]:
 
 # --- values: amounts ------------------------------------------------------------------------------
 
+_NUMBERS = (FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL)
+"""Field types read as amounts: decimal and thousands apply; only INTEGER has a scale."""
+_PLACES = {FieldType.MONEY: 2, FieldType.DECIMAL: values.DECIMAL_PLACES}
+"""The decimals that values.money and values.exact_decimal take (no mapping sets a scale)."""
+
 _CODE = re.compile(r"^[A-Z]{3}\s+|\s+[A-Z]{3}$")
 _AMOUNT = re.compile(
     r"(?P<open>\()?(?P<sign>[-+])?(?P<num>[\d.,'’]*\d[\d.,'’]*)(?P<trail>-)?(?P<close>\))?"
@@ -599,6 +669,9 @@ class _AmountGuess:
     coverage: float = 1.0
     bad: list[str] = field(default_factory=list)
     note: str | None = None
+    """What to check about the separators."""
+    scale_note: str | None = None
+    """What to check about the scale (more than 2 decimals)."""
 
 
 def _guess_amounts(texts: list[str]) -> _AmountGuess:
@@ -674,7 +747,7 @@ def _guess_amounts(texts: list[str]) -> _AmountGuess:
             guess.scale = 100
         elif needed <= 6:
             guess.scale = 10**needed
-            guess.note = f"amounts have {needed} decimals: sent ×{guess.scale}; check scale"
+            guess.scale_note = f"amounts have {needed} decimals: sent ×{guess.scale}; check scale"
     checked = _amount_bad(distinct, decimal, guess.thousands, guess.scale or 1)
     guess.bad = checked[:3]
     guess.coverage = 1 - len(checked) / len(distinct)
@@ -700,6 +773,13 @@ def _is_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
+
+
+def _names(texts: list[str]) -> bool:
+    """Whether most values read as names, not codes."""
+    # "Bright Dental", "1042 Bright Dental" read as names; "0379-NEVHP", "010001" do not
+    names = sum(1 for t in texts if " " in t or any(ch.islower() for ch in t))
+    return bool(texts) and names >= 0.5 * len(texts)
 
 
 # --- the plan: field -> source ------------------------------------------------------------------
@@ -772,6 +852,15 @@ class _Plan:
         self.unfit: dict[str, tuple[int, str]] = {}
         self.data_rows = self._dense_rows()
         self.value_rows = self.data_rows
+        self.required = list(kind.required)
+        """The fields a mapping without lines must map: the kind's required ones and, for
+        invoices with lines, the amount that gives each invoice its one line."""
+        if (
+            kind.lines
+            and kind.amount_without_lines
+            and kind.amount_without_lines not in kind.required
+        ):
+            self.required.append(kind.amount_without_lines)
 
     # -- helpers
 
@@ -816,7 +905,7 @@ class _Plan:
             return ftype is not FieldType.JSON
         if ftype is FieldType.DATE:
             return _guess_dates(texts).coverage >= 0.75
-        if ftype is FieldType.INTEGER:
+        if ftype in _NUMBERS:
             return _guess_amounts(texts).coverage >= 0.75
         if ftype is FieldType.EMAIL:
             return sum("@" in t for t in texts) >= 0.5 * len(texts)
@@ -846,10 +935,14 @@ class _Plan:
             "decimal": section.get("decimal"),
             "thousands": section.get("thousands"),
         }
-        for name, raw in (section.get("fields") or {}).items():
-            schema_field = self.kind.field(name)
+        for given, raw in (section.get("fields") or {}).items():
+            # a preset names PayorCRM's fields: another target's kind takes those it has
+            name = _own_field(self.kind, given)
+            if name is None and self._other_targets_field(given):
+                continue
+            schema_field = self.kind.field(name) if name else None
             if schema_field is None:
-                raise MappingError(f"preset: {name!r} is not a {self.kind.name} field")
+                raise MappingError(f"preset: {given!r} is not a {self.kind.name} field")
             spec = raw if isinstance(raw, dict) else {"column": raw}
             choice = _Choice(name, schema_field.type, how="preset")
             if "value" in spec:
@@ -867,6 +960,8 @@ class _Plan:
                     continue
                 choice.column = index
             for option in ("default", "map", "scale"):
+                if option == "scale" and schema_field.type is not FieldType.INTEGER:
+                    continue  # money and decimals have no scale
                 if option in spec:
                     choice.options[option] = spec[option]
                     choice.fixed.add(option)
@@ -875,7 +970,7 @@ class _Plan:
                 if given:
                     choice.options["format"] = tuple(_alternatives(given))
                     choice.fixed.add("format")
-            if schema_field.type is FieldType.INTEGER:
+            if schema_field.type in _NUMBERS:
                 for option in ("decimal", "thousands"):
                     given = spec.get(option, defaults[option])
                     if given:
@@ -892,13 +987,18 @@ class _Plan:
                 self.skip.append(_SkipRule(index, rule["pattern"], "from the preset"))
             else:
                 self.skip.append(_SkipRule(None, rule["pattern"], "from the preset"))
-        key = section.get("key")
+        key = [_own_field(self.kind, k) or k for k in _alternatives(section.get("key"))]
         if key:
-            self.key = _alternatives(key)
+            self.key = key
+
+    def _other_targets_field(self, name: str) -> bool:
+        """Whether `name` is a field of the default target's kind, where this kind is another's."""
+        default = get_target(None).kinds.get(self.kind.name)
+        return default is not None and default is not self.kind and default.field(name) is not None
 
     def _preset_lacks(self, name: str) -> None:
         # a preset covers several layouts of its vendor: only a missing required field is news
-        if name in self.kind.required:
+        if name in self.required:
             self.preset_missing.append(name)
 
     # -- labels
@@ -907,9 +1007,11 @@ class _Plan:
         header = self.normal[index]
         if not header:
             return None
-        strong, weak = _NORMALISED[self.kind.name].get(name, ([], []))
+        strong, weak = _labels(self.kind, name)
         field_name = normalise(name)
-        if header == field_name:
+        if header == field_name and name not in _LABELS_OF:
+            # a field of _LABELS_OF is scored by the labels it takes, its own name the last of
+            # them: a "Customer" column must not beat an e-mail one, nor "Account" a company
             return _FIELD_NAME_SCORE, "name"
         if header in strong:
             return _STRONG_SCORE - strong.index(header) / 1000, "label"
@@ -941,7 +1043,7 @@ class _Plan:
         for required in (True, False):
             pairs = []
             for f in self.kind.fields:
-                if f.name in self.choices or f.required != required:
+                if f.name in self.choices or (f.name in self.required) != required:
                     continue
                 for index in free:
                     scored = self._label_score(f.name, index)
@@ -961,6 +1063,12 @@ class _Plan:
                 choice = _Choice(name, self.kind.field(name).type, column=index, how=how)
                 if how == "similar":
                     choice.comments.append("matched by a similar label: check")
+                if name in _ALIAS_COMMENTS:
+                    choice.comments.append(_ALIAS_COMMENTS[name])
+                    texts = self.sample.texts(index, self.data_rows)
+                    codes = texts and not any("@" in t for t in texts) and not _names(texts)
+                    if self.kind.parent and name == self.kind.parent[1] and codes:
+                        choice.comments.insert(0, "check: these look like customer numbers")
                 if required:
                     chosen_score = self._label_score(name, index)[0]
                     passed = [
@@ -995,9 +1103,7 @@ class _Plan:
             return
         _, weak = _NORMALISED[self.kind.name].get(number, ([], []))
         texts = self.sample.texts(source.column, self.data_rows)
-        # "Bright Dental", "1042 Bright Dental" read as names; "0379-NEVHP", "010001" do not
-        names = sum(1 for t in texts if " " in t or any(ch.islower() for ch in t))
-        if self.normal[source.column] in weak and names >= 0.5 * len(texts) and texts:
+        if self.normal[source.column] in weak and _names(texts):
             self.choices[name] = _Choice(
                 name,
                 FieldType.STRING,
@@ -1010,7 +1116,7 @@ class _Plan:
 
     def _required_columns(self) -> list[int]:
         columns = []
-        for name in self.kind.required:
+        for name in self.required:
             choice = self.choices.get(name)
             if choice and choice.column is not None:
                 columns.append(choice.column)
@@ -1106,7 +1212,7 @@ class _Plan:
             texts = self.sample.texts(choice.column, self.value_rows)
             if choice.type is FieldType.DATE:
                 dates.append((choice, self._infer_date(choice, texts)))
-            elif choice.type is FieldType.INTEGER:
+            elif choice.type in _NUMBERS:
                 self._infer_amount(choice, texts)
             elif choice.type is FieldType.EMAIL:
                 bad = [t for t in texts if not re.fullmatch(r"[^@\s]+@[^@\s]+", t)]
@@ -1175,13 +1281,16 @@ class _Plan:
         return guess
 
     def _infer_amount(self, choice: _Choice, texts: list[str]) -> None:
+        """decimal, thousands and (integers only) scale; money and decimals have no scale."""
         where = f"{choice.field} (column {self.header(choice.column)!r})"
         guess = _guess_amounts(texts)
+        places = _PLACES.get(choice.type)
+        own_scale = 10**places if places is not None else None
         fixed = choice.fixed & {"decimal", "thousands"}
         if fixed:
             decimal = choice.options.get("decimal", ".")
             thousands = choice.options.get("thousands")
-            scale = choice.options.get("scale", guess.scale or 1)
+            scale = own_scale or choice.options.get("scale", guess.scale or 1)
             if _amount_bad(texts, decimal, thousands, scale) and guess.coverage == 1:
                 self.notes.append(
                     f"{where}: the preset's decimal {decimal!r} does not read these amounts; "
@@ -1197,22 +1306,29 @@ class _Plan:
                 choice.options["thousands"] = guess.thousands
                 choice.options.setdefault("decimal", guess.decimal or ".")
         comments = []
-        if "scale" not in choice.fixed:
+        if own_scale:
+            choice.options.pop("scale", None)
+            if guess.note:
+                self.notes.append(f"{where}: {guess.note}")
+        elif "scale" not in choice.fixed:
             if guess.scale:
                 choice.options["scale"] = guess.scale
                 if guess.scale == 100:
                     comments.append("amounts have decimals: sent in cents (x100)")
-            if guess.note:
-                self.notes.append(f"{where}: {guess.note}")
+            if guess.scale_note or guess.note:
+                self.notes.append(f"{where}: {guess.scale_note or guess.note}")
         elif Decimal(str(choice.options["scale"])) == 100:
             comments.append("sent in cents (x100)")
         decimal = choice.options.get("decimal", ".")
         thousands = choice.options.get("thousands")
-        scale = choice.options.get("scale", 1)
+        scale = own_scale or choice.options.get("scale", 1)
         left = _amount_bad(texts, decimal, thousands, scale)
         if left:
+            settings = (
+                f"at most {places} decimals and these separators" if own_scale else "these settings"
+            )
             self.notes.append(
-                f"{where}: {len(left)} distinct value(s) are not amounts with these settings, "
+                f"{where}: {len(left)} distinct value(s) are not amounts with {settings}, "
                 f"e.g. {left[0]!r}; those rows will be rejected"
             )
         if guess.negatives:
@@ -1304,10 +1420,11 @@ class _Plan:
         every line after the first a duplicate_key rejection. So the invoice's total is its
         amount, and the line's own fields (text, line number, quantity) are left out.
         """
-        invoice = self.choices.get("invoiceNumber")
+        number = _own_field(self.kind, "invoiceNumber")
+        invoice = self.choices.get(number) if number else None
         if invoice is None or invoice.column is None:
             return
-        invoices = self._groups(["invoiceNumber"])
+        invoices = self._groups([invoice.field])
         if not invoices:
             return
         self.duplicates_noted = True
@@ -1320,11 +1437,14 @@ class _Plan:
 
     def _invoice_total(self, invoices: list[list[int]]) -> None:
         """invoiceAmount from a column the same on every line of an invoice: its total."""
-        amount = self.choices.get("invoiceAmount")
+        name = _own_field(self.kind, "invoiceAmount")
+        if name is None:
+            return
+        amount = self.choices.get(name)
         if amount is not None and not self._varies(amount, invoices):
             amount.comments.insert(0, "the invoice's total: the same on each of its lines")
             return
-        total = self._total_column(invoices, amount)
+        total = self._total_column(invoices, name, amount)
         if total is None:
             if amount is not None:
                 self._line_amount_kept(amount)
@@ -1332,7 +1452,7 @@ class _Plan:
         previous = self.header(amount.column) if amount and amount.column is not None else None
         if previous is not None:
             self.used.discard(amount.column)
-        replacement = _Choice("invoiceAmount", FieldType.INTEGER, column=total, how="label")
+        replacement = _Choice(name, self.kind.field(name).type, column=total, how="label")
         self.assign(replacement)
         self._infer_amount(replacement, self.sample.texts(total, self.value_rows))
         replacement.comments.insert(
@@ -1341,7 +1461,9 @@ class _Plan:
             + (f" (not {previous!r}, which differs from line to line)" if previous else ""),
         )
 
-    def _total_column(self, invoices: list[list[int]], amount: _Choice | None) -> int | None:
+    def _total_column(
+        self, invoices: list[list[int]], name: str, amount: _Choice | None
+    ) -> int | None:
         """A free column labelled like an invoice total, with amounts, equal within an invoice."""
         taken = self.used - set(self._sources(amount) if amount else [])
         for label in _INVOICE_TOTALS:
@@ -1350,7 +1472,7 @@ class _Plan:
                     normal == label
                     and index in self.addressable
                     and index not in taken
-                    and self.compatible("invoiceAmount", index)
+                    and self.compatible(name, index)
                     and not self._column_varies(index, invoices)
                 ):
                     return index
@@ -1367,8 +1489,9 @@ class _Plan:
 
     def _leave_out_line_fields(self, invoices: list[list[int]]) -> None:
         """Drop the optional fields that differ between the lines of an invoice, with a note."""
+        kept = (_own_field(self.kind, "invoiceNumber"), _own_field(self.kind, "invoiceAmount"))
         for name, choice in list(self.choices.items()):
-            if name in ("invoiceNumber", "invoiceAmount") or not self._varies(choice, invoices):
+            if name in kept or not self._varies(choice, invoices):
                 continue
             if name in self.kind.required:
                 # a required field cannot be left out: its differing lines will be refused
@@ -1452,6 +1575,9 @@ def _render(
         out.append(f"# Note: {_comment(note)}")
     out.append("")
     out.append(f"[{kind.name}]")
+    target = _target_of(kind).name
+    if target != DEFAULT_TARGET:
+        out.append(f"# for --target {target}")
     if located.sheet is not None:
         line = f"sheet = {toml_string(located.sheet)}"
         out.append(
@@ -1489,7 +1615,7 @@ def _render(
     if shared_format:
         value = shared_format[0] if len(shared_format) == 1 else list(shared_format)
         out.append(f"date_format = {toml_value(value)}")
-    amount_choices = [c for c in plan.choices.values() if c.type is FieldType.INTEGER]
+    amount_choices = [c for c in plan.choices.values() if c.type in _NUMBERS]
     separators = {(c.options.get("decimal"), c.options.get("thousands")) for c in amount_choices}
     shared_separators = None
     if len(separators) == 1 and next(iter(separators)) != (None, None):
@@ -1570,7 +1696,7 @@ def _field_line(
         fmt = options.pop("format", None)
         if fmt and tuple(fmt) != shared_format:
             spec["format"] = fmt[0] if len(fmt) == 1 else list(fmt)
-    if choice.type is FieldType.INTEGER:
+    if choice.type in _NUMBERS:
         decimal = options.pop("decimal", None)
         thousands = options.pop("thousands", None)
         if (decimal, thousands) != shared_separators:
@@ -1578,7 +1704,7 @@ def _field_line(
                 spec["decimal"] = decimal or "."
             if thousands:
                 spec["thousands"] = thousands
-        if "scale" in options:
+        if "scale" in options and choice.type is FieldType.INTEGER:
             spec["scale"] = options.pop("scale")
     for option in ("default", "map"):
         if option in options:
@@ -1612,7 +1738,7 @@ def suggest_mapping(
     plan.find_furniture()
     plan.infer_values()
     plan.choose_key()
-    todo = [name for name in kind.required if name not in plan.choices]
+    todo = [name for name in plan.required if name not in plan.choices]
     if plan.preset_missing:
         plan.notes.append(
             "the preset's columns for "
@@ -1639,7 +1765,7 @@ def _verify(mapping: Mapping, table: Table, sample: _Sample) -> list[str]:
     if sample.chunk is None or not sample.rows:
         return []
     bound = bind(mapping, table.headers, str(table.path))
-    result = Validator(bound)(sample.chunk)
+    result = Validator(bound, target=_target_of(mapping.kind))(sample.chunk)
     if not result.rejected:
         return []
     reasons: Counter[str] = Counter()
