@@ -391,14 +391,7 @@ class Validator:
             if any(e.kind == "duplicate_key" for e in errors.get(offset, [])):
                 continue  # refused again already, naming the row of the first upload
             errors.setdefault(offset, []).append(
-                RowError(
-                    chunk.first_row + offset,
-                    key_fields,
-                    None,
-                    "duplicate_key",
-                    f"{REPEAT_TEXT}{earlier}",
-                    shown[position],
-                )
+                _repeat(chunk.first_row + offset, key_fields, str(earlier), shown[position])
             )
         return merged
 
@@ -425,16 +418,9 @@ class Validator:
             if earlier is None:
                 continue
             offset = int(active_offsets[position])
+            kept = f"{earlier.group()} of the first upload, which keeps it: give this row its own key, or delete it"
             errors.setdefault(offset, []).append(
-                RowError(
-                    chunk.first_row + offset,
-                    key_fields,
-                    None,
-                    "duplicate_key",
-                    f"{REPEAT_TEXT}{earlier.group()} of the first upload, which keeps it: "
-                    "give this row its own key, or delete it",
-                    key,
-                )
+                _repeat(chunk.first_row + offset, key_fields, kept, key)
             )
 
     def _held_back_errors(
@@ -607,6 +593,11 @@ class Validator:
                 "",
             )
         return values.json_objects(literals, anchor)
+
+
+def _repeat(row: int, key_fields: str, earlier: str, key: str | None) -> RowError:
+    """A row refused for repeating the key of `earlier` (a row number, and what it is)."""
+    return RowError(row, key_fields, None, "duplicate_key", f"{REPEAT_TEXT}{earlier}", key)
 
 
 def _decimals(converted: values.Converted) -> list[Decimal | None]:

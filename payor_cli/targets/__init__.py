@@ -95,9 +95,30 @@ class Target:
         raise NotImplementedError
 
     def classify(self, reply: Reply) -> Answer | None:
-        """The final word on an answer that is neither temporary nor an auth refusal; None
-        when it is a temporary failure after all (then it is retried)."""
-        raise NotImplementedError
+        """The final word on an answer that is not temporary (429, 5xx); None when it is a
+        temporary failure after all (2xx saying success false: retried). What every target
+        shares is here; `refusal` has the target's own 4xx."""
+        from payor_cli.client import Answer
+
+        refuse_credentials(reply, self.credential_names)
+        status, data = reply.status, reply.data
+        if 200 <= status < 300:
+            if isinstance(data, dict) and data.get("success") is False:
+                return None
+            return Answer("accepted", status, data=data)
+        if status == 413:
+            return Answer("too_large", status, reply.message)
+        answer = self.refusal(reply)
+        if answer is not None:
+            return answer
+        raise AbortedError(
+            f"unexpected answer HTTP {status} from {reply.url}: {reply.message or reply.reason}",
+            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
+        )
+
+    def refusal(self, reply: Reply) -> Answer | None:
+        """The target's answer to a 4xx that refuses rows (None: an unexpected answer)."""
+        return None
 
     def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> Sender:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from payor_cli.schema import Kind, fields_of
 
-from . import Credentials, Outlet, Target, refuse_credentials
+from . import Credentials, Outlet, Target
 
 if TYPE_CHECKING:
     from payor_cli.client import Answer, ApiClient, Reply
@@ -57,24 +57,13 @@ class PayorCrm(Target):
     def auth_headers(self, credentials: Credentials) -> dict[str, str]:
         return {"api_key": credentials.api_key, "api_secret": credentials.api_secret or ""}
 
-    def classify(self, reply: Reply) -> Answer | None:
+    def refusal(self, reply: Reply) -> Answer | None:
         from payor_cli.client import Answer
-        from payor_cli.errors import AbortedError
 
-        refuse_credentials(reply, self.credential_names)
-        status, data = reply.status, reply.data
-        if 200 <= status < 300:
-            if isinstance(data, dict) and data.get("success") is False:
-                return None
-            return Answer("accepted", status, data=data)
-        if status == 413:
-            return Answer("too_large", status, reply.message)
-        if status in (400, 409, 422):
-            return Answer("refused", status, reply.message, row_errors(data, reply.clean))
-        raise AbortedError(
-            f"unexpected answer HTTP {status} from {reply.url}: {reply.message or reply.reason}",
-            "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
-        )
+        if reply.status in (400, 409, 422):
+            errors = row_errors(reply.data, reply.clean)
+            return Answer("refused", reply.status, reply.message, errors)
+        return None
 
     def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> BatchUpsert:
         return BatchUpsert(kind, client, outlet)
