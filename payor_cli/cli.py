@@ -384,7 +384,9 @@ def init(
         raise typer.Exit(ExitCode.ROWS_REJECTED)
     if output is not None:
         reporter.line(
-            f"try it: payor upload {kind.value} {file} --mapping {output} --dry-run", error=True
+            f"try it: payor upload {kind.value} {file} --mapping {output} --dry-run"
+            + ("" if chosen.name == "payorcrm" else f" --target {chosen.name}"),
+            error=True,
         )
 
 
