@@ -411,10 +411,12 @@ def _open_workbook(path: Path, options: InputOptions, chunk_rows: int) -> Table:
             "open it in Excel and save it again as .xlsx, or export as CSV",
         ) from None
     names = workbook.sheet_names
-    if len(names) == 1 and _is_own_rejected_sheet(workbook, names[0]):
-        sheet_name = names[0]  # payor's rejected rows: the mapping's sheet was the source's
-    else:
+    try:
         sheet_name = _pick_sheet(path, names, options.sheet)
+    except InputError:
+        if len(names) != 1 or not _is_own_rejected_sheet(workbook, names[0]):
+            raise
+        sheet_name = names[0]  # payor's rejected rows: the mapping's sheet was the source's
     try:
         rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
     except Exception as exc:

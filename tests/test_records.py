@@ -453,3 +453,26 @@ def test_an_invoice_straddling_two_chunks_is_summed_whole(tmp_path, dry_run):
     assert len(payloads) == 12_000
     assert {p["invoiceAmount"] for p in payloads} == {225}
     assert report["rows_valid"] == 36_000
+
+
+def test_a_rejected_workbook_uploads_again_with_a_mapping_that_names_a_sheet(tmp_path, payor):
+    broken = tmp_path / "report.csv"
+    broken.write_bytes(
+        (SAMPLES / "open_items_report.csv").read_bytes().replace(b";6,337.07;", b";6,337.0x;", 1)
+    )
+    config = SAMPLES.parent / "config.example.toml"  # [invoices] sheet = "Open Items"
+    rejected = tmp_path / "rejected.xlsx"
+    run = payor("upload", "invoices", broken, "--config", config, "--header-row", "4", "--dry-run", "--rejected", rejected)  # fmt: skip
+    assert run.code == 1, run.text
+    sheet = openpyxl.load_workbook(rejected).active
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["source_row", "errors", "Customer No"]
+    sheet.cell(2, header.index("Amount") + 1).value = "6,337.07"  # the clerk fixes the amount
+    fixed = tmp_path / "fixed.xlsx"
+    sheet.parent.save(fixed)
+    payloads = tmp_path / "p.jsonl"
+    run = payor(
+        "upload", "invoices", fixed, "--config", config, "--dry-run", "--payloads", payloads
+    )
+    assert run.code == 0, run.text
+    assert [p["invoiceAmount"] for p in read_jsonl(payloads)] == [633707]
