@@ -460,8 +460,18 @@ def sandbox(
         str | None, typer.Option("--refuse-keys", help="Regex of keys to refuse, for rehearsals.")
     ] = None,
     target: TargetOpt = None,
+    items: Annotated[
+        str | None, typer.Option("--items", help="onlyoffice: invoice items, comma-separated.")
+    ] = None,
+    taxes: Annotated[
+        str | None, typer.Option("--taxes", help="onlyoffice: taxes as NAME:RATE, comma-separated.")
+    ] = None,
+    sent_invoices: Annotated[
+        str | None,
+        typer.Option("--sent-invoices", help="onlyoffice: regex of numbers that become Sent."),
+    ] = None,
 ) -> None:
-    """Run a local PayorCRM-compatible API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
+    """Run a local sandbox of a target's API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
     import errno
 
     from .sandbox import Sandbox, SandboxConfig
@@ -485,7 +495,10 @@ def sandbox(
     try:
         config = SandboxConfig(
             api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
-            api_secret=os.environ.get("PAYOR_API_SECRET") or defaults.api_secret,
+            api_secret=os.environ.get("PAYOR_API_SECRET")
+            or os.environ.get("PAYOR_API_PASSWORD")
+            or defaults.api_secret,
+            api_user=os.environ.get("PAYOR_API_USER") or defaults.api_user,
             db_path=db,
             name_rows=name_rows,
             max_batch=max_batch,
@@ -498,6 +511,9 @@ def sandbox(
             rate_window=rate_window,
             reset_style=reset_style,
             refuse_keys=refuse_keys,
+            items=_listed(items) if items is not None else defaults.items,
+            taxes=_listed(taxes) if taxes is not None else defaults.taxes,
+            sent_invoices=sent_invoices,
         )
         server = Sandbox(
             config, host=host, port=port, log=reporter.line, routes=chosen.sandbox_routes()
@@ -524,6 +540,10 @@ def sandbox(
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _version(value: bool) -> None:

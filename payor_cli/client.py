@@ -106,6 +106,11 @@ class ApiClient:
     def close(self) -> None:
         self.session.close()
 
+    def authorize(self, header: str, value: str) -> None:
+        """Send `header: value` from now on (a token got for this run); it is a secret."""
+        self.session.headers[header] = value
+        self._secrets.append(value)
+
     def post(
         self, path: str, body: bytes, what: str, on_wire: Callable[[], None] | None = None
     ) -> Answer:

@@ -77,6 +77,14 @@ class SandboxConfig:
     """X-RateLimit-Reset as seconds from now ("seconds") or as a Unix time ("epoch")."""
     refuse_keys: str | None = None
     """Regex: a row whose key it matches (re.search) is refused, to rehearse a server refusal."""
+    api_user: str = "sandbox-user"
+    """onlyoffice: the user whose password (api_secret) is exchanged for the token (api_key)."""
+    items: tuple[str, ...] = ("Services", "Consulting", "Hardware")
+    """onlyoffice: the portal's invoice items."""
+    taxes: tuple[str, ...] = ("VAT 19%:19", "VAT 7%:7")
+    """onlyoffice: the portal's taxes, as NAME:RATE."""
+    sent_invoices: str | None = None
+    """onlyoffice: regex of invoice numbers that become Sent once created (not Draft)."""
 
     def __post_init__(self) -> None:
         self.faults = tuple(self.faults)

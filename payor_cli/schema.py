@@ -46,6 +46,8 @@ class Kind:
     """The payload member that holds the lines ("items")."""
     amount_without_lines: str | None = None
     """The record field that gives the one line of an invoice mapped without lines."""
+    date_suffix: str = ""
+    """What the API wants after YYYY-MM-DD ("T00:00:00")."""
 
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name)

@@ -28,6 +28,9 @@ API_KEYS = {
     "connect_timeout",
     "timeout",
     "ca_bundle",
+    "user",
+    "password",
+    "invoice_item",
 }
 UPLOAD_KEYS = {"batch_size", "state_dir", "max_retries", "retry_budget_s"}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -44,6 +47,10 @@ class Settings:
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
+    api_user: str | None = None
+    api_password: str | None = field(default=None, repr=False)
+    invoice_item: str | None = None
+    """ONLYOFFICE: the invoice item of lines that name none."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     timeout: float = DEFAULT_TIMEOUT
     ca_bundle: str | None = None
@@ -56,7 +63,7 @@ class Settings:
     @property
     def secrets(self) -> list[str]:
         """Values that must never be written anywhere."""
-        return [s for s in (self.api_key, self.api_secret) if s]
+        return [s for s in (self.api_key, self.api_secret, self.api_password) if s]
 
     def mapping_section(self, kind: str) -> dict[str, Any] | None:
         section = self.config.get(kind)
@@ -151,7 +158,9 @@ def load_settings(
             raise ConfigError(str(exc).replace("mapping", "config")) from None
     api = _table(config, "api", API_KEYS, config_path)
     upload = _table(config, "upload", UPLOAD_KEYS, config_path)
-    if config_path is not None and (api.get("api_key") or api.get("api_secret")):
+    if config_path is not None and (
+        api.get("api_key") or api.get("api_secret") or api.get("password")
+    ):
         mode = Path(config_path).stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             warnings.append(
@@ -171,6 +180,9 @@ def load_settings(
     settings.base_url = pick(base_url, "PAYOR_BASE_URL", api, "base_url")
     settings.api_key = pick(None, "PAYOR_API_KEY", api, "api_key")
     settings.api_secret = pick(None, "PAYOR_API_SECRET", api, "api_secret")
+    settings.api_user = pick(None, "PAYOR_API_USER", api, "user")
+    settings.api_password = pick(None, "PAYOR_API_PASSWORD", api, "password")
+    settings.invoice_item = api.get("invoice_item")
     settings.connect_timeout = _number(api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path)
     settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path)
     settings.ca_bundle = api.get("ca_bundle")

@@ -435,7 +435,9 @@ def _run_planned(
             target = planned[0].source.target
             if (said := quota_plan(planned, target)) is not None:
                 observer.notice(said)
-            delivery = stack.enter_context(_connection(request, settings, observer, stop, target))
+            delivery = stack.enter_context(
+                _connection(request, settings, observer, stop, target, planned)
+            )
         ended: RunSummary | None = None
         for item, summary in zip(planned, summaries, strict=True):
             name = item.source.kind.name
@@ -466,6 +468,7 @@ def _connection(
     observer: Observer,
     stop: StopRequest,
     target: Target,
+    planned: list[Planned],
 ) -> Iterator[Callable[[Kind, RunSummary], Sink]]:
     """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
     from .client import ApiClient
@@ -490,7 +493,7 @@ def _connection(
             observer.notice(f"sandbox: a local {target.title} at {base_url}, data in {db_path}")
         else:
             base_url = settings.require_base_url()
-            credentials = settings.require_credentials(target.credential_names)
+            credentials = target.credentials(settings)
             api = base_url
         client = ApiClient(
             base_url,
@@ -504,7 +507,8 @@ def _connection(
             target=target,
         )
         stack.callback(client.close)
-        journal = Journal(settings.state_dir, api, account_id(credentials.api_key), target.name)
+        target.prepare(client, planned, settings)
+        journal = Journal(settings.state_dir, api, account_id(credentials.account), target.name)
         stack.callback(journal.close)
 
         def for_kind(kind: Kind, summary: RunSummary) -> Sink:

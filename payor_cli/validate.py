@@ -162,6 +162,13 @@ class Validator:
             converted, source = self._convert(bound_field, column, n, line=True)
             lines[bound_field.spec.field] = converted
             self._field_errors(chunk, bound_field, converted, source, active_np, errors)
+        for field_name, fault in self.target.rules(self.kind, literals, lines):
+            bound_field = self._bound_by_name.get(field_name) or next(
+                b for b in self.bound.lines or [] if b.spec.field == field_name
+            )
+            source = (literals | lines)[field_name].json
+            holder = values.Converted(source, [fault])
+            self._field_errors(chunk, bound_field, holder, source, active_np, errors)
         for offset, problem in chunk.malformed.items():
             if active_np[offset]:
                 errors.setdefault(offset, []).append(
@@ -582,7 +589,10 @@ class Validator:
             date_cells = None
             if bound_field.column_index is not None and self._chunk_dates is not None:
                 date_cells = self._chunk_dates[bound_field.column_index]
-            return values.date(source, spec.formats, date_cells)
+            dates = values.date(source, spec.formats, date_cells)
+            if self.kind.date_suffix:
+                dates.json = pc.binary_join_element_wise(dates.json, self.kind.date_suffix, "")
+            return dates
         if spec.type is FieldType.EMAIL:
             return values.email(source)
         if spec.type is FieldType.JSON:

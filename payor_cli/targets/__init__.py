@@ -17,7 +17,8 @@ from payor_cli.schema import Kind
 if TYPE_CHECKING:
     from payor_cli.client import Answer, ApiClient, Reply
     from payor_cli.deliver import Pending
-    from payor_cli.values import Converted
+    from payor_cli.settings import Settings
+    from payor_cli.values import Converted, Fault
 
 DEFAULT_TARGET = "payorcrm"
 
@@ -52,13 +53,20 @@ class Credentials:
 
     api_key: str
     api_secret: str | None = None
+    user: str | None = None
+    password: str | None = None
 
     def __repr__(self) -> str:
         return "Credentials(***)"
 
     @property
     def secrets(self) -> list[str]:
-        return [s for s in (self.api_key, self.api_secret) if s]
+        return [s for s in (self.api_key, self.api_secret, self.password) if s]
+
+    @property
+    def account(self) -> str:
+        """What names the account in the journal (hashed there)."""
+        return self.api_key or f"user:{self.user}"
 
 
 class Target:
@@ -80,6 +88,20 @@ class Target:
     def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
         """The one line of an invoice mapped without lines, from its record fields."""
         raise NotImplementedError
+
+    def rules(
+        self, kind: Kind, record: dict[str, Converted], lines: dict[str, Converted]
+    ) -> list[tuple[str, Fault]]:
+        """The API's own value rules, checked before sending: (field, rows refused)."""
+        return []
+
+    def credentials(self, settings: Settings) -> Credentials:
+        """What a real run authenticates with, from the environment or the config."""
+        return settings.require_credentials(self.credential_names)
+
+    def prepare(self, client: ApiClient, planned: list[Any], settings: Settings) -> None:
+        """Before anything is sent: what the API needs a run to know (a token, catalogs); a
+        problem here is a usage error (exit 2) with nothing sent."""
 
     def kind(self, name: str) -> Kind:
         return self.kinds[name]
@@ -139,9 +161,10 @@ def refuse_credentials(reply: Reply, credential_names: tuple[str, ...]) -> None:
 
 def _registry() -> dict[str, Callable[[], Target]]:
     from .business_suite import BusinessSuite
+    from .onlyoffice import OnlyOffice
     from .payorcrm import PayorCrm
 
-    return {PayorCrm.name: PayorCrm, BusinessSuite.name: BusinessSuite}
+    return {PayorCrm.name: PayorCrm, BusinessSuite.name: BusinessSuite, OnlyOffice.name: OnlyOffice}
 
 
 def target_names() -> list[str]:

@@ -1,0 +1,148 @@
+"""`onlyoffice`, ONLYOFFICE Workspace's CRM (seed 004): one company, one invoice a request,
+ids looked up, an envelope around every answer that names no field when it refuses.
+
+Auth: `Authorization: <token>` (PAYOR_API_KEY), or PAYOR_API_USER and PAYOR_API_PASSWORD
+exchanged once a run for a token (never stored, never shown). Invoice items, taxes and
+currencies must exist in the portal: they are looked up once a run, before anything is sent.
+Since a refusal names no field, every rule the API has is checked here first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from payor_cli.schema import Kind, fields_of
+
+from . import Credentials, Outlet, Target
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient, Reply
+    from payor_cli.settings import Settings
+    from payor_cli.values import Converted, Fault
+
+API = "/api/2.0"
+DRAFT = 1
+
+CUSTOMERS = Kind(
+    name="customers",
+    path=f"{API}/crm/contact/company",
+    fields=fields_of("companyName! email:email! phone address city state zip country"),
+    key=("email",),
+)
+
+INVOICES = Kind(
+    name="invoices",
+    path=f"{API}/crm/invoice",
+    fields=fields_of(
+        "number! contact! issueDate:date! dueDate:date! currency! terms! exchangeRate:decimal "
+        "language purchaseOrderNumber description amount:money"
+    ),
+    key=("number",),
+    parent=("customers", "contact", "email"),
+    lines=fields_of("description quantity:decimal price:money! discount:decimal item tax"),
+    lines_member="invoiceLines",
+    amount_without_lines="amount",
+    date_suffix="T00:00:00",
+)
+
+
+class OnlyOffice(Target):
+    name = "onlyoffice"
+    title = "ONLYOFFICE CRM"
+    kinds: ClassVar[dict[str, Kind]] = {k.name: k for k in (CUSTOMERS, INVOICES)}
+    amount_field = "amount"
+    currency_field = "currency"
+    credential_names = ("PAYOR_API_KEY",)
+    line_amount_fields = ("price", "quantity")
+
+    def credentials(self, settings: Settings) -> Credentials:
+        from payor_cli.errors import ConfigError
+
+        if settings.api_key:
+            return Credentials(settings.api_key)
+        if settings.api_user and settings.api_password:
+            return Credentials("", user=settings.api_user, password=settings.api_password)
+        raise ConfigError(
+            "no credentials: PAYOR_API_KEY (a token), or PAYOR_API_USER and PAYOR_API_PASSWORD, "
+            "not set",
+            "export PAYOR_API_KEY, or PAYOR_API_USER and PAYOR_API_PASSWORD (exchanged once a "
+            "run for a token); or try --sandbox",
+        )
+
+    def auth_headers(self, credentials: Credentials) -> dict[str, str]:
+        return {"Authorization": credentials.api_key} if credentials.api_key else {}
+
+    def prepare(self, client: ApiClient, planned: list[Any], settings: Settings) -> None:
+        from .onlyoffice_send import prepare
+
+        prepare(self, client, planned, settings)
+
+    def classify(self, reply: Reply) -> Answer | None:
+        data = reply.data
+        if isinstance(data, dict) and "response" in data:
+            reply.data = data.get("response")  # the envelope's content is what callers read
+        if isinstance(data, dict) and data.get("status") == 1 and 200 <= reply.status < 300:
+            return None  # an error inside a 2xx envelope: taken as temporary
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            reply.message = reply.clean(str(data["error"].get("message") or reply.message))
+        return super().classify(reply)
+
+    def refusal(self, reply: Reply) -> Answer | None:
+        from payor_cli.client import Answer
+
+        if reply.status == 404:
+            return Answer("missing", reply.status, reply.message, data=reply.data)
+        if reply.status == 403:
+            return Answer("forbidden", reply.status, reply.message, data=reply.data)
+        if reply.status in (400, 409, 422):
+            return Answer("refused", reply.status, reply.message or "invalid arguments")
+        return None
+
+    def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
+        """One line: the invoice's number as description, quantity 1, its amount as price."""
+        from payor_cli.values import Converted
+
+        number = record["number"]
+        ones = pa.repeat(pa.scalar("1", pa.string()), len(number.json))
+        return {"description": number, "quantity": Converted(ones, []), "price": record["amount"]}
+
+    def rules(
+        self, kind: Kind, record: dict[str, Converted], lines: dict[str, Converted]
+    ) -> list[tuple[str, Fault]]:
+        """What the portal refuses without saying why: a rate not above 0, a quantity not
+        above 0, a discount outside 0-100."""
+        from payor_cli.values import Fault
+
+        found: list[tuple[str, Fault]] = []
+        checks = [
+            ("exchangeRate", record, lambda v: pc.less_equal(v, 0), "must be above 0"),
+            ("quantity", lines, lambda v: pc.less_equal(v, 0), "must be above 0"),
+            (
+                "discount",
+                lines,
+                lambda v: pc.or_(pc.less(v, 0), pc.greater(v, 100 * 10**6)),
+                "must be a percentage from 0 to 100",
+            ),
+        ]
+        for name, where, broken, text in checks:
+            converted = where.get(name)
+            if converted is None or converted.integers is None:
+                continue
+            mask = pc.fill_null(broken(converted.integers), False)
+            found.append((name, Fault(mask, "out_of_range", text)))
+        return found
+
+    def sender(self, kind: Kind, client: ApiClient, outlet: Outlet) -> Any:
+        from .onlyoffice_send import CompanySender, InvoiceSender
+
+        if kind.name == "customers":
+            return CompanySender(kind, client, outlet)
+        return InvoiceSender(kind, client, outlet)
+
+    def sandbox_routes(self) -> Any:
+        from .onlyoffice_sandbox import OnlyOfficeRoutes
+
+        return OnlyOfficeRoutes()

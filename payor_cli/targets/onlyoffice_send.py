@@ -1,0 +1,382 @@
+"""How ONLYOFFICE's kinds are sent: a company a request (then its e-mail, phone, address), an
+invoice a request with its lines, never created twice.
+
+Before anything is sent (`prepare`): a token for the run, and the portal's currencies, taxes and
+invoice items, looked up once; an item or tax the file names that the portal lacks is a usage
+error. Ids come from the journal and, for keys it lacks, from look-ups: a company by its
+e-mail (or, when its create got no clear answer, by its name), an invoice by its number.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from payor_cli.errors import ConfigError
+
+from .onlyoffice import API
+
+if TYPE_CHECKING:
+    from payor_cli.client import Answer, ApiClient
+    from payor_cli.deliver import Pending
+    from payor_cli.schema import Kind
+    from payor_cli.settings import Settings
+
+    from . import Outlet, Target
+
+CONTACT = f"{API}/crm/contact"
+
+
+@dataclass
+class Catalog:
+    """The portal's currencies, taxes (name -> id) and invoice items (title -> id)."""
+
+    currencies: set[str] = field(default_factory=set)
+    taxes: dict[str, int] = field(default_factory=dict)
+    items: dict[str, int] = field(default_factory=dict)
+    default_item: str | None = None
+
+
+def catalog_of(client: ApiClient) -> Catalog:
+    return getattr(client, "onlyoffice_catalog", None) or Catalog()
+
+
+def _response(answer: Answer) -> Any:
+    return answer.data if answer.outcome == "accepted" else None
+
+
+def prepare(target: Target, client: ApiClient, planned: list[Any], settings: Settings) -> None:
+    if "Authorization" not in client.session.headers:
+        answer = client.send(
+            "POST",
+            f"{API}/authentication",
+            body=json.dumps(
+                {"userName": settings.api_user, "password": settings.api_password}
+            ).encode(),
+            what="the sign-in",
+        )
+        token = (_response(answer) or {}).get("token") if answer.outcome == "accepted" else None
+        if not token:
+            raise ConfigError(
+                f"the portal refused the sign-in of {settings.api_user!r}",
+                "check PAYOR_API_USER and PAYOR_API_PASSWORD, or use a token (PAYOR_API_KEY)",
+            )
+        client.authorize("Authorization", str(token))
+    invoices = [p for p in planned if p.source.kind.name == "invoices"]
+    if not invoices:
+        return
+    catalog = Catalog(default_item=settings.invoice_item)
+    currencies = _response(client.send("GET", f"{API}/crm/settings/currency", what="currencies"))
+    catalog.currencies = {str(c.get("abbreviation", "")).upper() for c in currencies or []}
+    taxes = _response(client.send("GET", f"{API}/crm/invoice/tax", what="taxes")) or []
+    catalog.taxes = {str(t.get("name")): int(t["id"]) for t in taxes if "id" in t}
+    wanted_items, wanted_taxes = _named(invoices[0])
+    if settings.invoice_item:
+        wanted_items.add(settings.invoice_item)
+    elif wanted_items is None or "" in wanted_items:
+        raise ConfigError(
+            "every ONLYOFFICE invoice line needs an invoice item, and some lines name none",
+            'map item under [invoices.lines], or set invoice_item = "Title" in [api]',
+        )
+    for title in sorted(t for t in wanted_items if t):
+        found = _response(
+            client.send(
+                "GET",
+                f"{API}/crm/invoiceitem/filter",
+                params={"filterValue": title},
+                what=f"invoice item {title!r}",
+            )
+        )
+        for item in found or []:
+            if str(item.get("title")) == title:
+                catalog.items[title] = int(item["id"])
+    missing_items = sorted(t for t in wanted_items if t and t not in catalog.items)
+    missing_taxes = sorted(t for t in wanted_taxes if t and t not in catalog.taxes)
+    if missing_items or missing_taxes:
+        named = [f"invoice item {t!r}" for t in missing_items] + [
+            f"tax {t!r}" for t in missing_taxes
+        ]
+        raise ConfigError(
+            f"the portal has no {', '.join(named)}; nothing was sent",
+            "create them in ONLYOFFICE (CRM settings), or map the lines to ones it has",
+        )
+    client.onlyoffice_catalog = catalog  # type: ignore[attr-defined]
+
+
+def _named(planned: Any) -> tuple[set[str] | None, set[str]]:
+    """The item titles and tax names the invoices file's lines name (read once, now)."""
+    lines = {b.spec.field: b for b in planned.bound.lines or []}
+    columns = {n: lines[n].column_index for n in ("item", "tax") if n in lines}
+    constants = {n: lines[n].spec.value for n in ("item", "tax") if n in lines}
+    items: set[str] = set()
+    taxes: set[str] = set()
+    if "item" not in lines:
+        return None, taxes
+    for chunk in planned.table.chunks():
+        for name, found in (("item", items), ("tax", taxes)):
+            index = columns.get(name)
+            if constants.get(name) is not None:
+                found.add(str(constants[name]))
+            elif index is not None:
+                found.update(
+                    str(v or "").strip() for v in chunk.columns[index].unique().to_pylist()
+                )
+    return items, taxes
+
+
+class CompanySender:
+    """A company a request, then its e-mail (and phone, address) as contact data."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+        self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
+
+    def send(self, batch: list[Pending]) -> None:
+        for number, pending in enumerate(batch):
+            if number:
+                self.outlet.check_stop()
+            self._one(pending)
+
+    def _one(self, pending: Pending) -> None:
+        data = pending.data()
+        company = self.ids.get(pending.key) or find_by_email(self.client, data["email"])
+        if company is None:
+            company = find_company(self.client, data["companyName"])  # created, never given
+        if company is not None:
+            answer = self.client.send(
+                "PUT",
+                f"{self.kind.path}/{company}",
+                body=json.dumps({"companyName": data["companyName"]}).encode(),
+                what=f"company {data['companyName']!r}",
+                on_wire=lambda: self.outlet.sending([pending]),
+            )
+            if answer.outcome == "missing":
+                company = None
+            elif answer.outcome != "accepted":
+                self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
+                return
+        if company is None:
+            answer = self.client.send(
+                "POST",
+                self.kind.path,
+                body=json.dumps({"companyName": data["companyName"]}).encode(),
+                what=f"company {data['companyName']!r}",
+                on_ambiguous=lambda: _found(find_company(self.client, data["companyName"])),
+                on_wire=lambda: self.outlet.sending([pending]),
+            )
+            if answer.outcome not in ("accepted", "found"):
+                self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
+                return
+            company = int(answer.data if answer.outcome == "found" else answer.data["id"])
+        problem = self._contact_data(company, data)
+        if problem:
+            self.outlet.refused(pending, problem)
+        else:
+            self.outlet.accepted([pending], [str(company)])
+
+    def _contact_data(self, company: int, data: dict) -> str | None:
+        """The e-mail (primary), phone and address; a primary item replaces the old one."""
+        posts = [("Email", data["email"])] + (
+            [("Phone", data["phone"])] if data.get("phone") else []
+        )
+        for info_type, value in posts:
+            body = {"infoType": info_type, "data": value, "isPrimary": True, "category": "Work"}
+            answer = self.client.send(
+                "POST", f"{CONTACT}/{company}/data", body=json.dumps(body).encode(), what=info_type
+            )
+            if answer.outcome != "accepted":
+                return f"{info_type.lower()}: {answer.message or 'refused'}"
+        parts = {k: data[k] for k in ("address", "city", "state", "zip", "country") if data.get(k)}
+        if parts:
+            address = {"street": parts.pop("address", ""), **parts}
+            address |= {"category": "Billing", "isPrimary": True}
+            answer = self.client.send(
+                "POST",
+                f"{CONTACT}/{company}/addressdata",
+                body=json.dumps({"address": address}).encode(),
+                what="address",
+            )
+            if answer.outcome != "accepted":
+                return f"address: {answer.message or 'refused'}"
+        return None
+
+
+def find_by_email(client: ApiClient, email: str) -> int | None:
+    """The contact whose e-mail is exactly this one (the server matches by substring)."""
+    found = _response(
+        client.send(
+            "GET",
+            f"{CONTACT}/bycontactinfo",
+            params={"infoType": "Email", "data": email},
+            what=f"contact {email}",
+        )
+    )
+    for contact in found or []:
+        for info in contact.get("commonData") or []:
+            if (
+                info.get("infoType") == "Email"
+                and str(info.get("data")).casefold() == email.casefold()
+            ):
+                return int(contact["id"])
+    return None
+
+
+def find_company(client: ApiClient, name: str) -> int | None:
+    """The company called exactly `name` (the server matches by substring)."""
+    found = _response(
+        client.send(
+            "GET",
+            f"{CONTACT}/filter",
+            params={"filterValue": name, "contactListView": "company"},
+            what=f"company {name!r}",
+        )
+    )
+    for contact in found or []:
+        if str(contact.get("companyName", contact.get("displayName"))) == name:
+            return int(contact["id"])
+    return None
+
+
+def _found(record_id: int | None) -> Answer | None:
+    from payor_cli.client import Answer
+
+    return Answer("found", 0, data=record_id) if record_id is not None else None
+
+
+class InvoiceSender:
+    """An invoice a request with its lines; updated while Draft, else `cannot_update`."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+        self.entries = outlet.journalled(kind.name)
+        self.contacts = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
+        self.catalog = catalog_of(client)
+
+    def send(self, batch: list[Pending]) -> None:
+        for number, pending in enumerate(batch):
+            if number:
+                self.outlet.check_stop()
+            self._one(pending)
+
+    def _one(self, pending: Pending) -> None:
+        data = json.loads(pending.payload, parse_float=Number)
+        currency = str(data.get("currency", "")).upper()
+        if self.catalog.currencies and currency not in self.catalog.currencies:
+            known = ", ".join(sorted(self.catalog.currencies)[:12])
+            self.outlet.refused(
+                pending,
+                f"currency {currency!r} is not one of the portal's ({known})",
+                "not_in_portal",
+            )
+            return
+        reference = str(data.pop("contact"))
+        contact = self.contacts.get(reference.casefold()) or find_by_email(self.client, reference)
+        contact = contact or find_company(self.client, reference)
+        if contact is None:
+            self.outlet.refused(
+                pending,
+                f"contact {reference!r} is not in ONLYOFFICE: upload it first (upload all)",
+                "customer_missing",
+            )
+            return
+        body = self._body(data, contact)
+        known = self.entries.get(pending.key)
+        if known is not None and known[1]:
+            if known[0] == pending.fingerprint:
+                self.outlet.accepted([pending], [known[1]])
+                return
+            self._update(pending, int(known[1]), body)
+            return
+        existing = self._by_number(pending.key)
+        if existing is not None:
+            self.outlet.accepted([pending], [str(existing["id"])])  # there already: adopted
+            return
+        answer = self.client.send(
+            "POST",
+            self.kind.path,
+            body=_dumps(body).encode(),
+            what=f"invoice {pending.key}",
+            on_ambiguous=lambda: _found(_id(self._by_number(pending.key))),
+            on_wire=lambda: self.outlet.sending([pending]),
+        )
+        if answer.outcome == "found":
+            self.outlet.accepted([pending], [str(answer.data)])
+        elif answer.outcome == "accepted":
+            self.outlet.accepted([pending], [str((answer.data or {}).get("id"))])
+        else:
+            self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
+
+    def _update(self, pending: Pending, record_id: int, body: dict) -> None:
+        body = {k: v for k, v in body.items() if k != "number"}
+        answer = self.client.send(
+            "PUT",
+            f"{self.kind.path}/{record_id}",
+            body=_dumps(body).encode(),
+            what=f"invoice {pending.key}",
+            on_wire=lambda: self.outlet.sending([pending]),
+        )
+        if answer.outcome == "accepted":
+            self.outlet.accepted([pending], [str(record_id)])
+        elif answer.outcome == "forbidden":
+            self.outlet.refused(
+                pending,
+                f"invoice {pending.key} is no longer a Draft in ONLYOFFICE, so it cannot be "
+                "changed: change it there, or give it a new number",
+                "cannot_update",
+            )
+        else:
+            self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
+
+    def _by_number(self, number: str) -> dict | None:
+        answer = self.client.send(
+            "GET",
+            f"{self.kind.path}/bynumber",
+            params={"number": number},
+            what=f"invoice {number}",
+        )
+        found = _response(answer)
+        return found if isinstance(found, dict) and "id" in found else None
+
+    def _body(self, data: dict, contact: int) -> dict:
+        catalog = self.catalog
+        lines = []
+        for line in data.pop("invoiceLines", []):
+            item = line.pop("item", None) or catalog.default_item
+            tax = line.pop("tax", None)
+            lines.append(
+                {
+                    "invoiceItemID": catalog.items.get(str(item), 0),
+                    "invoiceTax1ID": catalog.taxes.get(str(tax), 0) if tax else 0,
+                    "invoiceTax2ID": 0,
+                    "description": line.get("description", ""),
+                    "quantity": line.get("quantity", Number("1")),
+                    "price": line["price"],
+                    "discount": line.get("discount", Number("0")),
+                }
+            )
+        body = {"contactId": contact, "templateType": 0, "exchangeRate": Number("1")} | data
+        return body | {"invoiceLines": lines}
+
+
+def _id(record: dict | None) -> int | None:
+    return int(record["id"]) if record else None
+
+
+class Number(str):
+    """A JSON number kept as its text: amounts go out with the digits they came with."""
+
+
+def _dumps(value: Any) -> str:
+    """JSON with Numbers written as they are (json.dumps would quote them or make floats)."""
+    if isinstance(value, Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
