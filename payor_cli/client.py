@@ -89,6 +89,8 @@ class ApiClient:
         self._waited = 0.0
         self._not_before = 0.0
         self._last_cause: str | None = None
+        self.before_first: Callable[[], None] | None = None
+        """Called once, before the first request (a target's preparations)."""
         self._quota_said = -QUOTA_NOTICE_EVERY_S
         self.session = requests.Session()
         self.session.trust_env = True
@@ -105,6 +107,12 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def ready(self) -> None:
+        """Run the target's preparations now, if they have not run (see before_first)."""
+        if self.before_first is not None:
+            prepare, self.before_first = self.before_first, None
+            prepare()
 
     def authorize(self, header: str, value: str) -> None:
         """Send `header: value` from now on (a token got for this run); it is a secret."""
@@ -137,6 +145,7 @@ class ApiClient:
         is the answer; when it finds nothing the request is tried again as usual. `on_wire`
         is told each time the request reached the server (or may have).
         """
+        self.ready()
         classify = classify or self.target.classify
         url = self.base_url + path
         attempt = 0

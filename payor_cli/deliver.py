@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .client import ApiClient
-from .errors import AbortedError
+from .errors import AbortedError, PayorError
 from .journal import Journal, contains
 from .readers import Chunk
 from .schema import Kind
@@ -115,7 +115,7 @@ class Delivery:
         self._not_taken: int | None = None
         """The first row of the rows that came after the run began to end."""
         self._events: queue.Queue[tuple] = queue.Queue()
-        self.failure: AbortedError | None = None
+        self.failure: PayorError | None = None
         """Why delivery ended early; the caller stops the run."""
         self._thread = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
         self._thread.start()
@@ -260,7 +260,7 @@ class Delivery:
                 self.stop.check()
                 self._send(batch)
                 self._events.put(("settled", number))
-            except AbortedError as exc:
+            except PayorError as exc:  # an abort; or a usage error found before sending (exit 2)
                 self.failure = exc
             except Exception as exc:  # a bug or a broken journal: end the run, never a traceback
                 self.failure = AbortedError(

@@ -49,7 +49,7 @@ class Sink(Protocol):
     then sends nothing new but still returns what the server refused.
     """
 
-    failure: AbortedError | None
+    failure: PayorError | None
 
     def take(self, part: ValidatedChunk) -> list[RejectedRow]: ...
 
@@ -507,7 +507,9 @@ def _connection(
             target=target,
         )
         stack.callback(client.close)
-        target.prepare(client, planned, settings)
+        # what the target must know first (a token, catalogs) costs nothing on a run that
+        # sends nothing: it comes before the run's first request
+        client.before_first = lambda: target.prepare(client, planned, settings)
         journal = Journal(settings.state_dir, api, account_id(credentials.account), target.name)
         stack.callback(journal.close)
 

@@ -88,6 +88,10 @@ class OnlyOffice(Target):
             return None  # an error inside a 2xx envelope: taken as temporary
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             reply.message = reply.clean(str(data["error"].get("message") or reply.message))
+        if reply.status == 403:  # the portal's word for "not yours to change" (not Draft)
+            from payor_cli.client import Answer
+
+            return Answer("forbidden", reply.status, reply.message, data=reply.data)
         return super().classify(reply)
 
     def refusal(self, reply: Reply) -> Answer | None:
@@ -95,8 +99,6 @@ class OnlyOffice(Target):
 
         if reply.status == 404:
             return Answer("missing", reply.status, reply.message, data=reply.data)
-        if reply.status == 403:
-            return Answer("forbidden", reply.status, reply.message, data=reply.data)
         if reply.status in (400, 409, 422):
             return Answer("refused", reply.status, reply.message or "invalid arguments")
         return None

@@ -55,6 +55,7 @@ def prepare(target: Target, client: ApiClient, planned: list[Any], settings: Set
                 {"userName": settings.api_user, "password": settings.api_password}
             ).encode(),
             what="the sign-in",
+            classify=lambda reply: _signed_in(target, reply, settings.api_user),
         )
         token = (_response(answer) or {}).get("token") if answer.outcome == "accepted" else None
         if not token:
@@ -102,6 +103,17 @@ def prepare(target: Target, client: ApiClient, planned: list[Any], settings: Set
             "create them in ONLYOFFICE (CRM settings), or map the lines to ones it has",
         )
     client.onlyoffice_catalog = catalog  # type: ignore[attr-defined]
+
+
+def _signed_in(target: Target, reply: Any, user: str | None) -> Answer | None:
+    from payor_cli.errors import AbortedError
+
+    if reply.status in (401, 403):
+        raise AbortedError(
+            f"the portal refused the sign-in of {user!r} (HTTP {reply.status})",
+            "check PAYOR_API_USER and PAYOR_API_PASSWORD, or use a token (PAYOR_API_KEY)",
+        )
+    return target.classify(reply)
 
 
 def _named(planned: Any) -> tuple[set[str] | None, set[str]]:
@@ -255,7 +267,11 @@ class InvoiceSender:
         self.outlet = outlet
         self.entries = outlet.journalled(kind.name)
         self.contacts = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
-        self.catalog = catalog_of(client)
+
+    @property
+    def catalog(self) -> Catalog:
+        """Looked up before the run's first request, which may come after this sender is made."""
+        return catalog_of(self.client)
 
     def send(self, batch: list[Pending]) -> None:
         for number, pending in enumerate(batch):
@@ -264,6 +280,7 @@ class InvoiceSender:
             self._one(pending)
 
     def _one(self, pending: Pending) -> None:
+        self.client.ready()  # the catalog, before the first invoice is judged
         data = json.loads(pending.payload, parse_float=Number)
         currency = str(data.get("currency", "")).upper()
         if self.catalog.currencies and currency not in self.catalog.currencies:
