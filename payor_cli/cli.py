@@ -80,7 +80,7 @@ TargetOpt = Annotated[
     str | None,
     typer.Option(
         "--target",
-        help="The API: payorcrm (default) or business-suite (env PAYOR_TARGET, [api].target).",
+        help="The API: payorcrm (default), business-suite or onlyoffice (env PAYOR_TARGET).",
     ),
 ]
 BaseUrlOpt = Annotated[

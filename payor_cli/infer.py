@@ -256,16 +256,27 @@ _LABELS_OF: dict[str, tuple[str, ...]] = {
     "due_date": ("dueDate",),
     "amount": ("invoiceAmount",),
     "notes": ("itemText",),
+    # onlyoffice
+    "companyName": ("companyname",),
+    "number": ("invoiceNumber",),
+    "contact": ("emailaddress1", "customerName", "customerNumber"),
+    "issueDate": ("invoiceDate",),
+    "terms": ("paymentTerms",),
+    "purchaseOrderNumber": ("reference1",),
+    "description": ("itemText",),
 }
 _ALIAS_COMMENTS = {
     "customer": "business-suite finds the invoice's customer by its e-mail or account name",
+    "contact": "ONLYOFFICE finds the invoice's company by its e-mail or name",
 }
 """A comment on the line of a field from _LABELS_OF, for what its label does not say."""
 
 
 def _labels(kind: Kind, name: str) -> tuple[list[str], list[str]]:
     """The (strong, weak) normalised labels of one of the kind's fields."""
-    sources = _LABELS_OF.get(name)
+    # PayorCRM's own fields keep their labels (its issueDate is no other target's issueDate)
+    own = get_target(None).kinds.get(kind.name) is kind
+    sources = None if own else _LABELS_OF.get(name)
     if sources is None or kind.field(name) is None:
         return _NORMALISED.get(kind.name, {}).get(name, ([], []))
     first_strong, first_weak = _BY_FIELD[sources[0]]

@@ -275,3 +275,31 @@ def test_a_decimal_field_gets_separators_and_no_scale(tmp_path):
     assert "scale" not in suggestion.toml
     assert suggestion.mapping is not None
     assert not [n for n in suggestion.notes if "rejects" in n]
+
+
+def test_onlyoffice_init_names_its_fields_and_dry_runs_clean(payor, tmp_path):
+    rows = [
+        ["Invoice No", "Company", "E-mail", "Invoice Date", "Due Date", "Currency", "Terms", "Amount"],
+        ["RE-1", "Acme GmbH", "ar@acme.example", "15.01.2024", "14.02.2024", "EUR", "30 days", "1.234,56"],
+        ["RE-2", "Beta AG", "billing@beta.example", "20.01.2024", "19.02.2024", "USD", "14 days", "99,00"],
+    ]  # fmt: skip
+    source = write_csv(tmp_path / "oo.csv", rows)
+    mapping = tmp_path / "oo.toml"
+    run = payor("init", "invoices", source, "--target", "onlyoffice", "-o", mapping)
+    assert run.code == 0, run.text
+    section = tomllib.loads(mapping.read_text())["invoices"]
+    fields = section["fields"]
+    assert (section["decimal"], section["thousands"]) == (",", ".")
+    assert fields["number"] == "Invoice No"
+    assert fields["contact"] == "E-mail"
+    assert fields["issueDate"] == "Invoice Date" and fields["dueDate"] == "Due Date"
+    assert fields["terms"] == "Terms" and fields["currency"] == "Currency"
+    assert fields["amount"] == "Amount"  # money: no scale
+    payloads = tmp_path / "p.jsonl"
+    run = payor("upload", "invoices", source, "--mapping", mapping, "--target", "onlyoffice",
+                "--dry-run", "--payloads", payloads)  # fmt: skip
+    assert run.code == 0, run.text
+    first = read_jsonl(payloads)[0]
+    assert first["issueDate"] == "2024-01-15T00:00:00"
+    assert first["invoiceLines"] == [{"description": "RE-1", "quantity": 1, "price": 1234.56}]
+    assert first["contact"] == "ar@acme.example"

@@ -291,3 +291,29 @@ def test_what_the_portal_refuses_unnamed_is_checked_first(tmp_path, payor, sandb
     assert any("currency 'XYZ' is not one of the portal's" in e for e in refused.values())
     assert server.stats()["by_status"].get("400", 0) == 0  # nothing the portal had to refuse
     assert set(stored(server)) == {"RE-0003", "RE-0004"}
+
+
+def test_readme_onlyoffice_command_works(payor, tmp_path):
+    from conftest import SAMPLES
+
+    command = (
+        "upload", "all", "--customers", SAMPLES / "customers.csv", "--invoices",
+        SAMPLES / "invoices.xlsx", "--config", SAMPLES / "onlyoffice.toml", "--sandbox",
+        "--state-dir", tmp_path / "state",
+    )  # fmt: skip
+    run = payor(*command)
+    assert run.code == 0, run.text
+    assert "invoices: 40 read, 40 valid, 0 rejected" in run.out and "40 accepted" in run.out
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "sandbox-onlyoffice.sqlite") as db:
+        first = json.loads(
+            db.execute("SELECT payload FROM records WHERE key = 'INV-2026-00001'").fetchone()[0]
+        )
+    assert first["invoiceLines"] == [
+        {"invoiceItemID": 100, "invoiceTax1ID": 0, "invoiceTax2ID": 0,
+         "description": "INV-2026-00001", "quantity": 1, "price": 6337.07, "discount": 0}
+    ]  # fmt: skip
+    assert (first["currency"], first["issueDate"]) == ("USD", "2026-09-21T00:00:00")
+    again = payor(*command)
+    assert again.code == 0 and "40 unchanged, 0 sent" in again.out

@@ -72,10 +72,11 @@ def prepare(target: Target, client: ApiClient, planned: list[Any], settings: Set
     catalog.currencies = {str(c.get("abbreviation", "")).upper() for c in currencies or []}
     taxes = _response(client.send("GET", f"{API}/crm/invoice/tax", what="taxes")) or []
     catalog.taxes = {str(t.get("name")): int(t["id"]) for t in taxes if "id" in t}
-    wanted_items, wanted_taxes = _named(invoices[0])
+    named_items, wanted_taxes = _named(invoices[0])
+    wanted_items = set(named_items or ())
     if settings.invoice_item:
         wanted_items.add(settings.invoice_item)
-    elif wanted_items is None or "" in wanted_items:
+    elif named_items is None or "" in named_items:
         raise ConfigError(
             "every ONLYOFFICE invoice line needs an invoice item, and some lines name none",
             'map item under [invoices.lines], or set invoice_item = "Title" in [api]',
@@ -292,8 +293,11 @@ class InvoiceSender:
             )
             return
         reference = str(data.pop("contact"))
-        contact = self.contacts.get(reference.casefold()) or find_by_email(self.client, reference)
-        contact = contact or find_company(self.client, reference)
+        contact = self.contacts.get(reference.casefold())
+        if contact is None:  # looked up once a run for each reference
+            contact = find_by_email(self.client, reference) or find_company(self.client, reference)
+            if contact is not None:
+                self.contacts[reference.casefold()] = contact
         if contact is None:
             self.outlet.refused(
                 pending,
