@@ -47,6 +47,25 @@ class Sender(Protocol):
     def send(self, batch: list[Pending]) -> None: ...
 
 
+class OneByOne:
+    """A sender for APIs that take one record a request: each record of the batch in turn,
+    and nothing new after a stop was asked for."""
+
+    def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
+        self.kind = kind
+        self.client = client
+        self.outlet = outlet
+
+    def send(self, batch: list[Pending]) -> None:
+        for number, pending in enumerate(batch):
+            if number:
+                self.outlet.check_stop()
+            self.one(pending)
+
+    def one(self, pending: Pending) -> None:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What a target authenticates with; never shown, never stored (the journal has a hash)."""

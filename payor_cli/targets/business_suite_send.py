@@ -13,6 +13,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from . import OneByOne
 from .business_suite import API, BATCH_LIMIT
 
 if TYPE_CHECKING:
@@ -174,26 +175,18 @@ class CustomerSender:
         return Answer("found", 0, data=found) if found else None
 
 
-class InvoiceSender:
+class InvoiceSender(OneByOne):
     """One invoice a request, its customer named by id. An invoice the journal knows is not
     sent again: unchanged it is there, changed it is refused `cannot_update`."""
 
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
-        self.kind = kind
-        self.client = client
-        self.outlet = outlet
+        super().__init__(kind, client, outlet)
         self.entries = outlet.journalled(kind.name)
         self.customer_ids = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
         self.directory = directory_of(client)
         self.invoices_of: dict[int, dict[str, int]] = {}
 
-    def send(self, batch: list[Pending]) -> None:
-        for number, pending in enumerate(batch):
-            if number:
-                self.outlet.check_stop()
-            self._one(pending)
-
-    def _one(self, pending: Pending) -> None:
+    def one(self, pending: Pending) -> None:
         known = self.entries.get(pending.key)
         if known is not None and known[1]:
             if known[0] == pending.fingerprint:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from payor_cli.errors import ConfigError
 
+from . import OneByOne
 from .onlyoffice import API
 
 if TYPE_CHECKING:
@@ -138,22 +139,14 @@ def _named(planned: Any) -> tuple[set[str] | None, set[str]]:
     return items, taxes
 
 
-class CompanySender:
+class CompanySender(OneByOne):
     """A company a request, then its e-mail (and phone, address) as contact data."""
 
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
-        self.kind = kind
-        self.client = client
-        self.outlet = outlet
+        super().__init__(kind, client, outlet)
         self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
 
-    def send(self, batch: list[Pending]) -> None:
-        for number, pending in enumerate(batch):
-            if number:
-                self.outlet.check_stop()
-            self._one(pending)
-
-    def _one(self, pending: Pending) -> None:
+    def one(self, pending: Pending) -> None:
         data = pending.data()
         company = self.ids.get(pending.key) or find_by_email(self.client, data["email"])
         if company is None:
@@ -259,13 +252,11 @@ def _found(record_id: int | None) -> Answer | None:
     return Answer("found", 0, data=record_id) if record_id is not None else None
 
 
-class InvoiceSender:
+class InvoiceSender(OneByOne):
     """An invoice a request with its lines; updated while Draft, else `cannot_update`."""
 
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
-        self.kind = kind
-        self.client = client
-        self.outlet = outlet
+        super().__init__(kind, client, outlet)
         self.entries = outlet.journalled(kind.name)
         self.contacts = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
 
@@ -274,13 +265,7 @@ class InvoiceSender:
         """Looked up before the run's first request, which may come after this sender is made."""
         return catalog_of(self.client)
 
-    def send(self, batch: list[Pending]) -> None:
-        for number, pending in enumerate(batch):
-            if number:
-                self.outlet.check_stop()
-            self._one(pending)
-
-    def _one(self, pending: Pending) -> None:
+    def one(self, pending: Pending) -> None:
         self.client.ready()  # the catalog, before the first invoice is judged
         data = json.loads(pending.payload, parse_float=Number)
         currency = str(data.get("currency", "")).upper()
