@@ -531,7 +531,7 @@ def sandbox(
         reporter.error(f"sandbox: {exc}")
         raise typer.Exit(ExitCode.USAGE) from None
     reporter.line(f"payor sandbox: a {chosen.title} API at {server.url}")
-    if not own_credentials:
+    if not (os.environ.get("PAYOR_API_KEY") or os.environ.get("PAYOR_API_SECRET")):
         reporter.line(
             f"credentials: api_key={config.api_key} api_secret={config.api_secret} "
             "(sandbox defaults; set PAYOR_API_KEY / PAYOR_API_SECRET to choose others)"

@@ -264,7 +264,9 @@ class Delivery:
                 self.failure = exc
             except Exception as exc:  # a bug or a broken journal: end the run, never a traceback
                 self.failure = AbortedError(
-                    f"{self.kind.name}: delivery failed: {type(exc).__name__}: {exc}",
+                    self.client.clean(
+                        f"{self.kind.name}: delivery failed: {type(exc).__name__}: {exc}"
+                    ),
                     "what was accepted before stays recorded; a re-run goes on from there",
                 )
 

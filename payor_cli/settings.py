@@ -183,6 +183,8 @@ def load_settings(
     settings.api_user = pick(None, "PAYOR_API_USER", api, "user")
     settings.api_password = pick(None, "PAYOR_API_PASSWORD", api, "password")
     settings.invoice_item = api.get("invoice_item")
+    for name in ("api_key", "api_secret", "api_user", "api_password"):
+        setattr(settings, name, _credential(getattr(settings, name), name, config_path))
     settings.connect_timeout = _number(api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path)
     settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path)
     settings.ca_bundle = api.get("ca_bundle")
@@ -201,6 +203,24 @@ def load_settings(
         upload, "retry_budget_s", settings.retry_budget_s, config_path
     )
     return settings
+
+
+def _credential(value: Any, name: str, path: Path | None) -> str | None:
+    """A credential as text, trimmed; anything else is a clear error (never shown)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{path}: [api] {name.removeprefix('api_')} must be text in quotes",
+            f'write it as {name.removeprefix("api_")} = "..."',
+        )
+    value = value.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(
+            f"the {name.replace('_', ' ')} holds a control character (a line break?)",
+            "set it again without one (PAYOR_API_KEY / PAYOR_API_SECRET or the config)",
+        )
+    return value
 
 
 def _table(config: dict[str, Any], name: str, known: set[str], path: Path | None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ GROUP_TEXTS = {
     "duplicate_key": "repeats the key of an earlier row",
     "customer_rejected": "belongs to a customer that was rejected",
     "record_rejected": "belongs to a record refused whole for another of its rows",
+    "record_differs": "differs between the rows of one record",
 }
 
 

@@ -327,3 +327,35 @@ def test_readme_business_suite_command_works(payor, tmp_path):
     assert first["items"] == [{"description": "INV-2026-00001", "amount": 6337.07, "qty": 1}]
     again = payor(*command)
     assert again.code == 0 and "40 unchanged, 0 sent" in again.out
+
+
+def test_an_invoice_found_in_the_crm_with_other_content_cannot_update(
+    setup, upload, sandbox_server, tmp_path
+):
+    source, config, rows = setup(6)
+    server = bs_server(sandbox_server)
+    assert upload(server, source, config, state="elsewhere")[0].code == 0
+    changed = [r[:] for r in rows]
+    changed[1][5] = "4,44"  # R-0000
+    write_csv(source, changed)
+    run, report = upload(server, source, config)  # a journal that knows nothing
+    assert run.code == 1, run.text
+    assert [(e["kind"], e["first_rows"]) for e in report["invoices"]["errors"]] == [
+        ("cannot_update", [2])
+    ]
+    assert report["invoices"]["rows_accepted"] == len(rows) - 2
+    assert stored_invoices(server) == expected_invoices(rows)
+
+
+def test_a_key_with_a_line_break_is_a_clear_error_and_never_shown(setup, payor, tmp_path):
+    source, config, _ = setup(2)
+    log = tmp_path / "payor.log"
+    run = payor(
+        "upload", "customers", source, "--config", config, "--base-url", "http://127.0.0.1:9",
+        "--state-dir", tmp_path / "s", "--log-file", log,
+        env={"PAYOR_API_KEY": "Qz7x\nWv93k"},
+    )  # fmt: skip
+    assert run.code == 2, run.text
+    assert "holds a control character" in run.err
+    assert "Qz7x" not in run.text + log.read_text()
+    assert "Wv93k" not in run.text + log.read_text()

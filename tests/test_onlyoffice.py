@@ -317,3 +317,42 @@ def test_readme_onlyoffice_command_works(payor, tmp_path):
     assert (first["currency"], first["issueDate"]) == ("USD", "2026-09-21T00:00:00")
     again = payor(*command)
     assert again.code == 0 and "40 unchanged, 0 sent" in again.out
+
+
+def test_two_companies_of_one_name_stay_two_and_a_lowercase_currency_goes_upper(
+    tmp_path, payor, sandbox_server
+):
+    rows = [
+        HEADER,
+        ["Beta AG", "bob@beta.example", "", "", "RE-1", "01.03.2026", "01.04.2026", "eur", "X", "1", "5,00", "", "Services", ""],
+        ["Beta AG", "carol@beta.example", "", "", "RE-2", "01.03.2026", "01.04.2026", "usd", "Y", "1", "6,00", "", "Services", ""],
+    ]  # fmt: skip
+    source = write_csv(tmp_path / "two.csv", rows)
+    config = write_mapping(tmp_path / "payor.toml", MAPPING)
+    server = oo_server(sandbox_server)
+    run = payor(
+        "upload", "all", "--customers", source, "--invoices", source, "--config", config,
+        "--base-url", server.url, "--state-dir", tmp_path / "s",
+        env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
+    )  # fmt: skip
+    assert run.code == 0, run.text
+    emails = sorted(d["data"] for c in server.records("customers") for d in c["commonData"])
+    assert emails == ["bob@beta.example", "carol@beta.example"]
+    assert len(server.records("customers")) == 2
+    assert sorted(r["currency"] for r in server.records("invoices")) == ["EUR", "USD"]
+
+
+def test_an_adopted_invoice_is_brought_to_the_files_content(
+    setup, upload, sandbox_server, tmp_path
+):
+    source, config, rows = setup(4)
+    server = oo_server(sandbox_server)
+    assert upload(server, source, config, state="elsewhere")[0].code == 0
+    changed = [r[:] for r in rows]
+    for row in changed[1:]:
+        if row[4] == "RE-0002":
+            row[10] = "3,33"
+    write_csv(source, changed)
+    run, _ = upload(server, source, config)  # a journal that knows nothing: look-ups
+    assert run.code == 0, run.text
+    assert {line[2] for line in stored(server)["RE-0002"]} == {Decimal("3.33")}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from . import OneByOne
@@ -175,6 +176,23 @@ class CustomerSender:
         return Answer("found", 0, data=found) if found else None
 
 
+def _same_invoice(existing: dict, ours: dict) -> bool:
+    """The CRM's invoice says what ours says: dates, notes and every item, exactly."""
+
+    def items(invoice: dict) -> list[tuple]:
+        return [
+            (
+                str(i.get("description")),
+                Decimal(str(i.get("amount"))),
+                Decimal(str(i.get("qty", 1))),
+            )
+            for i in invoice.get("items") or []
+        ]
+
+    fields = ("customer_id", "date", "due_date", "notes")
+    return items(existing) == items(ours) and all(existing.get(f) == ours.get(f) for f in fields)
+
+
 class InvoiceSender(OneByOne):
     """One invoice a request, its customer named by id. An invoice the journal knows is not
     sent again: unchanged it is there, changed it is refused `cannot_update`."""
@@ -210,16 +228,25 @@ class InvoiceSender(OneByOne):
                 "customer_missing",
             )
             return
-        existing = self._invoice_id(customer_id, pending.key)
-        if existing is not None:  # in the CRM already: adopted, not created twice
-            self.outlet.accepted([pending], [str(existing)])
-            return
         assert match is not None
         body = (
             pending.payload[: match.start()]
             + f'"customer_id":{customer_id}'.encode()
             + pending.payload[match.end() :]
         )
+        existing = self._invoice(customer_id, pending.key)
+        if existing is not None:  # in the CRM already: adopted, not created twice
+            if _same_invoice(existing, json.loads(body)):
+                self.outlet.accepted([pending], [str(existing["id"])])
+            else:
+                self.outlet.refused(
+                    pending,
+                    f"invoice {pending.key} is in business-suite already (id {existing['id']}) "
+                    "with other content, and its API cannot change an invoice: change it "
+                    "there, or give it a new number",
+                    "cannot_update",
+                )
+            return
         answer = self.client.send(
             "POST",
             self.kind.path,
@@ -243,8 +270,8 @@ class InvoiceSender(OneByOne):
             reasons = "; ".join(answer.row_errors.values()) if answer.row_errors else ""
             self.outlet.refused(pending, reasons or answer.message or f"HTTP {answer.status}")
 
-    def _invoice_id(self, customer_id: int, number: str, *, fresh: bool = False) -> int | None:
-        """The id of the customer's invoice with this number, from its list (once a run)."""
+    def _invoice(self, customer_id: int, number: str, *, fresh: bool = False) -> dict | None:
+        """The customer's invoice with this number, from its list (once a run)."""
         if fresh or customer_id not in self.invoices_of:
             invoices = listed(
                 self.client,
@@ -252,13 +279,11 @@ class InvoiceSender(OneByOne):
                 {"customer_id": str(customer_id)},
                 f"the invoices of customer {customer_id}",
             )
-            self.invoices_of[customer_id] = {
-                str(i.get("invoice_number")): i["id"] for i in invoices
-            }
+            self.invoices_of[customer_id] = {str(i.get("invoice_number")): i for i in invoices}
         return self.invoices_of[customer_id].get(number)
 
     def _found(self, customer_id: int, number: str) -> Answer | None:
         from payor_cli.client import Answer
 
-        found = self._invoice_id(customer_id, number, fresh=True)
-        return Answer("found", 0, data=found) if found is not None else None
+        found = self._invoice(customer_id, number, fresh=True)
+        return Answer("found", 0, data=found["id"]) if found is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payor_cli.errors import ConfigError
@@ -150,7 +151,8 @@ class CompanySender(OneByOne):
         data = pending.data()
         company = self.ids.get(pending.key) or find_by_email(self.client, data["email"])
         if company is None:
-            company = find_company(self.client, data["companyName"])  # created, never given
+            # a company created by a run that got no answer has no e-mail yet: found by name
+            company = find_company(self.client, data["companyName"], without_email=True)
         if company is not None:
             answer = self.client.send(
                 "PUT",
@@ -170,7 +172,9 @@ class CompanySender(OneByOne):
                 self.kind.path,
                 body=json.dumps({"companyName": data["companyName"]}).encode(),
                 what=f"company {data['companyName']!r}",
-                on_ambiguous=lambda: _found(find_company(self.client, data["companyName"])),
+                on_ambiguous=lambda: _found(
+                    find_company(self.client, data["companyName"], without_email=True)
+                ),
                 on_wire=lambda: self.outlet.sending([pending]),
             )
             if answer.outcome not in ("accepted", "found"):
@@ -191,9 +195,15 @@ class CompanySender(OneByOne):
         for info_type, value in posts:
             body = {"infoType": info_type, "data": value, "isPrimary": True, "category": "Work"}
             answer = self.client.send(
-                "POST", f"{CONTACT}/{company}/data", body=json.dumps(body).encode(), what=info_type
+                "POST",
+                f"{CONTACT}/{company}/data",
+                body=json.dumps(body).encode(),
+                what=info_type,
+                on_ambiguous=lambda t=info_type, v=value: _found(
+                    company if find_by_info(self.client, t, v) == company else None
+                ),
             )
-            if answer.outcome != "accepted":
+            if answer.outcome not in ("accepted", "found"):  # found: it arrived after all
                 return f"{info_type.lower()}: {answer.message or 'refused'}"
         parts = {k: data[k] for k in ("address", "city", "state", "zip", "country") if data.get(k)}
         if parts:
@@ -212,26 +222,30 @@ class CompanySender(OneByOne):
 
 def find_by_email(client: ApiClient, email: str) -> int | None:
     """The contact whose e-mail is exactly this one (the server matches by substring)."""
+    return find_by_info(client, "Email", email)
+
+
+def find_by_info(client: ApiClient, info_type: str, value: str) -> int | None:
+    """The contact with this e-mail or phone, compared exactly, without regard to case."""
     found = _response(
         client.send(
             "GET",
             f"{CONTACT}/bycontactinfo",
-            params={"infoType": "Email", "data": email},
-            what=f"contact {email}",
+            params={"infoType": info_type, "data": value},
+            what=f"contact {value}",
         )
     )
     for contact in found or []:
         for info in contact.get("commonData") or []:
-            if (
-                info.get("infoType") == "Email"
-                and str(info.get("data")).casefold() == email.casefold()
-            ):
+            same = str(info.get("data")).casefold() == value.casefold()
+            if info.get("infoType") == info_type and same:
                 return int(contact["id"])
     return None
 
 
-def find_company(client: ApiClient, name: str) -> int | None:
-    """The company called exactly `name` (the server matches by substring)."""
+def find_company(client: ApiClient, name: str, *, without_email: bool = False) -> int | None:
+    """The company called exactly `name` (the server matches by substring); with
+    `without_email`, only one that has no e-mail yet (created by a run that got no answer)."""
     found = _response(
         client.send(
             "GET",
@@ -241,7 +255,10 @@ def find_company(client: ApiClient, name: str) -> int | None:
         )
     )
     for contact in found or []:
-        if str(contact.get("companyName", contact.get("displayName"))) == name:
+        if str(contact.get("companyName", contact.get("displayName"))) != name:
+            continue
+        emails = [d for d in contact.get("commonData") or [] if d.get("infoType") == "Email"]
+        if not (without_email and emails):
             return int(contact["id"])
     return None
 
@@ -269,6 +286,7 @@ class InvoiceSender(OneByOne):
         self.client.ready()  # the catalog, before the first invoice is judged
         data = json.loads(pending.payload, parse_float=Number)
         currency = str(data.get("currency", "")).upper()
+        data["currency"] = currency  # the portal's codes are upper case
         if self.catalog.currencies and currency not in self.catalog.currencies:
             known = ", ".join(sorted(self.catalog.currencies)[:12])
             self.outlet.refused(
@@ -299,8 +317,11 @@ class InvoiceSender(OneByOne):
             self._update(pending, int(known[1]), body)
             return
         existing = self._by_number(pending.key)
-        if existing is not None:
-            self.outlet.accepted([pending], [str(existing["id"])])  # there already: adopted
+        if existing is not None:  # there already: adopted, and brought to this content
+            if _same_lines(existing, body):
+                self.outlet.accepted([pending], [str(existing["id"])])
+            else:  # a PUT while Draft; the portal refuses it otherwise: cannot_update
+                self._update(pending, int(existing["id"]), body)
             return
         answer = self.client.send(
             "POST",
@@ -367,6 +388,24 @@ class InvoiceSender(OneByOne):
             )
         body = {"contactId": contact, "templateType": 0, "exchangeRate": Number("1")} | data
         return body | {"invoiceLines": lines}
+
+
+def _same_lines(existing: dict, body: dict) -> bool:
+    """The portal's invoice has this body's lines (what the money is)."""
+
+    def lines(invoice: dict) -> list[tuple]:
+        return [
+            (
+                line.get("invoiceItemID"),
+                str(line.get("description", "")),
+                Decimal(str(line.get("quantity"))),
+                Decimal(str(line.get("price"))),
+                Decimal(str(line.get("discount", 0))),
+            )
+            for line in invoice.get("invoiceLines") or []
+        ]
+
+    return lines(existing) == lines(body) and existing.get("currency") == body.get("currency")
 
 
 def _id(record: dict | None) -> int | None:
