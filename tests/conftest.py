@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -207,3 +208,20 @@ def sandbox_server(tmp_path: Path):
     yield start
     for server in started:
         server.stop()
+
+
+def kill_upload_all_midway(server, tmp_path: Path, source: Path, config: Path, env: dict,
+                           invoices_written: int) -> None:  # fmt: skip
+    """Run `upload all` on one export as a real process and SIGKILL it once the server has
+    created `invoices_written` invoices (what a power cut or an OOM kill does)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | env
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "payor_cli", "upload", "all", "--customers", source, "--invoices",
+         source, "--config", config, "--base-url", server.url, "--state-dir", tmp_path / "state"],
+        env=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while server.stats()["writes"]["invoices"] < invoices_written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()

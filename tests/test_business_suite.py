@@ -5,16 +5,18 @@ stores is exactly what the export says, whatever the network does, and nothing i
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import CREDENTIALS, read_jsonl, read_rejected, write_csv, write_mapping
+from conftest import (
+    CREDENTIALS,
+    kill_upload_all_midway,
+    read_jsonl,
+    read_rejected,
+    write_csv,
+    write_mapping,
+)
 
 MAPPING = """
 [api]
@@ -200,17 +202,7 @@ def test_unchanged_rerun_sends_nothing_and_a_changed_invoice_cannot_update(
 def test_kill_and_rerun_finishes_with_nothing_twice(setup, sandbox_server, upload, tmp_path):
     source, config, rows = setup(80)
     server = bs_server(sandbox_server, "--stall-rate", "1", "--stall-seconds", "0.05")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "payor_cli", "upload", "all", "--customers", source, "--invoices",
-         source, "--config", config, "--base-url", server.url, "--state-dir", tmp_path / "state"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while server.stats()["writes"]["invoices"] < 20 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    kill_upload_all_midway(server, tmp_path, source, config, CREDENTIALS, 20)
     assert 0 < server.stats()["writes"]["invoices"] < 80
     run, _ = upload(server, source, config)
     assert run.code == 0, run.text

@@ -5,16 +5,11 @@ lines, nothing created twice whatever the network does, Draft invoices updated, 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import CREDENTIALS, read_rejected, write_csv, write_mapping
+from conftest import CREDENTIALS, kill_upload_all_midway, read_rejected, write_csv, write_mapping
 
 MAPPING = """
 [api]
@@ -207,18 +202,8 @@ def test_a_draft_invoice_is_updated_and_a_sent_one_cannot_be(
 def test_kill_and_resume_creates_nothing_twice(setup, sandbox_server, upload, tmp_path):
     source, config, rows = setup(60)
     server = oo_server(sandbox_server, "--stall-rate", "1", "--stall-seconds", "0.03")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
-    env["PAYOR_API_KEY"] = CREDENTIALS["PAYOR_API_KEY"]
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "payor_cli", "upload", "all", "--customers", source, "--invoices",
-         source, "--config", config, "--base-url", server.url, "--state-dir", tmp_path / "state"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while server.stats()["writes"]["invoices"] < 15 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    token = {"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]}
+    kill_upload_all_midway(server, tmp_path, source, config, token, 15)
     assert 0 < server.stats()["writes"]["invoices"] < 60
     run, _ = upload(server, source, config)
     assert run.code == 0, run.text
