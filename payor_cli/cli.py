@@ -402,20 +402,24 @@ def schema(
     except PayorError as exc:
         _fail(Reporter(), exc)
     kinds = [chosen.kind(kind.value)] if kind else list(chosen.kinds.values())
+
+    def described(fields: tuple) -> list[dict]:
+        return [{"name": f.name, "type": f.type.value, "required": f.required} for f in fields]
+
     if as_json:
-        data = {
-            k.name: [
-                {"name": f.name, "type": f.type.value, "required": f.required} for f in k.fields
-            ]
-            for k in kinds
-        }
+        data: dict = {k.name: described(k.fields) for k in kinds}
+        data |= {f"{k.name}.lines": described(k.lines) for k in kinds if k.lines}
         typer.echo(json.dumps(data, indent=2))
         return
     for k in kinds:
         typer.echo(f"{k.name}  (POST {k.path}; key: {', '.join(k.key)})")
-        for f in k.fields:
-            mark = "required" if f.required else ""
-            typer.echo(f"  {f.name:<24} {f.type.value:<8} {mark}".rstrip())
+        parts = [("", k.fields)] + ([(f"[{k.name}.lines]", k.lines)] if k.lines else [])
+        for title, fields in parts:
+            if title:
+                typer.echo(f"  {title}  (the fields of one line)")
+            for f in fields:
+                mark = "required" if f.required else ""
+                typer.echo(f"  {f.name:<24} {f.type.value:<8} {mark}".rstrip())
         typer.echo("")
 
 

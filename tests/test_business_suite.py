@@ -278,6 +278,10 @@ def test_schema_and_sandbox_speak_the_target(payor):
     run = payor("schema", "invoices", "--target", "business-suite")
     assert run.code == 0, run.text
     assert "invoice_number" in run.out and "customer" in run.out
+    run = payor("schema", "invoices", "--target", "onlyoffice", "--json")
+    assert run.code == 0, run.text
+    lines = {f["name"]: f for f in json.loads(run.out)["invoices.lines"]}
+    assert lines["price"] == {"name": "price", "type": "money", "required": True}
     run = payor("schema", "--target", "nope")
     assert run.code == 2 and "unknown target 'nope'" in run.err
 
