@@ -311,6 +311,7 @@ def _text_chunks(
     arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
     first_row = options.header_row + 1
     emitted = 0
+    reader = None
     try:
         reader = pa_csv.open_csv(
             path,
@@ -357,6 +358,9 @@ def _text_chunks(
             return
         if not isinstance(exc, pa.ArrowInvalid) or "invalid UTF8" in str(exc):
             raise InputError(f"{path}: the file is not {encoding}: {exc}") from None
+    finally:
+        if reader is not None:
+            reader.close()  # Arrow's read-ahead threads end here, not at interpreter exit
     yield from _csv_module_chunks(path, encoding, delimiter, width, options, emitted, chunk_rows)
 
 

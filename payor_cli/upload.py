@@ -290,6 +290,9 @@ def run_source(
     finally:
         if sink is not None:
             sink.close()  # the sender never outlives the run, nor writes to a closed journal
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # the reader's file and threads are released now, whatever happened
     summary.duration_s = time.monotonic() - started
     summary.exit_code = exit_code(summary)
     observer.finished(summary)
