@@ -225,3 +225,20 @@ def kill_upload_all_midway(server, tmp_path: Path, source: Path, config: Path, e
         time.sleep(0.01)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+
+
+@pytest.fixture
+def upload_one_export(payor, tmp_path: Path):
+    """`upload all` with one export for both kinds, against a server; (run, report)."""
+
+    def run(server, source: Path, config: Path, *extra: str, env: dict, state: str = "state"):
+        report = tmp_path / "report.json"
+        report.unlink(missing_ok=True)
+        result = payor(
+            "upload", "all", "--customers", source, "--invoices", source, "--config", config,
+            "--base-url", server.url, "--state-dir", tmp_path / state, "--report-json", report,
+            *extra, env=env,
+        )  # fmt: skip
+        return result, (json.loads(report.read_text()) if report.exists() else None)
+
+    return run

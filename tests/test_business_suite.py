@@ -92,16 +92,9 @@ def setup(tmp_path: Path):
 
 
 @pytest.fixture
-def upload(payor, tmp_path: Path):
+def upload(upload_one_export):
     def run(server, source: Path, config: Path, *extra: str, state: str = "state"):
-        report = tmp_path / "report.json"
-        report.unlink(missing_ok=True)
-        result = payor(
-            "upload", "all", "--customers", source, "--invoices", source, "--config", config,
-            "--base-url", server.url, "--state-dir", tmp_path / state, "--report-json", report,
-            *extra, env=CREDENTIALS,
-        )  # fmt: skip
-        return result, (json.loads(report.read_text()) if report.exists() else None)
+        return upload_one_export(server, source, config, *extra, env=CREDENTIALS, state=state)
 
     return run
 

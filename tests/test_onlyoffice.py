@@ -100,16 +100,11 @@ def setup(tmp_path: Path):
 
 
 @pytest.fixture
-def upload(payor, tmp_path: Path):
+def upload(upload_one_export):
+    token = {"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]}
+
     def run(server, source, config, *extra, env=None, state="state"):
-        report = tmp_path / "report.json"
-        report.unlink(missing_ok=True)
-        result = payor(
-            "upload", "all", "--customers", source, "--invoices", source, "--config", config,
-            "--base-url", server.url, "--state-dir", tmp_path / state, "--report-json", report,
-            *extra, env=env or {"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
-        )  # fmt: skip
-        return result, (json.loads(report.read_text()) if report.exists() else None)
+        return upload_one_export(server, source, config, *extra, env=env or token, state=state)
 
     return run
 
