@@ -59,6 +59,10 @@ DryRunOpt = Annotated[
 BatchOpt = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Rows per request (default 500).")
 ]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, help="Requests in flight at once (default 4)."),
+]
 FullOpt = Annotated[
     bool, typer.Option("--full", help="Also send rows unchanged since their last upload.")
 ]
@@ -136,6 +140,7 @@ def _upload(
     mapping: Path | None,
     dry_run: bool,
     batch_size: int | None,
+    concurrency: int | None,
     full: bool,
     rejected: Path | None,
     report_json: Path | None,
@@ -163,6 +168,7 @@ def _upload(
                 config,
                 base_url=base_url,
                 batch_size=batch_size,
+                concurrency=concurrency,
                 state_dir=state_dir,
                 target=target,
             )
@@ -262,6 +268,7 @@ def _single_kind_command(kind: str):
         mapping: MappingOpt = None,
         dry_run: DryRunOpt = False,
         batch_size: BatchOpt = None,
+        concurrency: ConcurrencyOpt = None,
         full: FullOpt = False,
         rejected: RejectedOpt = None,
         report_json: ReportOpt = None,
@@ -297,6 +304,7 @@ def upload_all(
     mapping: MappingOpt = None,
     dry_run: DryRunOpt = False,
     batch_size: BatchOpt = None,
+    concurrency: ConcurrencyOpt = None,
     full: FullOpt = False,
     rejected: RejectedOpt = None,
     report_json: ReportOpt = None,

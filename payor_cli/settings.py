@@ -18,6 +18,7 @@ from .targets import Credentials
 APP = "payor"
 CONFIG_NAME = "payor.toml"
 DEFAULT_BATCH_SIZE = 500
+DEFAULT_CONCURRENCY = 4
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = 60.0
 API_KEYS = {
@@ -32,7 +33,7 @@ API_KEYS = {
     "password",
     "invoice_item",
 }
-UPLOAD_KEYS = {"batch_size", "state_dir", "max_retries", "retry_budget_s"}
+UPLOAD_KEYS = {"batch_size", "concurrency", "state_dir", "max_retries", "retry_budget_s"}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -55,6 +56,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     ca_bundle: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Requests in flight at once; 1 sends strictly one at a time."""
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     max_retries: int = 8
     retry_budget_s: float = 600.0
@@ -139,6 +142,7 @@ def load_settings(
     *,
     base_url: str | None = None,
     batch_size: int | None = None,
+    concurrency: int | None = None,
     state_dir: Path | None = None,
     target: str | None = None,
     environ: dict[str, str] | None = None,
@@ -188,13 +192,8 @@ def load_settings(
     settings.connect_timeout = _number(api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path)
     settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path)
     settings.ca_bundle = api.get("ca_bundle")
-    chosen_batch = batch_size if batch_size is not None else upload.get("batch_size")
-    if chosen_batch is not None:
-        if not isinstance(chosen_batch, int) or isinstance(chosen_batch, bool) or chosen_batch < 1:
-            raise ConfigError(
-                f"batch size must be a whole number of 1 or more, not {chosen_batch!r}"
-            )
-        settings.batch_size = chosen_batch
+    settings.batch_size = _count(batch_size, upload, "batch_size", settings.batch_size)
+    settings.concurrency = _count(concurrency, upload, "concurrency", settings.concurrency)
     chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
     if chosen_state:
         settings.state_dir = Path(chosen_state).expanduser()
@@ -203,6 +202,16 @@ def load_settings(
         upload, "retry_budget_s", settings.retry_budget_s, config_path
     )
     return settings
+
+
+def _count(flag: int | None, table: dict[str, Any], name: str, default: int) -> int:
+    """A whole number of 1 or more, from the flag, else the config's [upload] table."""
+    chosen = flag if flag is not None else table.get(name, default)
+    if not isinstance(chosen, int) or isinstance(chosen, bool) or chosen < 1:
+        raise ConfigError(
+            f"{name.replace('_', ' ')} must be a whole number of 1 or more, not {chosen!r}"
+        )
+    return chosen
 
 
 def _credential(value: Any, name: str, path: Path | None) -> str | None:

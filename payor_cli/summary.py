@@ -56,6 +56,8 @@ class RejectedRow:
     cells: list[str]
     link: str | None = None
     """The value that rows of a child kind point to (a customer's customerno)."""
+    extra: list[str] = field(default_factory=list)
+    """Cells beyond the header's width, kept so that fixing the row loses nothing."""
 
     @property
     def message(self) -> str:
