@@ -453,6 +453,10 @@ def sandbox(
     stall_seconds: Annotated[
         float, typer.Option("--stall-seconds", min=0, help="How late a stalled answer comes.")
     ] = 0.0,
+    latency: Annotated[
+        float,
+        typer.Option("--latency", min=0, help="Seconds each API request waits for its answer."),
+    ] = 0.0,
     rate_limit: Annotated[
         int | None, typer.Option("--rate-limit", min=1, help="Requests allowed per window.")
     ] = None,
@@ -519,6 +523,7 @@ def sandbox(
             seed=seed,
             stall_rate=stall_rate,
             stall_seconds=stall_seconds,
+            latency=latency,
             rate_limit=rate_limit,
             rate_window=rate_window,
             reset_style=reset_style,

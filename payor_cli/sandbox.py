@@ -70,6 +70,8 @@ class SandboxConfig:
     stall_rate: float = 0.0
     """Probability (0..1) that a stored batch is answered only after `stall_seconds`."""
     stall_seconds: float = 0.0
+    latency: float = 0.0
+    """Seconds every API request waits before it is answered, as a distant server's round trip."""
     rate_limit: int | None = None
     """Upload requests allowed per fixed window of `rate_window` seconds; None: no limit."""
     rate_window: float = 1.0
@@ -96,8 +98,9 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.fault_rate > 0 and not self.faults:
             raise ValueError("fault_rate needs at least one fault to inject")
-        if self.stall_seconds < 0:
-            raise ValueError("stall_seconds must not be negative")
+        for name in ("stall_seconds", "latency"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError("rate_limit must be at least 1")
         if self.rate_window <= 0:
@@ -523,6 +526,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, body: bytes) -> None:
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if self.sandbox.config.latency:
+            time.sleep(
+                self.sandbox.config.latency
+            )  # outside every lock: requests wait side by side
         try:
             reply = self.sandbox._answer(self.command, parts.path, query, self.headers, body)
         except Exception as exc:  # a sandbox bug must answer, not hang the client
