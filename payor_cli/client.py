@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,11 @@ import requests
 
 from . import __version__
 from .errors import AbortedError
+from .pacing import Pacer
 from .retry import TEMPORARY_STATUSES, Clock, RetryPolicy, quota_spent, reset_wait, server_wait
 from .targets import Credentials, Target
 
 MAX_MESSAGE = 300
-QUOTA_NOTICE_EVERY_S = 60.0
 MAX_QUOTA_WAIT_S = 24 * 3600.0
 """A quota reset further away than this is a broken header, not a quota."""
 AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
@@ -85,39 +86,65 @@ class ApiClient:
 
             target = get_target(None)
         self.target = target
+        self.pacer = Pacer(self.clock, self.notice, self.base_url)
         self._secrets = credentials.secrets
+        self._lock = threading.RLock()
+        self._local = threading.local()
         self._waited = 0.0
-        self._not_before = 0.0
+        self._waiting_until = 0.0
         self._last_cause: str | None = None
         self.before_first: Callable[[], None] | None = None
         """Called once, before the first request (a target's preparations)."""
-        self._quota_said = -QUOTA_NOTICE_EVERY_S
-        self.session = requests.Session()
-        self.session.trust_env = True
-        if ca_bundle:
-            self.session.verify = ca_bundle
-        self.session.headers.update(
-            {
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": f"payor/{__version__}",
-                **target.auth_headers(credentials),
-            }
-        )
+        self._ca_bundle = ca_bundle
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"payor/{__version__}",
+            **target.auth_headers(credentials),
+        }
+        """What every request carries; the secrets among them are never shown."""
+        self._sessions: list[requests.Session] = []
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's keep-alive session: requests' sessions are not made to be shared by
+        threads that send at the same time."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = True
+            if self._ca_bundle:
+                session.verify = self._ca_bundle
+            with self._lock:
+                session.headers.update(self.headers)
+                self._sessions.append(session)
+            self._local.session = session
+        return session
 
     def close(self) -> None:
-        self.session.close()
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
 
     def ready(self) -> None:
         """Run the target's preparations now, if they have not run (see before_first)."""
-        if self.before_first is not None:
-            prepare, self.before_first = self.before_first, None
-            prepare()
+        with self._lock:  # once, even when several threads send their first request together
+            if self.before_first is not None:
+                prepare, self.before_first = self.before_first, None
+                prepare()
 
     def authorize(self, header: str, value: str) -> None:
         """Send `header: value` from now on (a token got for this run); it is a secret."""
-        self.session.headers[header] = value
-        self._secrets.append(value)
+        with self._lock:
+            self.headers[header] = value
+            for session in self._sessions:
+                session.headers[header] = value
+            self._secrets.append(value)
+
+    def thread_counts(self) -> tuple[int, int]:
+        """Requests and retries made by the calling thread so far."""
+        return getattr(self._local, "requests", 0), getattr(self._local, "retries", 0)
 
     def post(
         self, path: str, body: bytes, what: str, on_wire: Callable[[], None] | None = None
@@ -150,18 +177,19 @@ class ApiClient:
         url = self.base_url + path
         attempt = 0
         while True:
-            self._respect_quota()
+            self.pacer.start()
             try:
                 response = self.session.request(
                     method, url, data=body, params=params, timeout=self.timeouts
                 )
-                self._reached(on_wire)
             except requests.exceptions.SSLError as exc:
+                self.pacer.answered(None)
                 raise AbortedError(
                     f"TLS verification failed for {self.base_url}: {self._clean(exc)}",
                     "behind a TLS-inspecting proxy, set ca_bundle in the config's [api] section",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self.pacer.answered(None)
                 cause = self._connection_cause(exc)
                 reached = not isinstance(exc, requests.ConnectTimeout) and not cause.startswith(
                     ("connection refused", "host name not found")
@@ -172,12 +200,17 @@ class ApiClient:
                     return found
                 attempt = self._wait_before_retry(attempt, None, url, cause, what)
                 continue
+            except BaseException:
+                self.pacer.answered(None)
+                raise
+            self.pacer.answered(response.headers)
+            self._reached(on_wire)
             ambiguous = response.status_code in AMBIGUOUS_STATUSES and on_ambiguous is not None
             if ambiguous and (found := on_ambiguous()):
                 return found
             answer = self._classify(response, classify)
             if answer is not None:
-                self._note_quota(response)
+                self._check_quota_reset(response)
                 self._last_cause = None
                 return answer
             cause = f"HTTP {response.status_code}"
@@ -188,7 +221,9 @@ class ApiClient:
             attempt = self._wait_before_retry(attempt, response, url, cause, what)
 
     def _reached(self, on_wire: Callable[[], None] | None) -> None:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
+        self._local.requests = getattr(self._local, "requests", 0) + 1
         if on_wire is not None:
             on_wire()
 
@@ -283,7 +318,9 @@ class ApiClient:
                 f"again, more than the retry budget of {self.policy.budget_s:.0f} s ({cause})",
                 "try later, or raise retry_budget_s in [upload]",
             )
-        if self._waited + wait > self.policy.budget_s:
+        if response is not None and response.status_code == 429 and asked:
+            self.pacer.hold(asked)  # every request in flight waits, not only this one
+        if self._waited + self._newly_waited(wait, commit=False) > self.policy.budget_s:
             raise AbortedError(
                 f"gave up on {url}: the retry budget of {self.policy.budget_s:.0f} s is spent "
                 f"({cause})",
@@ -295,13 +332,25 @@ class ApiClient:
             self._last_cause = cause
         else:
             self.notice(f"still {_short(cause)}; {retry}")
-        self._waited += wait
+        self._newly_waited(wait, commit=True)
         self.clock.sleep(wait)  # a stop asked for ends it (Interrupted): then no retry is made
-        self.retries += 1
+        with self._lock:
+            self.retries += 1
+        self._local.retries = getattr(self._local, "retries", 0) + 1
         return attempt + 1
 
-    def _note_quota(self, response: requests.Response) -> None:
-        # the server says the window's quota is spent: wait for its reset, not for a 429
+    def _newly_waited(self, wait: float, *, commit: bool) -> float:
+        """The part of a wait from now that no other request is waiting through already: the
+        retry budget is the run's time spent waiting, however many requests wait at once."""
+        with self._lock:
+            now = self.clock.monotonic()
+            fresh = max(0.0, now + wait - max(now, self._waiting_until))
+            if commit:
+                self._waited += fresh
+                self._waiting_until = max(self._waiting_until, now + wait)
+            return fresh
+
+    def _check_quota_reset(self, response: requests.Response) -> None:
         if quota_spent(response.headers):
             wait = reset_wait(response.headers, self.clock)
             if wait and wait > MAX_QUOTA_WAIT_S:
@@ -309,22 +358,6 @@ class ApiClient:
                     f"{self.base_url} says its quota resets in {_seconds(wait)}: more than a day",
                     "check X-RateLimit-Reset with the API's provider; a re-run goes on from here",
                 )
-            if wait:
-                self._not_before = self.clock.monotonic() + wait
-
-    def _respect_quota(self) -> None:
-        delay = self._not_before - self.clock.monotonic()
-        if delay > 0:
-            now = self.clock.monotonic()
-            if now - self._quota_said >= QUOTA_NOTICE_EVERY_S or delay >= QUOTA_NOTICE_EVERY_S:
-                # a run paced by a quota waits before every request: said once a minute
-                self._quota_said = now
-                self.notice(
-                    f"{self.base_url}: the rate limit's quota is spent; waiting {delay:.1f} s "
-                    "for its reset"
-                )
-            self.clock.sleep(delay)
-        self._not_before = 0.0
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

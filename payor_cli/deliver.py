@@ -1,7 +1,7 @@
 """Send: skip what the journal knows, batch the rest in file order, book what comes back.
 
 How a batch goes to the API is the target's (targets/): it reports each accepted batch and
-each refused row to this module, which journals them, in order, before the next batch goes.
+each refused row to this module, which journals each accepted batch as soon as it is accepted.
 """
 
 from __future__ import annotations
@@ -71,15 +71,14 @@ class Pending:
 class Delivery:
     """The Sink of a real upload (see upload.py).
 
-    Batches go to one sender thread, in order, while the next chunk is read and validated:
-    the network wait overlaps the work. The sender only talks to the server and writes the
-    journal; what happened comes back as events that the calling thread books, so the
-    summary is only ever changed by one thread. When the run must end early (`failure`: an
-    abort, or a stop that was asked for), nothing new goes out, and `finish` still books
-    everything the server answered, so the counts are what the server saw.
+    Batches go to `concurrency` sender threads, which take them in file order, while the next
+    chunk is read and validated: the network waits overlap each other and the work. The
+    senders only talk to the server and write the journal (each accepted batch at once);
+    what happened comes back as events that the calling thread books, so the summary is only
+    ever changed by one thread. When the run must end early (`failure`: an abort, or a stop
+    that was asked for), nothing new goes out, the requests in flight are answered, and
+    `finish` still books everything the server answered, so the counts are what the server saw.
     """
-
-    QUEUED_BATCHES = 2  # bounds the memory held by batches waiting to go out
 
     def __init__(
         self,
@@ -93,6 +92,7 @@ class Delivery:
         progress: Callable[[RunSummary], None] | None = None,
         stop: StopRequest | None = None,
         target: Target | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.kind = kind
         self.client = client
@@ -105,9 +105,9 @@ class Delivery:
         self._kind_sender = (target or client.target).sender(kind, client, self)
         self.pending: list[Pending] = []
         self.known = np.empty(0, np.int64) if full else journal.accepted(kind.name)
-        self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(
-            self.QUEUED_BATCHES
-        )
+        # as many batches wait as are in flight: enough to keep every sender busy, and a
+        # bound on the memory they hold
+        self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(concurrency)
         self._unsettled: dict[int, int] = {}
         """Batch number -> its first row, for batches the server has not finished with."""
         self._submitted = 0
@@ -117,8 +117,14 @@ class Delivery:
         self._events: queue.Queue[tuple] = queue.Queue()
         self.failure: PayorError | None = None
         """Why delivery ended early; the caller stops the run."""
-        self._thread = threading.Thread(target=self._send_loop, name="payor-sender", daemon=True)
-        self._thread.start()
+        self._journal_lock = threading.Lock()
+        self._failure_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._send_loop, name=f"payor-sender-{n}", daemon=True)
+            for n in range(max(1, concurrency))
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
@@ -193,10 +199,12 @@ class Delivery:
         return min(waiting, default=None)
 
     def close(self) -> None:
-        """Let the sender finish what is queued (or skip it, after a failure) and stop."""
-        if self._thread.is_alive():
+        """Let the senders finish what is queued (or skip it, after a failure) and stop."""
+        running = [thread for thread in self._threads if thread.is_alive()]
+        for _ in running:
             self._outbox.put(None)
-            self._thread.join()
+        for thread in running:
+            thread.join()
 
     # -- the calling thread -----------------------------------------------------------------
     def _submit(self, count: int) -> None:
@@ -261,37 +269,44 @@ class Delivery:
                 self._send(batch)
                 self._events.put(("settled", number))
             except PayorError as exc:  # an abort; or a usage error found before sending (exit 2)
-                self.failure = exc
+                self._fail(exc)
             except Exception as exc:  # a bug or a broken journal: end the run, never a traceback
-                self.failure = AbortedError(
-                    self.client.clean(
-                        f"{self.kind.name}: delivery failed: {type(exc).__name__}: {exc}"
-                    ),
-                    "what was accepted before stays recorded; a re-run goes on from there",
+                self._fail(
+                    AbortedError(
+                        self.client.clean(
+                            f"{self.kind.name}: delivery failed: {type(exc).__name__}: {exc}"
+                        ),
+                        "what was accepted before stays recorded; a re-run goes on from there",
+                    )
                 )
+
+    def _fail(self, error: PayorError) -> None:
+        """The first failure ends the run; the others are its echoes (a request not started)."""
+        with self._failure_lock:
+            if self.failure is None:
+                self.failure = error
+                self.client.pacer.halt(str(error))
 
     def _send(self, batch: list[Pending]) -> None:
         """The target's sender does the talking; the requests it cost are counted here."""
-        requests_before, retries_before = self.client.requests, self.client.retries
+        requests_before, retries_before = self.client.thread_counts()
         try:
             self._kind_sender.send(batch)
         finally:
+            requests_after, retries_after = self.client.thread_counts()
             self._events.put(
-                (
-                    "requests",
-                    self.client.requests - requests_before,
-                    self.client.retries - retries_before,
-                )
+                ("requests", requests_after - requests_before, retries_after - retries_before)
             )
 
     # -- the Outlet the target's sender reports to (targets.Outlet) ----------------------------
     def accepted(self, batch: list[Pending], ids: list[str | None] | None = None) -> None:
         # durable before the next batch goes out: a kill loses at most the batch in flight
         remote = ids or [None] * len(batch)
-        self.journal.record(
-            self.kind.name,
-            ((p.key, p.fingerprint, i) for p, i in zip(batch, remote, strict=True)),
-        )
+        with self._journal_lock:  # one SQLite connection, several senders
+            self.journal.record(
+                self.kind.name,
+                ((p.key, p.fingerprint, i) for p, i in zip(batch, remote, strict=True)),
+            )
         self._events.put(("accepted", batch))
 
     def refused(self, pending: Pending, reason: str, kind: str = "server_rejected") -> None:

@@ -526,15 +526,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, body: bytes) -> None:
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if self.sandbox.config.latency:
-            time.sleep(
-                self.sandbox.config.latency
-            )  # outside every lock: requests wait side by side
+        sandbox = self.sandbox
+        sandbox.in_flight(+1)
         try:
-            reply = self.sandbox._answer(self.command, parts.path, query, self.headers, body)
-        except Exception as exc:  # a sandbox bug must answer, not hang the client
-            reply = HttpReply(500, failure(f"sandbox error: {type(exc).__name__}: {exc}"))
-        self._send(reply)
+            if sandbox.config.latency:
+                # outside every lock: requests in flight wait side by side
+                time.sleep(sandbox.config.latency)
+            try:
+                reply = sandbox._answer(self.command, parts.path, query, self.headers, body)
+            except Exception as exc:  # a sandbox bug must answer, not hang the client
+                reply = HttpReply(500, failure(f"sandbox error: {type(exc).__name__}: {exc}"))
+            self._send(reply)
+        finally:
+            sandbox.in_flight(-1)
 
     def _read_body(self) -> bytes | None:
         """Exactly Content-Length bytes, so the next request on this connection parses."""
@@ -702,7 +706,10 @@ class Sandbox:
                 "injected": {name: 0 for name in self.config.faults},
                 "rate_limited": 0,
                 "stalled": 0,
+                "in_flight_max": 0,
+                "write_spans": {},
             }
+            self._in_flight = 0
 
     # -- one request --------------------------------------------------------------------------
     def _answer(
@@ -753,6 +760,12 @@ class Sandbox:
                 by_status[str(reply.status)] = by_status.get(str(reply.status), 0) + 1
         return reply
 
+    def in_flight(self, change: int) -> None:
+        """An API request came in (+1) or was answered (-1): the most at once is in the stats."""
+        with self._lock:
+            self._in_flight += change
+            self._stats["in_flight_max"] = max(self._stats["in_flight_max"], self._in_flight)
+
     def count(self, name: str, amount: int, kind: str | None = None) -> None:
         """Add to a counter of the stats (a dialect's rows received, writes of a kind)."""
         with self._lock:
@@ -760,6 +773,10 @@ class Sandbox:
                 self._stats[name] += amount
             else:
                 self._stats[name][kind] += amount
+                if name == "writes":  # when a kind was first and last written, to order kinds
+                    at = round(time.monotonic() - self._origin, 6)
+                    span = self._stats["write_spans"].setdefault(kind, [at, at])
+                    span[1] = at
 
     def _take_quota(self) -> tuple[dict[str, str], int | None]:
         """X-RateLimit-* headers for this request, and Retry-After seconds if over quota."""

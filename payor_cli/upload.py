@@ -436,7 +436,7 @@ def _run_planned(
         delivery = None
         if not request.dry_run:
             target = planned[0].source.target
-            if (said := quota_plan(planned, target)) is not None:
+            if (said := quota_plan(planned, target, settings.batch_size)) is not None:
                 observer.notice(said)
             delivery = stack.enter_context(
                 _connection(request, settings, observer, stop, target, planned)
@@ -513,6 +513,7 @@ def _connection(
         # what the target must know first (a token, catalogs) costs nothing on a run that
         # sends nothing: it comes before the run's first request
         client.before_first = lambda: target.prepare(client, planned, settings)
+        client.pacer.expect(expected_requests(planned, target, settings.batch_size))
         journal = Journal(settings.state_dir, api, account_id(credentials.account), target.name)
         stack.callback(journal.close)
 
@@ -526,20 +527,26 @@ def _connection(
                 full=request.full,
                 progress=observer.progress,
                 stop=stop,
+                concurrency=settings.concurrency,
             )
 
         yield for_kind
 
 
-def quota_plan(planned: list[Planned], target: Target) -> str | None:
-    """What a target's documented quota makes the run cost, when that is over a minute: an
-    upper bound, since rows the journal knows unchanged are not sent."""
+def expected_requests(planned: list[Planned], target: Target, batch_size: int) -> int:
+    """About how many requests the run makes: an upper bound, since rows the journal knows
+    unchanged are not sent."""
+    return sum(
+        target.requests_for(item.source.kind, item.table.rows_expected or 0, batch_size)
+        for item in planned
+    )
+
+
+def quota_plan(planned: list[Planned], target: Target, batch_size: int) -> str | None:
+    """What a target's documented quota makes the run cost, when that is over a minute."""
     if not target.hourly_quota:
         return None
-    requests = 0
-    for item in planned:
-        rows = item.table.rows_expected or 0
-        requests += rows if item.source.kind.lines else -(-rows // 100)
+    requests = expected_requests(planned, target, batch_size)
     hours = requests / target.hourly_quota
     if hours * 60 <= 1:
         return None

@@ -242,3 +242,48 @@ def upload_one_export(payor, tmp_path: Path):
         return result, (json.loads(report.read_text()) if report.exists() else None)
 
     return run
+
+
+# -- a customers and an invoices export, uploaded to a sandbox server -----------------------
+DELIVERY_MAPPING = CUSTOMER_MAPPING + INVOICE_MAPPING + 'currency = "Cur"\n'
+
+
+@pytest.fixture
+def files(tmp_path: Path):
+    """A customers file and an invoices file of `n` rows, with their mapping."""
+
+    def make(n: int, customers: int = 20, bad_email: int | None = None):
+        people = [["No", "Email", "Name"]] + [
+            [f"C{c:03d}", "broken" if c == bad_email else f"c{c}@x.example", f"Customer {c}"]
+            for c in range(customers)
+        ]
+        invoices = [["Customer", "Invoice", "Amount", "Cur"]] + [
+            [f"C{i % customers:03d}", f"I{i:05d}", f"{i}.{i % 100:02d}", "EUR" if i % 3 else "USD"]
+            for i in range(n)
+        ]
+        mapping = DELIVERY_MAPPING.replace(
+            'invoiceAmount = "Amount"', 'invoiceAmount = { column = "Amount", scale = 100 }'
+        )
+        return (
+            write_csv(tmp_path / "customers.csv", people),
+            write_csv(tmp_path / "invoices.csv", invoices),
+            write_mapping(tmp_path / "mapping.toml", mapping),
+        )
+
+    return make
+
+
+@pytest.fixture
+def upload(payor, tmp_path: Path):
+    def run(server, *args, env=None, config: str = ""):
+        report = tmp_path / "report.json"
+        report.unlink(missing_ok=True)
+        settings = write_mapping(tmp_path / "payor.toml", config)
+        result = payor(
+            "upload", *args, "--base-url", server.url, "--state-dir", tmp_path / "state",
+            "--report-json", report, "--config", settings,
+            env={**CREDENTIALS, **(env or {})},
+        )  # fmt: skip
+        return result, (json.loads(report.read_text()) if report.exists() else None)
+
+    return run

@@ -114,6 +114,11 @@ class Target:
         """The API's own value rules, checked before sending: (field, rows refused)."""
         return []
 
+    def requests_for(self, kind: Kind, rows: int, batch_size: int) -> int:
+        """About how many requests `rows` rows of `kind` cost: for pacing and the estimate said
+        before a run. Batch APIs: one a batch."""
+        return -(-rows // batch_size)
+
     def credentials(self, settings: Settings) -> Credentials:
         """What a real run authenticates with, from the environment or the config."""
         return settings.require_credentials(self.credential_names)

@@ -63,6 +63,12 @@ class BusinessSuite(Target):
         ones = pa.repeat(pa.scalar("1", pa.string()), len(number.json))
         return {"description": number, "amount": record["amount"], "qty": Converted(ones, [])}
 
+    def requests_for(self, kind: Kind, rows: int, batch_size: int) -> int:
+        """New customers go in batches of at most 100; invoices one a request."""
+        if kind.name == "customers":
+            return -(-rows // min(batch_size, BATCH_LIMIT))
+        return rows
+
     def auth_headers(self, credentials: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {credentials.api_key}"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -29,36 +30,50 @@ _CUSTOMER_MEMBER = re.compile(rb'"customer":"((?:[^"\\]|\\.)*)"')
 
 
 class Directory:
-    """The customers the CRM holds (e-mail and account -> id), listed when first needed."""
+    """The customers the CRM holds (e-mail and account -> id), listed when first needed.
+
+    Several senders share it: a lookup waits while the list is loaded, so it never sees a
+    half-filled list (a customer missing from it would be created twice)."""
 
     def __init__(self, client: ApiClient) -> None:
         self.client = client
         self.by_email: dict[str, int] | None = None
         self.by_account: dict[str, int] = {}
+        self._lock = threading.RLock()
 
     def find(self, reference: str) -> int | None:
-        if self.by_email is None:
-            self.reload()
-        assert self.by_email is not None
-        folded = reference.strip().casefold()
-        found = self.by_email.get(folded)
-        if found is None:
-            found = self.by_account.get(reference.strip(), self.by_account.get(folded))
-        return found
+        with self._lock:
+            if self.by_email is None:
+                self.reload()
+            assert self.by_email is not None
+            folded = reference.strip().casefold()
+            found = self.by_email.get(folded)
+            if found is None:
+                found = self.by_account.get(reference.strip(), self.by_account.get(folded))
+            return found
 
     def reload(self) -> None:
-        self.by_email, self.by_account = {}, {}
-        for customer in listed(self.client, f"{API}/customers", {}, "the customer list"):
-            self.add(customer, customer["id"])
+        with self._lock:
+            self.by_email, self.by_account = {}, {}
+            for customer in listed(self.client, f"{API}/customers", {}, "the customer list"):
+                self.add(customer, customer["id"])
+
+    def email_ids(self, emails: list[str]) -> dict[int, int]:
+        """Position -> id of the e-mails the directory holds."""
+        with self._lock:
+            assert self.by_email is not None
+            found = {i: self.by_email.get(email) for i, email in enumerate(emails)}
+            return {i: v for i, v in found.items() if v is not None}
 
     def add(self, customer: dict, record_id: int) -> None:
         """A customer this run created or updated: its invoices find it without a new list."""
-        if self.by_email is None:
-            return  # not listed yet: the list, when needed, will have it
-        self.by_email[str(customer.get("email", "")).casefold()] = record_id
-        account = str(customer.get("account", ""))
-        self.by_account.setdefault(account, record_id)
-        self.by_account.setdefault(account.casefold(), record_id)
+        with self._lock:
+            if self.by_email is None:
+                return  # not listed yet: the list, when needed, will have it
+            self.by_email[str(customer.get("email", "")).casefold()] = record_id
+            account = str(customer.get("account", ""))
+            self.by_account.setdefault(account, record_id)
+            self.by_account.setdefault(account.casefold(), record_id)
 
 
 def listed(client: ApiClient, path: str, params: dict[str, str], what: str) -> list[dict]:
@@ -171,8 +186,7 @@ class CustomerSender:
         from payor_cli.client import Answer
 
         self.directory.reload()
-        found = {i: self.directory.by_email.get(p.key) for i, p in enumerate(batch)}
-        found = {i: v for i, v in found.items() if v is not None}
+        found = self.directory.email_ids([p.key for p in batch])
         return Answer("found", 0, data=found) if found else None
 
 

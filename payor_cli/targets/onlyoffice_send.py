@@ -49,7 +49,7 @@ def _response(answer: Answer) -> Any:
 
 
 def prepare(target: Target, client: ApiClient, planned: list[Any], settings: Settings) -> None:
-    if "Authorization" not in client.session.headers:
+    if "Authorization" not in client.headers:
         answer = client.send(
             "POST",
             f"{API}/authentication",
