@@ -9,9 +9,7 @@ run loses nothing and the next run goes on where it stopped. A lock file held wi
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
-import operator
 import os
 import sqlite3
 import threading
@@ -25,17 +23,6 @@ from .targets import DEFAULT_TARGET
 
 JOURNAL_NAME = "journal.sqlite"
 LOCK_NAME = "payor.lock"
-
-
-_BLAKE2B_64 = functools.partial(hashlib.blake2b, digest_size=8)
-
-
-def fingerprints(payloads: list[bytes]) -> np.ndarray:
-    """64 bits of BLAKE2b of each payload: two different payloads of one key meet the same
-    value once in 10^19; the journal holds no payload text, only these. (map chains keep
-    the per-row cost at the hash itself.)"""
-    digests = b"".join(map(operator.methodcaller("digest"), map(_BLAKE2B_64, payloads)))
-    return np.frombuffer(digests, dtype=">i8").astype(np.int64)
 
 
 def account_id(api_key: str) -> str:
@@ -116,8 +103,9 @@ class Journal:
             self._scopes[kind] = scope
         return self._scopes[kind]
 
-    def accepted(self, kind: str) -> np.ndarray:
-        """The fingerprints of every row of `kind` as last accepted, sorted.
+    def accepted(self, kind: str, *, legacy: bool = False) -> np.ndarray:
+        """The fingerprints of every row of `kind` as last accepted, sorted (`legacy`: those
+        that a payor before schema 3 wrote, BLAKE2b; see fingerprint.py).
 
         A payload holds its own key, so a row is unchanged exactly when its fingerprint is
         among these: one search in memory per row instead of one query per key.
@@ -126,11 +114,23 @@ class Journal:
         with self.lock:
             # one text of all numbers, parsed by numpy: twice as fast as a row at a time
             (text,) = self.db.execute(
-                "SELECT group_concat(fingerprint, ' ') FROM accepted WHERE scope = ?", (scope,)
+                "SELECT group_concat(fingerprint, ' ') FROM accepted"
+                " WHERE scope = ? AND print_kind = ?",
+                (scope, LEGACY_PRINTS if legacy else PRINTS),
             ).fetchone()
         found = np.fromstring(text, dtype=np.int64, sep=" ") if text else np.empty(0, np.int64)
         found.sort()
         return found
+
+    def reprint(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
+        """Give records that an old entry knows unchanged (key, today's fingerprint)."""
+        scope = self._scope(kind)
+        with self.lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "UPDATE accepted SET fingerprint = ?, print_kind = ? WHERE scope = ? AND key = ?",
+                ((fp, PRINTS, scope, key) for key, fp in rows),
+            )
 
     def record(self, kind: str, rows: Iterable[tuple[str, int, str | None]]) -> None:
         """Remember an accepted batch (key, fingerprint, remote id); committed before this
@@ -139,9 +139,9 @@ class Journal:
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT OR REPLACE INTO accepted (scope, key, fingerprint, remote_id)"
-                " VALUES (?, ?, ?, ?)",
-                ((scope, key, fp, remote_id) for key, fp, remote_id in rows),
+                "INSERT OR REPLACE INTO accepted (scope, key, fingerprint, remote_id, print_kind)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ((scope, key, fp, remote_id, PRINTS) for key, fp, remote_id in rows),
             )
 
     def entries(self, kind: str) -> dict[str, tuple[int, str | None]]:
@@ -167,12 +167,15 @@ class Journal:
         self.db.close()
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+LEGACY_PRINTS, PRINTS = 1, 2
+"""print_kind: BLAKE2b (schemas 1 and 2), or fingerprint.payload_fingerprints."""
 
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Create the tables, or bring a journal of an older payor up to date (inside a write
-    transaction): version 1 had no target (all its scopes are PayorCRM's) and no remote ids."""
+    transaction): version 1 had no target (all its scopes are PayorCRM's) and no remote ids;
+    before version 3 every fingerprint was BLAKE2b."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "scopes" in tables and version < 2:
@@ -192,12 +195,17 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute(
         "CREATE TABLE IF NOT EXISTS accepted (scope INTEGER NOT NULL,"
         " key TEXT NOT NULL, fingerprint INTEGER NOT NULL, remote_id TEXT,"
+        f" print_kind INTEGER NOT NULL DEFAULT {PRINTS},"
         " PRIMARY KEY (scope, key)) WITHOUT ROWID"
     )
-    if "accepted" in tables and version < 2:
+    if "accepted" in tables and version < 3:
         columns = {row[1] for row in db.execute("PRAGMA table_info(accepted)")}
         if "remote_id" not in columns:
             db.execute("ALTER TABLE accepted ADD COLUMN remote_id TEXT")
+        if "print_kind" not in columns:  # the rows there are BLAKE2b's
+            db.execute(
+                f"ALTER TABLE accepted ADD COLUMN print_kind INTEGER NOT NULL DEFAULT {LEGACY_PRINTS}"
+            )
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .fingerprint import payload_fingerprints
 from .readers import Chunk
 from .summary import RowError
 
@@ -97,12 +98,7 @@ class KeyChecks:
         if len(clean):
             every = len(clean) == len(active_np)  # the usual chunk: nothing to pick
             picked = payloads if every else pc.take(payloads, pa.array(active_offsets[clean]))
-            # equal payloads within one run: Python's own hash is 7x cheaper than BLAKE2b and
-            # never leaves the process (the journal's fingerprints are BLAKE2b)
-            texts = picked.to_pylist()
-            found = np.fromiter(map(hash, texts), np.int64, len(clean))
-            if picked.null_count:  # no payload: nothing to be equal to
-                found[np.flatnonzero(pc.is_null(picked).to_numpy(zero_copy_only=False))] = 0
+            found = payload_fingerprints(picked)  # the journal's: equal payloads, equal prints
             prints[clean] = np.where(found == KeyIndex.NO_PAYLOAD, 1, found)
         merged = np.zeros(len(active_np), dtype=bool)
         rows = (active_offsets + chunk.first_row).tolist()

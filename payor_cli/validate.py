@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import records, values
-from .journal import fingerprints
+from .fingerprint import payload_fingerprints
 from .keys import KEY_SEPARATOR, KeyChecks
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
@@ -49,8 +49,8 @@ class ValidatedChunk:
 
     @cached_property
     def fingerprints(self) -> np.ndarray:
-        """The journal's 64-bit fingerprint of each payload: hashed when a real run asks."""
-        return fingerprints(self.payloads.cast(pa.binary()).to_pylist())
+        """The journal's 64-bit fingerprint of each payload: computed when a real run asks."""
+        return payload_fingerprints(self.payloads)
 
     @property
     def rows_valid(self) -> int:
