@@ -1,0 +1,168 @@
+"""The rejected-rows file: marked cells in a workbook, extra cells kept, fixed files re-uploaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import (
+    CREDENTIALS,
+    CUSTOMER_MAPPING,
+    read_jsonl,
+    write_csv,
+    write_mapping,
+    write_xlsx,
+)
+
+from payor_cli import rejected as rejected_module
+from payor_cli.outputs import RejectedWriter
+from payor_cli.readers import Table
+from payor_cli.summary import RejectedRow, RowError
+
+DATED_MAPPING = """
+[invoices]
+date_format = "%d.%m.%Y"
+[invoices.fields]
+customerNumber = "Customer"
+invoiceNumber = "Invoice"
+invoiceAmount = "Amount"
+postDate = "Date"
+"""
+HEADER = ["Customer", "Invoice", "Amount", "Date", "Note"]
+NOT_A_DATE = "postDate is not a date in the format %d.%m.%Y"
+
+
+def marked(sheet) -> dict[str, str | None]:
+    """Every filled cell of the sheet, with its comment's text."""
+    return {
+        cell.coordinate: cell.comment.text if cell.comment else None
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.fill.fill_type is not None
+    }
+
+
+def commented(sheet) -> set[str]:
+    return {cell.coordinate for row in sheet.iter_rows() for cell in row if cell.comment}
+
+
+def source_rows(note: str) -> list[list[str]]:
+    return [
+        HEADER,
+        ["C1", "I1", "10", "01.02.2024", "fine"],
+        ["C2", "I2", "abc", "31.02.2024", note],
+        ["C3", "", "5", "01.02.2024", "n4"],
+        ["C4", "I4", "7.5", "02.02.2024", "n5"],
+    ]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_workbook_marks_the_cells_to_fix_and_the_fixed_file_uploads(tmp_path, payor, suffix):
+    # a workbook source cannot hold "=1+1" as text through write_xlsx (it becomes a formula)
+    note = "=1+1" if suffix == "csv" else "n3"
+    writer = write_csv if suffix == "csv" else write_xlsx
+    source = writer(tmp_path / f"in.{suffix}", source_rows(note))
+    mapping = write_mapping(tmp_path / "m.toml", DATED_MAPPING)
+    out = tmp_path / "r.xlsx"
+    run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run", "--rejected", out)
+    assert run.code == 1, run.text
+
+    sheet = openpyxl.load_workbook(out).active
+    assert [c.value for c in sheet[1]] == ["source_row", "errors", *HEADER]
+    assert [sheet.cell(r, 1).value for r in range(2, sheet.max_row + 1)] == [3, 4, 5]
+    assert marked(sheet) == {
+        "E2": "invoiceAmount is not a number",
+        "F2": NOT_A_DATE,
+        "D3": "invoiceNumber is empty (required)",
+        "E4": "invoiceAmount is not a whole number (nothing is rounded; check scale)",
+    }
+    assert commented(sheet) == {"E2", "F2", "D3", "E4"}
+    assert {sheet[c].border.left.style for c in ("E2", "F2", "D3", "E4")} == {"medium"}
+    assert sheet["E2"].fill.fill_type == "solid"
+    assert sheet["G2"].value == note and sheet["G2"].data_type == "s"
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:G4"
+    assert [sheet.cell(r, 2).alignment.wrap_text for r in range(1, 5)] == [None, True, True, True]
+    assert sheet.column_dimensions["B"].width == rejected_module.ERRORS_WIDTH
+
+    for coordinate, fixed in {"E2": "12", "F2": "28.02.2024", "D3": "I3", "E4": "8"}.items():
+        sheet[coordinate] = fixed
+    sheet.parent.save(out)
+    payloads = tmp_path / "p.jsonl"
+    again = payor(
+        "upload", "invoices", out, "--mapping", mapping, "--dry-run", "--payloads", payloads
+    )
+    assert again.code == 0, again.text
+    assert [(p["invoiceNumber"], p["invoiceAmount"]) for p in read_jsonl(payloads)] == [
+        ("I2", 12),
+        ("I3", 5),
+        ("I4", 8),
+    ]
+
+
+def test_a_row_refused_by_the_server_marks_its_errors_cell(tmp_path, payor, sandbox_server):
+    server = sandbox_server("--refuse-keys", "^C2$")
+    people = [["No", "Email", "Name"], ["C1", "a@x.example", "A"], ["C2", "b@x.example", "B"]]
+    source = write_csv(tmp_path / "customers.csv", people)
+    mapping = write_mapping(tmp_path / "m.toml", CUSTOMER_MAPPING)
+    out = tmp_path / "r.xlsx"
+    run = payor(
+        "upload", "customers", source, "--mapping", mapping, "--base-url", server.url,
+        "--state-dir", tmp_path / "state", "--rejected", out, env=CREDENTIALS,
+    )  # fmt: skip
+    assert run.code == 1, run.text
+    sheet = openpyxl.load_workbook(out).active
+    assert [c.value for c in sheet[2]][2:] == ["C2", "b@x.example", "B"]
+    assert "refused by the server" in sheet["B2"].value
+    assert marked(sheet) == {"B2": None}
+    assert sheet["B2"].border.left.style == "medium"
+    assert [r["customerno"] for r in server.records("customers")] == ["C1"]
+
+
+# --- the writer itself: several reasons, the comment limit ------------------------
+
+TABLE_HEADERS = ["Customer", "Invoice", "Amount"]
+
+
+def table_for(path: Path, headers: list[str] = TABLE_HEADERS, delimiter: str = ";") -> Table:
+    return Table(path, "csv", headers, 1, "utf-8-sig", delimiter)
+
+
+def bad_amount(row: int, value: str) -> RejectedRow:
+    error = RowError(row, "invoiceAmount", "Amount", "not_a_number", "is not a number", value)
+    return RejectedRow(row, [error], [f"C{row}", f"I{row}", value])
+
+
+def test_reasons_of_one_cell_are_joined_and_fields_of_several_columns_mark_each(tmp_path):
+    path = tmp_path / "r.xlsx"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    errors = [
+        RowError(2, "invoiceAmount", "Amount", "not_a_number", "is not a number", "x"),
+        RowError(2, "taxAmount", "Amount", "required", "is empty (required)"),
+        RowError(2, "reference", "Customer, Invoice", "not_json", "is not a JSON object"),
+        RowError(2, "invoiceNumber", None, "duplicate_key", "repeats row 1"),
+    ]
+    writer.write([RejectedRow(2, errors, ["C", "I", "x"])])
+    writer.close()
+    sheet = openpyxl.load_workbook(path).active
+    assert marked(sheet) == {
+        "B2": None,
+        "C2": "reference is not a JSON object",
+        "D2": "reference is not a JSON object",
+        "E2": "invoiceAmount is not a number\ntaxAmount is empty (required)",
+    }
+
+
+def test_past_the_comment_limit_cells_are_still_marked(tmp_path, monkeypatch):
+    monkeypatch.setattr(rejected_module, "COMMENT_LIMIT", 2)
+    path = tmp_path / "r.xlsx"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    writer.write([bad_amount(row, "x") for row in (2, 3, 4)])
+    writer.close()
+    sheet = openpyxl.load_workbook(path).active
+    assert marked(sheet) == {
+        "E2": "invoiceAmount is not a number",
+        "E3": "invoiceAmount is not a number",
+        "E4": None,
+    }
