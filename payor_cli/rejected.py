@@ -1,12 +1,19 @@
 """The rejected-rows file: the refused rows as the source had them, ready to fix and upload again.
 
-Both formats lead with `source_row` and `errors`, then the source's columns. In a workbook each cell that caused a
+Both formats lead with `source_row` and `errors`, then the source's columns, then the cells a
+row had beyond the header in `extra_1`, `extra_2`, ... . In a workbook each cell that caused a
 rejection is marked and carries its reasons as a comment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +22,7 @@ from .readers import REJECTED_LEAD, Table
 from .summary import RejectedRow, RowError
 
 REJECTED_SUFFIXES = (".csv", ".xlsx")
+EXTRA_PREFIX = "extra_"
 COMMENT_LIMIT = 5_000
 """Comments per workbook. openpyxl holds every comment until it saves (about 6 kB each), so
 past this many the cells are still marked, and the `errors` column still says why."""
@@ -39,7 +47,8 @@ class RejectedWriter:
 
     The header is on the first line, whatever row the source had it on, so any CSV reader
     finds it; a text source's delimiter and encoding are kept. payor knows the file again by
-    its first two columns, so the fixed file uploads with the very same mapping.
+    its first two columns, so the fixed file uploads with the very same mapping (the
+    `extra_N` columns are not in any mapping, so they are read and left alone).
     """
 
     def __init__(self, path: Path, table: Table | None = None) -> None:
@@ -65,8 +74,8 @@ class RejectedWriter:
         lines = []
         for row in rows:
             cells = list(row.cells) + [""] * (self._width - len(REJECTED_LEAD) - len(row.cells))
-            lines.append(([row.row, row.message, *cells], self._marks(row)))
-        self._out.write(lines)
+            lines.append(([row.row, row.message, *cells, *_kept(row.extra)], self._marks(row)))
+        self._out.write(lines, max((len(line) for line, _ in lines), default=0) - self._width)
         self.count += len(rows)
 
     def close(self) -> None:
@@ -89,50 +98,140 @@ class RejectedWriter:
         return [self._positions[p] for p in column.split(", ") if p in self._positions]
 
 
+def _kept(extra: list[str]) -> list[str]:
+    """The cells beyond the header, less trailing blanks (a trailing delimiter holds nothing)."""
+    end = len(extra)
+    while end and not (extra[end - 1] or "").strip():
+        end -= 1
+    return extra[:end]
+
+
 def _reason(error: RowError) -> str:
     return f"{error.field} {error.text}" if error.field else error.text
 
 
+def extra_names(headers: list[str], count: int) -> list[str]:
+    """`extra_1`, `extra_2`, ..., past any the header already has (a re-read rejected file)."""
+    taken, names, number = set(headers), [], 0
+    while len(names) < count:
+        number += 1
+        if f"{EXTRA_PREFIX}{number}" not in taken:
+            names.append(f"{EXTRA_PREFIX}{number}")
+    return names
+
+
 class _CsvOut:
+    """A CSV whose file on disk is a whole table after every batch.
+
+    The header goes out (and is flushed) at once, so a run killed at any point leaves a
+    file that is new and readable. A batch is written in one piece and flushed, so a killed
+    run leaves whole rows. When a batch holds a row with more extra cells than the header
+    names, the file is rewritten first with a wider header (its earlier rows padded) and
+    renamed over the old one: a reader never meets a row longer than its header, and the
+    cost, a copy of the rows so far, comes only on a batch that widens the table, which
+    ragged rows make rare. A fixed cap would either lose cells or pad every file.
+    """
+
     def __init__(self, path: Path, header: list[str], encoding: str, delimiter: str) -> None:
-        self._file = path.open("w", encoding=encoding, errors="replace", newline="")
-        self._csv = csv.writer(self._file, delimiter=delimiter)
-        self._csv.writerow(header)
+        self.path, self._header, self._encoding, self._delimiter = path, header, encoding, delimiter
+        self._extras = 0
+        self._file = self._open("w")
+        self._writer().writerow(header)
         self._file.flush()  # even a run killed at once leaves a file that says it is new
 
-    def write(self, lines: list[tuple[list[Any], Marks]]) -> None:
-        self._csv.writerows(line for line, _ in lines)
+    def _open(self, mode: str, path: Path | None = None) -> io.TextIOWrapper:
+        return (path or self.path).open(mode, encoding=self._encoding, errors="replace", newline="")
+
+    def _writer(self, handle: Any = None) -> Any:
+        return csv.writer(handle or self._file, delimiter=self._delimiter)
+
+    def write(self, lines: list[tuple[list[Any], Marks]], extras: int) -> None:
+        if extras > self._extras:
+            self._widen(extras)
+        width = len(self._header) + self._extras
+        batch = io.StringIO()
+        self._writer(batch).writerows(line + [""] * (width - len(line)) for line, _ in lines)
+        self._file.write(batch.getvalue())
+        self._file.flush()
+
+    def _widen(self, extras: int) -> None:
+        header = self._header + extra_names(self._header, extras)
+        self._file.close()
+        partial = self.path.with_name(self.path.name + ".partial")
+        with self._open("r") as old, self._open("w", partial) as new:
+            rows = csv.reader(old, delimiter=self._delimiter)
+            next(rows, None)
+            out = self._writer(new)
+            out.writerow(header)
+            out.writerows(row + [""] * (len(header) - len(row)) for row in rows)
+        os.replace(partial, self.path)
+        self._extras = extras
+        self._file = self._open("a")  # in append mode no second byte-order mark is written
 
     def close(self) -> None:
         self._file.close()
 
 
 class _XlsxOut:
-    """A workbook, its rows streamed by openpyxl (memory stays flat), saved at `close`."""
+    """A workbook, built at `close` from the rows spooled to an unnamed temporary file.
+
+    A workbook is one zip written at the end, and openpyxl streams rows in order, header
+    first: the extra columns a later row needs could not be named. So the rows wait on disk
+    (memory stays flat) and the sheet is written once its width is known. At the start a
+    header-only workbook replaces any old file, so a killed run never leaves an old file
+    passing for a new one; the rows of a killed run are lost with the spool (use CSV for a
+    file that keeps them). The finished workbook is renamed into place whole.
+    """
 
     def __init__(self, path: Path, header: list[str], sheet: str) -> None:
-        import openpyxl
+        self.path, self._header, self._sheet = path, header, sheet
+        self._extras = 0
+        self._rows = 0
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close)
+        self._save(iter(()))
 
-        self.path, self._width, self._rows = path, len(header), 0
-        self._book = openpyxl.Workbook(write_only=True)
-        self._sheet = self._book.create_sheet(sheet)
-        # sheet views and column widths precede the rows in the file: set before any row
-        self._sheet.freeze_panes = "A2"
-        self._sheet.column_dimensions["B"].width = ERRORS_WIDTH
-        self._sheet.append(header)
-        self._style = _Style()
-
-    def write(self, lines: list[tuple[list[Any], Marks]]) -> None:
+    def write(self, lines: list[tuple[list[Any], Marks]], extras: int) -> None:
+        self._extras = max(self._extras, extras)
         for line, marks in lines:
-            self._sheet.append(self._style.cells(self._sheet, line, marks))
+            self._spool.write(json.dumps([line, list(marks.items())], ensure_ascii=False) + "\n")
         self._rows += len(lines)
 
     def close(self) -> None:
+        self._spool.seek(0)
+        try:
+            self._save(_spooled(self._spool), self._rows)
+        finally:
+            self._spool.close()
+
+    def _save(self, lines: Iterator[tuple[list[Any], Marks]], rows: int = 0) -> None:
+        import openpyxl
         from openpyxl.utils import get_column_letter
 
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet(self._sheet)
+        header = self._header + extra_names(self._header, self._extras)
+        # sheet views and column widths precede the rows in the file: set before any row
+        sheet.freeze_panes = "A2"
+        sheet.column_dimensions["B"].width = ERRORS_WIDTH
+        sheet.append(header)
+        style = _Style(book)
+        for line, marks in lines:
+            sheet.append(style.cells(sheet, line, marks))
         # the filter follows the rows in the file, so it can span them all
-        self._sheet.auto_filter.ref = f"A1:{get_column_letter(self._width)}{self._rows + 1}"
-        self._book.save(self.path)
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
+        partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            book.save(partial)
+            os.replace(partial, self.path)
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def _spooled(spool: Any) -> Iterator[tuple[list[Any], Marks]]:
+    for text in spool:
+        line, marks = json.loads(text)
+        yield line, {int(position): reasons for position, reasons in marks}
 
 
 class _Style:
@@ -145,13 +244,20 @@ class _Style:
     pale grey. Its reasons are its comment.
     """
 
-    def __init__(self) -> None:
-        from openpyxl.styles import Alignment, Border, PatternFill, Side
+    FIX, ERRORS, ERRORS_FIX = "payor: fix", "payor: errors", "payor: errors, fix"
+    """Named styles: one per look, set by name (the cheapest way in openpyxl, as each
+    attribute set apart costs a style lookup), and a way to find the cells in Excel."""
+
+    def __init__(self, book: Any) -> None:
+        from openpyxl.styles import Alignment, Border, NamedStyle, PatternFill, Side
 
         side = Side(style="medium", color="FF9C0006")
-        self.fill = PatternFill(fill_type="solid", fgColor="FFFFC7CE", bgColor="FFFFC7CE")
-        self.border = Border(left=side, right=side, top=side, bottom=side)
-        self.wrap = Alignment(wrap_text=True, vertical="top")
+        fill = PatternFill(fill_type="solid", fgColor="FFFFC7CE", bgColor="FFFFC7CE")
+        border = Border(left=side, right=side, top=side, bottom=side)
+        wrap = Alignment(wrap_text=True, vertical="top")
+        book.add_named_style(NamedStyle(self.FIX, fill=fill, border=border))
+        book.add_named_style(NamedStyle(self.ERRORS, alignment=wrap))
+        book.add_named_style(NamedStyle(self.ERRORS_FIX, fill=fill, border=border, alignment=wrap))
         self.comments = 0
 
     def cells(self, sheet: Any, line: list[Any], marks: Marks) -> list[Any]:
@@ -167,11 +273,10 @@ class _Style:
             if _is_formula_like(value):
                 cell.data_type = "s"  # a rejected cell stays the text it was, not a formula
             if position == 1:
-                cell.alignment = self.wrap
-            if reasons is not None:
-                cell.fill, cell.border = self.fill, self.border
-                if position != 1:
-                    self._comment(cell, reasons)
+                cell.style = self.ERRORS if reasons is None else self.ERRORS_FIX
+            elif reasons is not None:
+                cell.style = self.FIX
+                self._comment(cell, reasons)
             cells.append(cell)
         return cells
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import openpyxl
@@ -9,6 +13,7 @@ import pytest
 from conftest import (
     CREDENTIALS,
     CUSTOMER_MAPPING,
+    INVOICE_MAPPING,
     read_jsonl,
     write_csv,
     write_mapping,
@@ -17,7 +22,7 @@ from conftest import (
 
 from payor_cli import rejected as rejected_module
 from payor_cli.outputs import RejectedWriter
-from payor_cli.readers import Table
+from payor_cli.readers import InputOptions, Table, open_table
 from payor_cli.summary import RejectedRow, RowError
 
 DATED_MAPPING = """
@@ -120,7 +125,7 @@ def test_a_row_refused_by_the_server_marks_its_errors_cell(tmp_path, payor, sand
     assert [r["customerno"] for r in server.records("customers")] == ["C1"]
 
 
-# --- the writer itself: several reasons, the comment limit ------------------------
+# --- the writer itself: extra cells, several reasons, the comment limit ------------------------
 
 TABLE_HEADERS = ["Customer", "Invoice", "Amount"]
 
@@ -129,9 +134,139 @@ def table_for(path: Path, headers: list[str] = TABLE_HEADERS, delimiter: str = "
     return Table(path, "csv", headers, 1, "utf-8-sig", delimiter)
 
 
-def bad_amount(row: int, value: str) -> RejectedRow:
+def bad_amount(row: int, value: str, extra: list[str] | None = None) -> RejectedRow:
     error = RowError(row, "invoiceAmount", "Amount", "not_a_number", "is not a number", value)
-    return RejectedRow(row, [error], [f"C{row}", f"I{row}", value])
+    return RejectedRow(row, [error], [f"C{row}", f"I{row}", value], extra=extra or [])
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle, delimiter=";"))
+
+
+def reread(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The file as payor reads it as a source: its headers and rows."""
+    table = open_table(path, InputOptions())
+    assert table.rejected_file
+    rows = [
+        [column[i].as_py() for column in chunk.columns]
+        for chunk in table.chunks()
+        for i in range(chunk.num_rows)
+    ]
+    return table.headers, rows
+
+
+LEAD = ["source_row", "errors"]
+MESSAGE = 'invoiceAmount (column "Amount"): "{}" is not a number'
+
+
+def test_csv_widens_its_header_for_extra_cells_and_reads_again(tmp_path):
+    path = tmp_path / "r.csv"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    writer.write([bad_amount(2, "x")])
+    assert read_csv(path) == [LEAD + TABLE_HEADERS, ["2", MESSAGE.format("x"), "C2", "I2", "x"]]
+    writer.write([bad_amount(3, "y", ["e1", "", "e3", " "]), bad_amount(4, "z")])
+    # on disk before close, as a killed run would leave it: one width for every line
+    assert read_csv(path) == [
+        LEAD + TABLE_HEADERS + ["extra_1", "extra_2", "extra_3"],
+        ["2", MESSAGE.format("x"), "C2", "I2", "x", "", "", ""],
+        ["3", MESSAGE.format("y"), "C3", "I3", "y", "e1", "", "e3"],
+        ["4", MESSAGE.format("z"), "C4", "I4", "z", "", "", ""],
+    ]
+    writer.write([bad_amount(5, "w", ["f1"])])
+    writer.close()
+    assert read_csv(path)[-1] == ["5", MESSAGE.format("w"), "C5", "I5", "w", "f1", "", ""]
+    assert path.read_bytes().count(b"\xef\xbb\xbf") == 1
+    assert not path.with_name("r.csv.partial").exists()
+    headers, rows = reread(path)
+    assert headers == [*TABLE_HEADERS, "extra_1", "extra_2", "extra_3"]
+    assert [row[:3] for row in rows] == [["C2", "I2", "x"], ["C3", "I3", "y"], ["C4", "I4", "z"], ["C5", "I5", "w"]]  # fmt: skip
+
+
+def test_xlsx_names_extra_columns_and_reads_again(tmp_path):
+    path = tmp_path / "r.xlsx"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    writer.write([bad_amount(2, "x"), bad_amount(3, "y", ["e1", "", "e3"])])
+    writer.write([bad_amount(4, "z", ["f1"])])
+    writer.close()
+    sheet = openpyxl.load_workbook(path).active
+    assert [c.value for c in sheet[1]] == LEAD + TABLE_HEADERS + ["extra_1", "extra_2", "extra_3"]
+    assert [c.value for c in sheet[3]][2:] == ["C3", "I3", "y", "e1", None, "e3"]
+    assert [c.value for c in sheet[4]][2:] == ["C4", "I4", "z", "f1", None, None]
+    assert sheet.auto_filter.ref == "A1:H4"
+    assert marked(sheet) == {f"E{r}": "invoiceAmount is not a number" for r in (2, 3, 4)}
+    headers, rows = reread(path)
+    assert headers == [*TABLE_HEADERS, "extra_1", "extra_2", "extra_3"]
+    assert rows[1] == ["C3", "I3", "y", "e1", "", "e3"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_extra_columns_do_not_disturb_a_reupload(tmp_path, payor, suffix):
+    path = tmp_path / f"r.{suffix}"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv", delimiter=","))
+    writer.write([bad_amount(2, "12", ["stray", "cells"]), bad_amount(3, "13")])
+    writer.close()
+    mapping = write_mapping(tmp_path / "m.toml", INVOICE_MAPPING)
+    payloads = tmp_path / "p.jsonl"
+    run = payor(
+        "upload", "invoices", path, "--mapping", mapping, "--dry-run", "--payloads", payloads
+    )
+    assert run.code == 0, run.text
+    assert read_jsonl(payloads) == [
+        {"customerNumber": "C2", "invoiceNumber": "I2", "invoiceAmount": 12},
+        {"customerNumber": "C3", "invoiceNumber": "I3", "invoiceAmount": 13},
+    ]
+
+
+def test_extra_names_skip_those_the_header_has(tmp_path):
+    path = tmp_path / "r.csv"
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv", [*TABLE_HEADERS, "extra_1"]))
+    row = bad_amount(2, "x", ["again"])
+    row.cells.append("kept")
+    writer.write([row])
+    writer.close()
+    assert read_csv(path)[0] == LEAD + TABLE_HEADERS + ["extra_1", "extra_2"]
+    assert read_csv(path)[1][-2:] == ["kept", "again"]
+
+
+def test_a_killed_csv_run_leaves_the_rows_written_so_far(tmp_path):
+    path = tmp_path / "r.csv"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from payor_cli.outputs import RejectedWriter
+        from payor_cli.readers import Table
+        from payor_cli.summary import RejectedRow, RowError
+
+        def row(n, value, extra=()):
+            error = RowError(n, "invoiceAmount", "Amount", "not_a_number", "is not a number")
+            return RejectedRow(n, [error], [f"C{{n}}", f"I{{n}}", value], extra=list(extra))
+
+        table = Table(Path("in.csv"), "csv", {TABLE_HEADERS!r}, 1, "utf-8-sig", ";")
+        writer = RejectedWriter(Path({str(path)!r}), table)
+        writer.write([row(2, "x")])
+        writer.write([row(3, "y", ["e1"])])
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    headers, rows = reread(path)
+    assert headers == [*TABLE_HEADERS, "extra_1"]
+    assert rows == [["C2", "I2", "x", ""], ["C3", "I3", "y", "e1"]]
+
+
+def test_an_xlsx_file_is_new_from_the_start(tmp_path):
+    path = tmp_path / "r.xlsx"
+    write_xlsx(path, [["old", "file"], ["from", "yesterday"]])
+    writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    writer.write([bad_amount(2, "x")])
+    # before close, as a killed run would leave it: a header without rows, not the old file
+    assert list(openpyxl.load_workbook(path).active.values) == [tuple(LEAD + TABLE_HEADERS)]
+    writer.close()
+    assert openpyxl.load_workbook(path).active.max_row == 2
+    assert not path.with_name("r.xlsx.partial").exists()
 
 
 def test_reasons_of_one_cell_are_joined_and_fields_of_several_columns_mark_each(tmp_path):
