@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,10 @@ past this many the cells are still marked, and the `errors` column still says wh
 ERRORS_WIDTH = 60
 """The `errors` column's width in characters; its text wraps within it."""
 SHEET_NAME = "Rejected rows"
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""What a worksheet cell cannot hold (the characters openpyxl refuses)."""
+REPLACEMENT = "\ufffd"
+CONTROL_REASON = f"a control character a workbook cannot hold was replaced by {REPLACEMENT}"
 
 Marks = dict[int, list[str]]
 """Line position -> the reasons that cell caused; position 1 (`errors`) is the row's own."""
@@ -193,6 +198,7 @@ class _XlsxOut:
     def write(self, lines: list[tuple[list[Any], Marks]], extras: int) -> None:
         self._extras = max(self._extras, extras)
         for line, marks in lines:
+            _replace_control_characters(line, marks)
             self._spool.write(json.dumps([line, list(marks.items())], ensure_ascii=False) + "\n")
         self._rows += len(lines)
 
@@ -226,6 +232,16 @@ class _XlsxOut:
         finally:
             with contextlib.suppress(OSError):
                 partial.unlink()
+
+
+def _replace_control_characters(line: list[Any], marks: Marks) -> None:
+    """A workbook cannot hold most control characters (openpyxl refuses the whole file):
+    each becomes U+FFFD, and a data cell that lost one says so (a CSV keeps them)."""
+    for position, value in enumerate(line):
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            line[position] = CONTROL_CHARACTERS.sub(REPLACEMENT, value)
+            if position >= len(REJECTED_LEAD):
+                marks.setdefault(position, []).append(CONTROL_REASON)
 
 
 def _spooled(spool: Any) -> Iterator[tuple[list[Any], Marks]]:

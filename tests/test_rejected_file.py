@@ -301,3 +301,18 @@ def test_past_the_comment_limit_cells_are_still_marked(tmp_path, monkeypatch):
         "E3": "invoiceAmount is not a number",
         "E4": None,
     }
+
+
+def test_a_control_character_a_workbook_cannot_hold_is_replaced_and_marked(tmp_path, payor):
+    rows = [HEADER, ["C2", "I2", "abc", "01.02.2024", "bell\x07here"]]
+    source = write_csv(tmp_path / "in.csv", rows)
+    mapping = write_mapping(tmp_path / "m.toml", DATED_MAPPING)
+    out = tmp_path / "r.xlsx"
+    run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run", "--rejected", out)
+    assert run.code == 1, run.text
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet["G2"].value == "bell\ufffdhere"
+    assert marked(sheet) == {
+        "E2": "invoiceAmount is not a number",
+        "G2": rejected_module.CONTROL_REASON,
+    }
