@@ -178,44 +178,50 @@ class _CsvOut:
 
 
 class _XlsxOut:
-    """A workbook, built at `close` from the rows spooled to an unnamed temporary file.
+    """A workbook, built at `close` from its rows spooled to a CSV beside it.
 
     A workbook is one zip written at the end, and openpyxl streams rows in order, header
     first: the extra columns a later row needs could not be named. So the rows wait on disk
-    (memory stays flat) and the sheet is written once its width is known. At the start a
-    header-only workbook replaces any old file, so a killed run never leaves an old file
-    passing for a new one; the rows of a killed run are lost with the spool (use CSV for a
-    file that keeps them). The finished workbook is renamed into place whole.
+    (memory stays flat) and the sheet is written once its width is known. The spool is a
+    rejected-rows CSV of its own (NAME.xlsx.partial.csv), so a killed run leaves the rows
+    found so far in a file that is fixed and uploaded like any other; at the start a
+    header-only workbook replaces any old NAME.xlsx, which never passes for a new one. The
+    finished workbook is renamed into place whole, and only then is the spool removed.
     """
 
     def __init__(self, path: Path, header: list[str], sheet: str) -> None:
-        self.path, self._header, self._sheet = path, header, sheet
-        self._extras = 0
-        self._rows = 0
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close)
-        self._save(iter(()))
+        self.path, self._sheet, self._rows = path, sheet, 0
+        self.spool_path = path.with_name(path.name + ".partial.csv")
+        self._save(header, iter(()))
+        self._spool = _CsvOut(self.spool_path, header, "utf-8-sig", ",")
+        # a cell's reasons have no place in a CSV: they wait apart, a line per row
+        self._marks = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in close)
 
     def write(self, lines: list[tuple[list[Any], Marks]], extras: int) -> None:
-        self._extras = max(self._extras, extras)
-        for line, marks in lines:
-            _replace_control_characters(line, marks)
-            self._spool.write(json.dumps([line, list(marks.items())], ensure_ascii=False) + "\n")
+        self._spool.write(lines, extras)
+        for _, marks in lines:
+            self._marks.write(json.dumps(list(marks.items()), ensure_ascii=False) + "\n")
         self._rows += len(lines)
 
     def close(self) -> None:
-        self._spool.seek(0)
+        self._spool.close()
+        self._marks.seek(0)
         try:
-            self._save(_spooled(self._spool), self._rows)
+            with self.spool_path.open(encoding="utf-8-sig", newline="") as spooled:
+                rows = csv.reader(spooled)
+                self._save(next(rows), _with_marks(rows, self._marks), self._rows)
         finally:
-            self._spool.close()
+            self._marks.close()
+        self.spool_path.unlink()
 
-    def _save(self, lines: Iterator[tuple[list[Any], Marks]], rows: int = 0) -> None:
+    def _save(
+        self, header: list[str], lines: Iterator[tuple[list[Any], Marks]], rows: int = 0
+    ) -> None:
         import openpyxl
         from openpyxl.utils import get_column_letter
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet(self._sheet)
-        header = self._header + extra_names(self._header, self._extras)
         # sheet views and column widths precede the rows in the file: set before any row
         sheet.freeze_panes = "A2"
         sheet.column_dimensions["B"].width = ERRORS_WIDTH
@@ -244,10 +250,12 @@ def _replace_control_characters(line: list[Any], marks: Marks) -> None:
                 marks.setdefault(position, []).append(CONTROL_REASON)
 
 
-def _spooled(spool: Any) -> Iterator[tuple[list[Any], Marks]]:
-    for text in spool:
-        line, marks = json.loads(text)
-        yield line, {int(position): reasons for position, reasons in marks}
+def _with_marks(rows: Iterator[list[str]], marks: Any) -> Iterator[tuple[list[Any], Marks]]:
+    for row, text in zip(rows, marks, strict=True):
+        line: list[Any] = [int(row[0]), *row[1:]]
+        found = {int(position): reasons for position, reasons in json.loads(text)}
+        _replace_control_characters(line, found)
+        yield line, found
 
 
 class _Style:

@@ -229,8 +229,8 @@ def test_extra_names_skip_those_the_header_has(tmp_path):
     assert read_csv(path)[1][-2:] == ["kept", "again"]
 
 
-def test_a_killed_csv_run_leaves_the_rows_written_so_far(tmp_path):
-    path = tmp_path / "r.csv"
+def kill_while_writing(path: Path) -> None:
+    """Write two batches to `path` in a process of its own, and SIGKILL it before close."""
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -252,21 +252,35 @@ def test_a_killed_csv_run_leaves_the_rows_written_so_far(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
+
+
+def test_a_killed_csv_run_leaves_the_rows_written_so_far(tmp_path):
+    path = tmp_path / "r.csv"
+    kill_while_writing(path)
     headers, rows = reread(path)
     assert headers == [*TABLE_HEADERS, "extra_1"]
     assert rows == [["C2", "I2", "x", ""], ["C3", "I3", "y", "e1"]]
 
 
-def test_an_xlsx_file_is_new_from_the_start(tmp_path):
+def test_a_killed_xlsx_run_leaves_a_new_workbook_and_its_rows_in_a_csv(tmp_path):
     path = tmp_path / "r.xlsx"
     write_xlsx(path, [["old", "file"], ["from", "yesterday"]])
+    kill_while_writing(path)
+    assert list(openpyxl.load_workbook(path).active.values) == [tuple(LEAD + TABLE_HEADERS)]
+    headers, rows = reread(tmp_path / "r.xlsx.partial.csv")
+    assert headers == [*TABLE_HEADERS, "extra_1"]
+    assert rows == [["C2", "I2", "x", ""], ["C3", "I3", "y", "e1"]]
+
+
+def test_a_finished_xlsx_run_leaves_the_workbook_alone(tmp_path):
+    path = tmp_path / "r.xlsx"
     writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
     writer.write([bad_amount(2, "x")])
-    # before close, as a killed run would leave it: a header without rows, not the old file
-    assert list(openpyxl.load_workbook(path).active.values) == [tuple(LEAD + TABLE_HEADERS)]
     writer.close()
-    assert openpyxl.load_workbook(path).active.max_row == 2
-    assert not path.with_name("r.xlsx.partial").exists()
+    assert [c.value for c in openpyxl.load_workbook(path).active[2]] == [
+        2, MESSAGE.format("x"), "C2", "I2", "x"
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.xlsx"]
 
 
 def test_reasons_of_one_cell_are_joined_and_fields_of_several_columns_mark_each(tmp_path):
