@@ -79,9 +79,10 @@ class KeyChecks:
         key_plain: pa.Array,
         payloads: pa.Array,
         errors: dict[int, list[RowError]],
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Repeated keys: an equal payload is the same record (merged: the mask returned), a
-        different one is refused naming the row that keeps the key."""
+        different one is refused naming the row that keeps the key. Also returned: each
+        row's payload fingerprint (those the journal keeps), where the row was not refused."""
         active_offsets = np.flatnonzero(active_np)
         all_active = len(active_offsets) == len(active_np)
         key_list = (
@@ -100,6 +101,8 @@ class KeyChecks:
             picked = payloads if every else pc.take(payloads, pa.array(active_offsets[clean]))
             found = payload_fingerprints(picked)  # the journal's: equal payloads, equal prints
             prints[clean] = np.where(found == KeyIndex.NO_PAYLOAD, 1, found)
+        row_prints = np.zeros(len(active_np), np.int64)
+        row_prints[active_offsets] = prints
         merged = np.zeros(len(active_np), dtype=bool)
         rows = (active_offsets + chunk.first_row).tolist()
         for position, (earlier, same) in self.index.repeats(key_list, rows, prints).items():
@@ -112,7 +115,7 @@ class KeyChecks:
             errors.setdefault(offset, []).append(
                 _repeat(chunk.first_row + offset, key_fields, str(earlier), shown[position])
             )
-        return merged
+        return merged, row_prints
 
 
 def _rejected_again(

@@ -139,7 +139,7 @@ class Validator:
         else:
             payloads = self._payloads(literals)
             heads = active_np
-        merged = self.keys.check(chunk, heads, key_plain, payloads, errors)
+        merged, row_prints = self.keys.check(chunk, heads, key_plain, payloads, errors)
         parents = plain.get(self.parent_field) if self.parent_field else None
         if self.held_back and parents is not None:
             self._held_back_errors(chunk, heads & ~merged, parents, errors)
@@ -186,6 +186,7 @@ class Validator:
             rejected,
             merged_rows,
         )
+        result.fingerprints = row_prints[offsets]  # a valid row's print is the key check's
         if groups is not None and sizes is not None:
             result.sizes = sizes[offsets]
             result.members = [groups.members[int(groups.of_row[o])] for o in offsets.tolist()]
