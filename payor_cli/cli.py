@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +31,7 @@ from .report import Reporter
 from .settings import is_loopback, load_settings
 from .stop import StopRequest
 from .targets import get_target
-from .upload import Outputs, UploadRequest, run_upload
+from .upload import UploadOptions, run_upload
 
 app = typer.Typer(
     help="Upload accounting exports (CSV, Excel) into PayorCRM: map, validate, send, report.",
@@ -107,25 +109,13 @@ DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
 FileArg = Annotated[Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS.")]
+MemberOpt = Annotated[
+    str | None,
+    typer.Option("--member", help="The file inside a .zip export to read, when it holds several."),
+]
 LogFileOpt = Annotated[
     Path | None, typer.Option("--log-file", help="Append timestamped lines to this file too.")
 ]
-
-
-def _sheet(value: str | None) -> str | int | None:
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value
-
-
-def _delimiter(value: str | None) -> str | None:
-    if value is None:
-        return None
-    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-    value = named.get(value.lower(), value)
-    if len(value) != 1:
-        raise typer.BadParameter("one character, or tab / comma / semicolon / pipe")
-    return value
 
 
 def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
@@ -133,83 +123,50 @@ def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
     raise typer.Exit(int(exc.exit_code))
 
 
-def _upload(
-    files: dict[str, Path],
-    *,
-    config: Path | None,
-    mapping: Path | None,
-    dry_run: bool,
-    batch_size: int | None,
-    concurrency: int | None,
-    full: bool,
-    rejected: Path | None,
-    report_json: Path | None,
-    payloads: Path | None,
-    state_dir: Path | None,
-    target: str | None,
-    base_url: str | None,
-    sandbox: bool,
-    quiet: bool,
-    sheet: str | None,
-    header_row: int | None,
-    encoding: str | None,
-    delimiter: str | None,
-    log_file: Path | None,
-) -> None:
+def _upload(files: dict[str, Path], options: UploadOptions) -> None:
+    """Run one upload command: options in; the reports, the output and the exit code out."""
     with ExitStack() as stack:
-        reporter = Reporter(quiet=quiet)
+        reporter = Reporter(quiet=options.quiet)
         try:
-            if log_file is not None:
-                reporter.log = stack.enter_context(open_log(log_file))
-            for path in (rejected, payloads, report_json):
+            if options.log_file is not None:
+                reporter.log = stack.enter_context(open_log(options.log_file))
+            for path in (options.rejected, options.payloads, options.report_json):
                 if path is not None:
                     check_writable(path)
             settings = load_settings(
-                config,
-                base_url=base_url,
-                batch_size=batch_size,
-                concurrency=concurrency,
-                state_dir=state_dir,
-                target=target,
+                options.config,
+                base_url=options.base_url,
+                batch_size=options.batch_size,
+                concurrency=options.concurrency,
+                state_dir=options.state_dir,
+                target=options.target,
             )
             get_target(settings.target)  # an unknown name is a usage error, before any work
             reporter.secrets = settings.secrets
             for warning in settings.warnings:
                 reporter.warning(warning)
-            if rejected is not None:
-                check_rejected_path(rejected)
-            if payloads is not None and not dry_run:
+            if options.rejected is not None:
+                check_rejected_path(options.rejected)
+            if options.payloads is not None and not options.dry_run:
                 reporter.warning("--payloads is written only with --dry-run; ignored")
-            request = UploadRequest(
-                files,
-                dry_run=dry_run,
-                mapping_path=mapping,
-                full=full,
-                outputs=Outputs(rejected, payloads),
-                sandbox=sandbox,
-                overrides={
-                    "sheet": _sheet(sheet),
-                    "header_row": header_row,
-                    "encoding": encoding,
-                    "delimiter": _delimiter(delimiter),
-                },
-            )
-            stop = stack.enter_context(_stop_on_signals(reporter, dry_run))
+            request = options.request(files)
+            stop = stack.enter_context(_stop_on_signals(reporter, options.dry_run))
             result = run_upload(request, settings, reporter, reporter.show_mapping, stop)
-            if report_json is not None:
-                write_json(report_json, result.as_json())
+            if options.report_json is not None:
+                write_json(options.report_json, result.as_json())
         except PayorError as exc:
-            if report_json is not None:  # tonight's report says what went wrong, not last night's
-                write_failure_report(report_json, files, dry_run, exc)
+            if options.report_json is not None:  # tonight's report says what went wrong
+                write_failure_report(options.report_json, files, options.dry_run, exc)
             _fail(reporter, exc)
         except KeyboardInterrupt:
             reporter.error("interrupted; what was accepted stays recorded, a re-run goes on")
             raise typer.Exit(ExitCode.ABORTED) from None
         except Exception as exc:  # a bug: say so in one line, never a traceback
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
-            code = ExitCode.USAGE if dry_run else ExitCode.ABORTED
-            if report_json is not None:
-                write_failure_report(report_json, files, dry_run, AbortedError(str(exc)), code)
+            code = ExitCode.USAGE if options.dry_run else ExitCode.ABORTED
+            if options.report_json is not None:
+                failure = AbortedError(str(exc))
+                write_failure_report(options.report_json, files, options.dry_run, failure, code)
             raise typer.Exit(code) from None
         raise typer.Exit(result.exit_code)
 
@@ -259,71 +216,79 @@ HARD_STOP = (
 )
 
 
-def _single_kind_command(kind: str):
-    """`payor upload customers FILE` and `payor upload invoices FILE`: one body for both."""
+# The help of every upload option, by its UploadOptions field: the one list of upload options,
+# for `upload customers|invoices` and `upload all` alike (names and defaults: UploadOptions).
+UPLOAD_OPTIONS: dict[str, object] = {
+    "config": ConfigOpt,
+    "mapping": MappingOpt,
+    "dry_run": DryRunOpt,
+    "batch_size": BatchOpt,
+    "concurrency": ConcurrencyOpt,
+    "full": FullOpt,
+    "rejected": RejectedOpt,
+    "report_json": ReportOpt,
+    "payloads": PayloadsOpt,
+    "state_dir": StateOpt,
+    "target": TargetOpt,
+    "base_url": BaseUrlOpt,
+    "sandbox": SandboxOpt,
+    "quiet": QuietOpt,
+    "sheet": SheetOpt,
+    "header_row": HeaderRowOpt,
+    "encoding": EncodingOpt,
+    "delimiter": DelimiterOpt,
+    "member": MemberOpt,
+    "log_file": LogFileOpt,
+}
 
-    def command(
-        file: FileArg,
-        config: ConfigOpt = None,
-        mapping: MappingOpt = None,
-        dry_run: DryRunOpt = False,
-        batch_size: BatchOpt = None,
-        concurrency: ConcurrencyOpt = None,
-        full: FullOpt = False,
-        rejected: RejectedOpt = None,
-        report_json: ReportOpt = None,
-        payloads: PayloadsOpt = None,
-        state_dir: StateOpt = None,
-        target: TargetOpt = None,
-        base_url: BaseUrlOpt = None,
-        sandbox: SandboxOpt = False,
-        quiet: QuietOpt = False,
-        sheet: SheetOpt = None,
-        header_row: HeaderRowOpt = None,
-        encoding: EncodingOpt = None,
-        delimiter: DelimiterOpt = None,
-        log_file: LogFileOpt = None,
-    ) -> None:
-        options = dict(locals())
-        del options["kind"]  # the enclosing function's, not an option
-        _upload({kind: options.pop("file")}, **options)
 
-    command.__doc__ = f"Upload {kind} from FILE."
+def _upload_command(files: dict[str, inspect.Parameter], doc: str) -> Callable[..., None]:
+    """A command taking the kinds' exports (`files`: kind -> its parameter), then every upload
+    option.
+
+    typer reads a command's options from its signature; this one is built from UploadOptions,
+    so a new option is added in one place and every upload command has it.
+    """
+
+    def command(**given: object) -> None:
+        exports = {kind: Path(given.pop(p.name)) for kind, p in files.items()}
+        _upload(exports, UploadOptions(**given))
+
+    options = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=UPLOAD_OPTIONS[f.name],
+            default=f.default,
+        )
+        for f in dataclasses.fields(UploadOptions)
+    ]
+    command.__signature__ = inspect.Signature([*files.values(), *options])  # type: ignore[attr-defined]
+    command.__doc__ = doc
     return command
 
 
-upload_app.command("customers")(_single_kind_command("customers"))
-upload_app.command("invoices")(_single_kind_command("invoices"))
+def _file_parameter(name: str, annotation: object) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
 
 
-@upload_app.command("all")
-def upload_all(
-    customers: Annotated[Path, typer.Option("--customers", help="The customers export.")],
-    invoices: Annotated[Path, typer.Option("--invoices", help="The invoices export.")],
-    config: ConfigOpt = None,
-    mapping: MappingOpt = None,
-    dry_run: DryRunOpt = False,
-    batch_size: BatchOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    full: FullOpt = False,
-    rejected: RejectedOpt = None,
-    report_json: ReportOpt = None,
-    payloads: PayloadsOpt = None,
-    state_dir: StateOpt = None,
-    target: TargetOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    quiet: QuietOpt = False,
-    sheet: SheetOpt = None,
-    header_row: HeaderRowOpt = None,
-    encoding: EncodingOpt = None,
-    delimiter: DelimiterOpt = None,
-    log_file: LogFileOpt = None,
-) -> None:
-    """Upload customers, then invoices; invoices of rejected customers are held back."""
-    options = dict(locals())
-    files = {"customers": options.pop("customers"), "invoices": options.pop("invoices")}
-    _upload(files, **options)
+for _kind in ("customers", "invoices"):
+    upload_app.command(_kind)(
+        _upload_command({_kind: _file_parameter("file", FileArg)}, f"Upload {_kind} from FILE.")
+    )
+
+upload_app.command("all")(
+    _upload_command(
+        {
+            kind: _file_parameter(
+                kind,
+                Annotated[Path, typer.Option(f"--{kind}", help=f"The {kind} export.")],
+            )
+            for kind in ("customers", "invoices")
+        },
+        "Upload customers, then invoices; invoices of rejected customers are held back.",
+    )
+)
 
 
 @app.command("init")
@@ -348,6 +313,7 @@ def init(
     header_row: HeaderRowOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
+    member: MemberOpt = None,
 ) -> None:
     """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules."""
     from .infer import list_presets as shipped_presets
@@ -362,14 +328,11 @@ def init(
     if kind is None or file is None:
         reporter.error("name the kind and the file: payor init invoices export.xlsx -o payor.toml")
         raise typer.Exit(ExitCode.USAGE)
-    options = {
-        "sheet": _sheet(sheet),
-        "header_row": header_row,
-        "encoding": encoding,
-        "delimiter": _delimiter(delimiter),
-    }
+    reading = UploadOptions(
+        sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, member=member
+    )
     try:
-        given = InputOptions().overridden(**options)
+        given = InputOptions().overridden(**reading.input_overrides())
         chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
         suggestion = suggest_mapping(file, chosen.kind(kind.value), given, preset)
         if output is not None:

@@ -18,7 +18,15 @@ from typing import Protocol
 import pyarrow as pa
 
 from . import records
-from .errors import AbortedError, ExitCode, InputError, LockedError, MappingError, PayorError
+from .errors import (
+    AbortedError,
+    ConfigError,
+    ExitCode,
+    InputError,
+    LockedError,
+    MappingError,
+    PayorError,
+)
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readers import InputOptions, Table, open_table
@@ -335,9 +343,82 @@ def exit_code(summary: RunSummary) -> int:
     return ExitCode.OK
 
 
+_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """Every option of an upload, named as on the command line (`--dry-run` is `dry_run`).
+
+    The one definition of the upload options: the CLI makes its flags from these fields (the
+    same list for `upload customers|invoices` and `upload all`), the Python API takes them as
+    keyword arguments. None means "not given": the settings or the mapping decide.
+    """
+
+    config: Path | None = None
+    mapping: Path | None = None
+    dry_run: bool = False
+    batch_size: int | None = None
+    concurrency: int | None = None
+    full: bool = False
+    rejected: Path | None = None
+    report_json: Path | None = None
+    payloads: Path | None = None
+    state_dir: Path | None = None
+    target: str | None = None
+    base_url: str | None = None
+    sandbox: bool = False
+    quiet: bool = False
+    sheet: str | int | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    member: str | None = None
+    log_file: Path | None = None
+
+    def input_overrides(self) -> dict[str, object]:
+        """--sheet, --header-row, --encoding, --delimiter, --member as the reader takes them."""
+        return {
+            "sheet": _sheet(self.sheet),
+            "header_row": self.header_row,
+            "encoding": self.encoding,
+            "delimiter": _delimiter(self.delimiter),
+            "member": self.member,
+        }
+
+    def request(self, files: dict[str, Path]) -> UploadRequest:
+        return UploadRequest(
+            files,
+            dry_run=self.dry_run,
+            mapping_path=self.mapping,
+            full=self.full,
+            outputs=Outputs(self.rejected, self.payloads),
+            sandbox=self.sandbox,
+            overrides=self.input_overrides(),
+        )
+
+
+def _sheet(value: str | int | None) -> str | int | None:
+    """A sheet by name, or by its 0-based index when the text is all digits."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = _NAMED_DELIMITERS.get(value.lower(), value)
+    if len(value) != 1:
+        raise ConfigError(
+            f"--delimiter {value!r}: give one character, or tab / comma / semicolon / pipe"
+        )
+    return value
+
+
 @dataclass
 class UploadRequest:
-    """What the user asked for on the command line, before settings are resolved."""
+    """What is to be uploaded, before settings are resolved (see `UploadOptions.request`)."""
 
     files: dict[str, Path]
     """kind name -> file, in upload order (customers before invoices)."""
