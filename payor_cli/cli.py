@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 
 from . import __version__
@@ -34,12 +35,18 @@ from .targets import get_target
 from .upload import UploadOptions, run_upload
 
 app = typer.Typer(
-    help="Upload accounting exports (CSV, Excel) into PayorCRM: map, validate, send, report.",
+    help="Upload accounting exports (CSV, Excel) into a CRM: map, validate, send, report.\n\n"
+    "Example: payor upload invoices --help",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
+    rich_markup_mode="rich",
 )
-upload_app = typer.Typer(help="Read, map, validate and send a file's rows.", no_args_is_help=True)
+upload_app = typer.Typer(
+    help="Read, map, validate and send an export's rows.\n\n"
+    "Example: payor upload invoices export.xlsx --dry-run",
+    no_args_is_help=True,
+)
 app.add_typer(upload_app, name="upload")
 
 
@@ -242,6 +249,19 @@ UPLOAD_OPTIONS: dict[str, object] = {
 }
 
 
+UPLOAD_EPILOG = (
+    "Credentials: PAYOR_API_KEY and PAYOR_API_SECRET in the environment (onlyoffice: also "
+    "PAYOR_API_USER and PAYOR_API_PASSWORD), or the config's \\[api] section; never a flag."
+    "\n\n"
+    "Settings: flags beat the environment (PAYOR_TARGET, PAYOR_BASE_URL, PAYOR_STATE_DIR), "
+    "which beats the config file, which beats the defaults."
+    "\n\n"
+    "Exit codes: 0 every row delivered or unchanged; 1 some rows rejected, the rest delivered; "
+    "2 usage, config, mapping or input error, nothing sent; 3 aborted or interrupted, a re-run "
+    "goes on; 4 another run holds the lock."
+)
+
+
 def _upload_command(files: dict[str, inspect.Parameter], doc: str) -> Callable[..., None]:
     """A command taking the kinds' exports (`files`: kind -> its parameter), then every upload
     option.
@@ -272,12 +292,25 @@ def _file_parameter(name: str, annotation: object) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
 
 
+_EXAMPLES = {
+    "customers": "payor upload customers sample_data/customers.csv --config config.example.toml "
+    "--dry-run",
+    "invoices": "payor upload invoices sample_data/invoices.xlsx --config config.example.toml "
+    "--dry-run --rejected rejected.csv",
+    "all": "payor upload all --customers sample_data/customers.csv --invoices "
+    "sample_data/invoices.xlsx --config config.example.toml --sandbox",
+}
+
 for _kind in ("customers", "invoices"):
-    upload_app.command(_kind)(
-        _upload_command({_kind: _file_parameter("file", FileArg)}, f"Upload {_kind} from FILE.")
+    upload_app.command(_kind, epilog=UPLOAD_EPILOG)(
+        _upload_command(
+            {_kind: _file_parameter("file", FileArg)},
+            f"Upload {_kind} from FILE: read, map, check every row, send the valid ones.\n\n"
+            f"Example: {_EXAMPLES[_kind]}",
+        )
     )
 
-upload_app.command("all")(
+upload_app.command("all", epilog=UPLOAD_EPILOG)(
     _upload_command(
         {
             kind: _file_parameter(
@@ -286,15 +319,27 @@ upload_app.command("all")(
             )
             for kind in ("customers", "invoices")
         },
-        "Upload customers, then invoices; invoices of rejected customers are held back.",
+        "Upload customers, then invoices; invoices of rejected customers are held back.\n\n"
+        f"Example: {_EXAMPLES['all']}",
     )
 )
 
 
+def _show_presets(value: bool) -> None:
+    if value:
+        from .infer import list_presets
+
+        for name, description in list_presets():
+            typer.echo(f"{name:<20} {description}")
+        raise typer.Exit()
+
+
 @app.command("init")
 def init(
-    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
-    file: Annotated[Path | None, typer.Argument(help="The export to look at.")] = None,
+    kind: Annotated[
+        KindName, typer.Argument(metavar="KIND", help="customers or invoices", show_default=False)
+    ],
+    file: Annotated[Path, typer.Argument(help="The export to look at.", show_default=False)],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the mapping here (else print it).")
     ] = None,
@@ -303,7 +348,13 @@ def init(
         typer.Option("--preset", help="Start from a vendor preset (see --list-presets)."),
     ] = None,
     list_presets: Annotated[
-        bool, typer.Option("--list-presets", help="Show the presets shipped with payor.")
+        bool,
+        typer.Option(
+            "--list-presets",
+            callback=_show_presets,
+            is_eager=True,  # before the arguments are asked for: it needs none
+            help="Show the presets shipped with payor, and exit.",
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
@@ -315,19 +366,14 @@ def init(
     delimiter: DelimiterOpt = None,
     member: MemberOpt = None,
 ) -> None:
-    """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules."""
-    from .infer import list_presets as shipped_presets
+    """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules.
+
+    Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
+    """
     from .infer import suggest_mapping
     from .readers import InputOptions
 
     reporter = Reporter()
-    if list_presets:
-        for name, description in shipped_presets():
-            typer.echo(f"{name:<20} {description}")
-        return
-    if kind is None or file is None:
-        reporter.error("name the kind and the file: payor init invoices export.xlsx -o payor.toml")
-        raise typer.Exit(ExitCode.USAGE)
     reading = UploadOptions(
         sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, member=member
     )
@@ -363,11 +409,17 @@ def init(
 
 @app.command("schema")
 def schema(
-    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
+    kind: Annotated[
+        KindName | None,
+        typer.Argument(metavar="[KIND]", help="customers or invoices; default both"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     target: TargetOpt = None,
 ) -> None:
-    """Show a target's fields (default PayorCRM): name, type, required."""
+    """Show a target's fields (default PayorCRM): name, type, required.
+
+    Example: payor schema invoices --target business-suite
+    """
     try:
         chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
     except PayorError as exc:
@@ -450,7 +502,12 @@ def sandbox(
         typer.Option("--sent-invoices", help="onlyoffice: regex of numbers that become Sent."),
     ] = None,
 ) -> None:
-    """Run a local sandbox of a target's API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
+    """Run a local sandbox of a target's API, to try payor out and rehearse faults.
+
+    Example: payor sandbox --port 8765 --fault-rate 0.2
+
+    Credentials: PAYOR_API_KEY and PAYOR_API_SECRET when set, else the defaults it prints.
+    """
     import errno
 
     from .sandbox import Sandbox, SandboxConfig
@@ -533,7 +590,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -541,5 +598,18 @@ def main(
     """payor: bulk uploads of accounting exports into PayorCRM."""
 
 
-def run() -> None:  # pragma: no cover - console entry point alternative
-    sys.exit(app())
+def main(args: list[str] | None = None) -> NoReturn:
+    """The `payor` command: option errors in the same one line as every other error."""
+    try:
+        code = app(args, prog_name="payor", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())  # a bare `payor` or `payor upload`: its help
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        where = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
+        Reporter().error(f"{exc.format_message().rstrip('.')}{where}")
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        Reporter().error("interrupted")
+        sys.exit(ExitCode.ABORTED)
+    sys.exit(code or 0)
