@@ -18,21 +18,17 @@ from typing import Annotated, NoReturn
 import click
 import typer
 
-from . import __version__
+from . import __version__, api
+from .api import UploadOptions
 from .errors import AbortedError, ExitCode, PayorError
 from .outputs import (
-    check_rejected_path,
-    check_writable,
     open_log,
-    write_failure_report,
-    write_json,
     write_mapping_section,
 )
 from .report import Reporter
-from .settings import is_loopback, load_settings
+from .settings import is_loopback
 from .stop import StopRequest
 from .targets import get_target
-from .upload import UploadOptions, run_upload
 
 app = typer.Typer(
     help="Upload accounting exports (CSV, Excel) into a CRM: map, validate, send, report.\n\n"
@@ -137,33 +133,17 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
         try:
             if options.log_file is not None:
                 reporter.log = stack.enter_context(open_log(options.log_file))
-            for path in (options.rejected, options.payloads, options.report_json):
-                if path is not None:
-                    check_writable(path)
-            settings = load_settings(
-                options.config,
-                base_url=options.base_url,
-                batch_size=options.batch_size,
-                concurrency=options.concurrency,
-                state_dir=options.state_dir,
-                target=options.target,
-            )
-            get_target(settings.target)  # an unknown name is a usage error, before any work
-            reporter.secrets = settings.secrets
-            for warning in settings.warnings:
-                reporter.warning(warning)
-            if options.rejected is not None:
-                check_rejected_path(options.rejected)
-            if options.payloads is not None and not options.dry_run:
-                reporter.warning("--payloads is written only with --dry-run; ignored")
             request = options.request(files)
+            settings, warnings = api.prepare(options)
+            reporter.secrets = settings.secrets
+            for warning in warnings:
+                reporter.warning(warning)
             stop = stack.enter_context(_stop_on_signals(reporter, options.dry_run))
-            result = run_upload(request, settings, reporter, reporter.show_mapping, stop)
-            if options.report_json is not None:
-                write_json(options.report_json, result.as_json())
+            result = api.execute(
+                request, options, settings, reporter, show_inferred=reporter.show_mapping, stop=stop
+            )
         except PayorError as exc:
-            if options.report_json is not None:  # tonight's report says what went wrong
-                write_failure_report(options.report_json, files, options.dry_run, exc)
+            api.failed(options, files, exc)
             _fail(reporter, exc)
         except KeyboardInterrupt:
             reporter.error("interrupted; what was accepted stays recorded, a re-run goes on")
@@ -171,9 +151,7 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
         except Exception as exc:  # a bug: say so in one line, never a traceback
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
             code = ExitCode.USAGE if options.dry_run else ExitCode.ABORTED
-            if options.report_json is not None:
-                failure = AbortedError(str(exc))
-                write_failure_report(options.report_json, files, options.dry_run, failure, code)
+            api.failed(options, files, AbortedError(str(exc)), code)
             raise typer.Exit(code) from None
         raise typer.Exit(result.exit_code)
 
