@@ -40,7 +40,8 @@ app = typer.Typer(
 )
 upload_app = typer.Typer(
     help="Read, map, validate and send an export's rows.\n\n"
-    "Example: payor upload invoices export.xlsx --dry-run",
+    "Example: payor upload invoices sample_data/invoices.xlsx --config config.example.toml "
+    "--dry-run",
     no_args_is_help=True,
 )
 app.add_typer(upload_app, name="upload")
