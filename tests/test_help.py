@@ -45,7 +45,9 @@ def test_every_command_has_a_purpose_and_an_example(payor, command):
 def test_flags_show_no_value_marker(payor, command):
     run = payor(*command, "--help")
     flags = ["--help"] + (
-        ["--dry-run", "--full", "--sandbox", "--quiet"] if "upload" in command else []
+        ["--dry-run", "--full", "--sandbox", "--quiet"]
+        if command[1:] and command[0] == "upload"
+        else []
     )
     for flag in flags:
         line = next(line for line in run.out.splitlines() if f" {flag} " in line)
