@@ -1,5 +1,5 @@
 """`python -m payor_cli`, the same as the `payor` command."""
 
-from .cli import app
+from .cli import main
 
-app(prog_name="payor")
+main()

@@ -2,42 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
 
-from . import __version__
+from . import __version__, api
+from .api import UploadOptions
 from .errors import AbortedError, ExitCode, PayorError
 from .outputs import (
-    check_rejected_path,
-    check_writable,
     open_log,
-    write_failure_report,
-    write_json,
     write_mapping_section,
 )
 from .report import Reporter
-from .settings import is_loopback, load_settings
+from .settings import is_loopback
 from .stop import StopRequest
 from .targets import get_target
-from .upload import Outputs, UploadRequest, run_upload
 
 app = typer.Typer(
-    help="Upload accounting exports (CSV, Excel) into PayorCRM: map, validate, send, report.",
+    help="Upload accounting exports (CSV, Excel) into a CRM: map, validate, send, report.\n\n"
+    "Example: payor upload invoices --help",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
+    rich_markup_mode="rich",
 )
-upload_app = typer.Typer(help="Read, map, validate and send a file's rows.", no_args_is_help=True)
+upload_app = typer.Typer(
+    help="Read, map, validate and send an export's rows.\n\n"
+    "Example: payor upload invoices sample_data/invoices.xlsx --config config.example.toml "
+    "--dry-run",
+    no_args_is_help=True,
+)
 app.add_typer(upload_app, name="upload")
 
 
@@ -107,25 +113,13 @@ DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
 FileArg = Annotated[Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS.")]
+MemberOpt = Annotated[
+    str | None,
+    typer.Option("--member", help="The file inside a .zip export to read, when it holds several."),
+]
 LogFileOpt = Annotated[
     Path | None, typer.Option("--log-file", help="Append timestamped lines to this file too.")
 ]
-
-
-def _sheet(value: str | None) -> str | int | None:
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value
-
-
-def _delimiter(value: str | None) -> str | None:
-    if value is None:
-        return None
-    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-    value = named.get(value.lower(), value)
-    if len(value) != 1:
-        raise typer.BadParameter("one character, or tab / comma / semicolon / pipe")
-    return value
 
 
 def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
@@ -133,83 +127,32 @@ def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
     raise typer.Exit(int(exc.exit_code))
 
 
-def _upload(
-    files: dict[str, Path],
-    *,
-    config: Path | None,
-    mapping: Path | None,
-    dry_run: bool,
-    batch_size: int | None,
-    concurrency: int | None,
-    full: bool,
-    rejected: Path | None,
-    report_json: Path | None,
-    payloads: Path | None,
-    state_dir: Path | None,
-    target: str | None,
-    base_url: str | None,
-    sandbox: bool,
-    quiet: bool,
-    sheet: str | None,
-    header_row: int | None,
-    encoding: str | None,
-    delimiter: str | None,
-    log_file: Path | None,
-) -> None:
+def _upload(files: dict[str, Path], options: UploadOptions) -> None:
+    """Run one upload command: options in; the reports, the output and the exit code out."""
     with ExitStack() as stack:
-        reporter = Reporter(quiet=quiet)
+        reporter = Reporter(quiet=options.quiet)
         try:
-            if log_file is not None:
-                reporter.log = stack.enter_context(open_log(log_file))
-            for path in (rejected, payloads, report_json):
-                if path is not None:
-                    check_writable(path)
-            settings = load_settings(
-                config,
-                base_url=base_url,
-                batch_size=batch_size,
-                concurrency=concurrency,
-                state_dir=state_dir,
-                target=target,
-            )
-            get_target(settings.target)  # an unknown name is a usage error, before any work
+            if options.log_file is not None:
+                reporter.log = stack.enter_context(open_log(options.log_file))
+            request = options.request(files)
+            settings, warnings = api.prepare(options)
             reporter.secrets = settings.secrets
-            for warning in settings.warnings:
+            for warning in warnings:
                 reporter.warning(warning)
-            if rejected is not None:
-                check_rejected_path(rejected)
-            if payloads is not None and not dry_run:
-                reporter.warning("--payloads is written only with --dry-run; ignored")
-            request = UploadRequest(
-                files,
-                dry_run=dry_run,
-                mapping_path=mapping,
-                full=full,
-                outputs=Outputs(rejected, payloads),
-                sandbox=sandbox,
-                overrides={
-                    "sheet": _sheet(sheet),
-                    "header_row": header_row,
-                    "encoding": encoding,
-                    "delimiter": _delimiter(delimiter),
-                },
+            stop = stack.enter_context(_stop_on_signals(reporter, options.dry_run))
+            result = api.execute(
+                request, options, settings, reporter, show_inferred=reporter.show_mapping, stop=stop
             )
-            stop = stack.enter_context(_stop_on_signals(reporter, dry_run))
-            result = run_upload(request, settings, reporter, reporter.show_mapping, stop)
-            if report_json is not None:
-                write_json(report_json, result.as_json())
         except PayorError as exc:
-            if report_json is not None:  # tonight's report says what went wrong, not last night's
-                write_failure_report(report_json, files, dry_run, exc)
+            api.failed(options, files, exc)
             _fail(reporter, exc)
         except KeyboardInterrupt:
             reporter.error("interrupted; what was accepted stays recorded, a re-run goes on")
             raise typer.Exit(ExitCode.ABORTED) from None
         except Exception as exc:  # a bug: say so in one line, never a traceback
             reporter.error(f"unexpected {type(exc).__name__}: {exc} (please report this)")
-            code = ExitCode.USAGE if dry_run else ExitCode.ABORTED
-            if report_json is not None:
-                write_failure_report(report_json, files, dry_run, AbortedError(str(exc)), code)
+            code = ExitCode.USAGE if options.dry_run else ExitCode.ABORTED
+            api.failed(options, files, AbortedError(str(exc)), code)
             raise typer.Exit(code) from None
         raise typer.Exit(result.exit_code)
 
@@ -259,77 +202,123 @@ HARD_STOP = (
 )
 
 
-def _single_kind_command(kind: str):
-    """`payor upload customers FILE` and `payor upload invoices FILE`: one body for both."""
+# The help of every upload option, by its UploadOptions field: the one list of upload options,
+# for `upload customers|invoices` and `upload all` alike (names and defaults: UploadOptions).
+UPLOAD_OPTIONS: dict[str, object] = {
+    "config": ConfigOpt,
+    "mapping": MappingOpt,
+    "dry_run": DryRunOpt,
+    "batch_size": BatchOpt,
+    "concurrency": ConcurrencyOpt,
+    "full": FullOpt,
+    "rejected": RejectedOpt,
+    "report_json": ReportOpt,
+    "payloads": PayloadsOpt,
+    "state_dir": StateOpt,
+    "target": TargetOpt,
+    "base_url": BaseUrlOpt,
+    "sandbox": SandboxOpt,
+    "quiet": QuietOpt,
+    "sheet": SheetOpt,
+    "header_row": HeaderRowOpt,
+    "encoding": EncodingOpt,
+    "delimiter": DelimiterOpt,
+    "member": MemberOpt,
+    "log_file": LogFileOpt,
+}
 
-    def command(
-        file: FileArg,
-        config: ConfigOpt = None,
-        mapping: MappingOpt = None,
-        dry_run: DryRunOpt = False,
-        batch_size: BatchOpt = None,
-        concurrency: ConcurrencyOpt = None,
-        full: FullOpt = False,
-        rejected: RejectedOpt = None,
-        report_json: ReportOpt = None,
-        payloads: PayloadsOpt = None,
-        state_dir: StateOpt = None,
-        target: TargetOpt = None,
-        base_url: BaseUrlOpt = None,
-        sandbox: SandboxOpt = False,
-        quiet: QuietOpt = False,
-        sheet: SheetOpt = None,
-        header_row: HeaderRowOpt = None,
-        encoding: EncodingOpt = None,
-        delimiter: DelimiterOpt = None,
-        log_file: LogFileOpt = None,
-    ) -> None:
-        options = dict(locals())
-        del options["kind"]  # the enclosing function's, not an option
-        _upload({kind: options.pop("file")}, **options)
 
-    command.__doc__ = f"Upload {kind} from FILE."
+UPLOAD_EPILOG = (
+    "Credentials: PAYOR_API_KEY and PAYOR_API_SECRET in the environment (onlyoffice: also "
+    "PAYOR_API_USER and PAYOR_API_PASSWORD), or the config's \\[api] section; never a flag."
+    "\n\n"
+    "Settings: flags beat the environment (PAYOR_TARGET, PAYOR_BASE_URL, PAYOR_STATE_DIR), "
+    "which beats the config file, which beats the defaults."
+    "\n\n"
+    "Exit codes: 0 every row delivered or unchanged; 1 some rows rejected, the rest delivered; "
+    "2 usage, config, mapping or input error, nothing sent; 3 aborted or interrupted, a re-run "
+    "goes on; 4 another run holds the lock."
+)
+
+
+def _upload_command(files: dict[str, inspect.Parameter], doc: str) -> Callable[..., None]:
+    """A command taking the kinds' exports (`files`: kind -> its parameter), then every upload
+    option.
+
+    typer reads a command's options from its signature; this one is built from UploadOptions,
+    so a new option is added in one place and every upload command has it.
+    """
+
+    def command(**given: object) -> None:
+        exports = {kind: Path(given.pop(p.name)) for kind, p in files.items()}
+        _upload(exports, UploadOptions(**given))
+
+    options = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=UPLOAD_OPTIONS[f.name],
+            default=f.default,
+        )
+        for f in dataclasses.fields(UploadOptions)
+    ]
+    command.__signature__ = inspect.Signature([*files.values(), *options])  # type: ignore[attr-defined]
+    command.__doc__ = doc
     return command
 
 
-upload_app.command("customers")(_single_kind_command("customers"))
-upload_app.command("invoices")(_single_kind_command("invoices"))
+def _file_parameter(name: str, annotation: object) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
 
 
-@upload_app.command("all")
-def upload_all(
-    customers: Annotated[Path, typer.Option("--customers", help="The customers export.")],
-    invoices: Annotated[Path, typer.Option("--invoices", help="The invoices export.")],
-    config: ConfigOpt = None,
-    mapping: MappingOpt = None,
-    dry_run: DryRunOpt = False,
-    batch_size: BatchOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    full: FullOpt = False,
-    rejected: RejectedOpt = None,
-    report_json: ReportOpt = None,
-    payloads: PayloadsOpt = None,
-    state_dir: StateOpt = None,
-    target: TargetOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    quiet: QuietOpt = False,
-    sheet: SheetOpt = None,
-    header_row: HeaderRowOpt = None,
-    encoding: EncodingOpt = None,
-    delimiter: DelimiterOpt = None,
-    log_file: LogFileOpt = None,
-) -> None:
-    """Upload customers, then invoices; invoices of rejected customers are held back."""
-    options = dict(locals())
-    files = {"customers": options.pop("customers"), "invoices": options.pop("invoices")}
-    _upload(files, **options)
+_EXAMPLES = {
+    "customers": "payor upload customers sample_data/customers.csv --config config.example.toml "
+    "--dry-run",
+    "invoices": "payor upload invoices sample_data/invoices.xlsx --config config.example.toml "
+    "--dry-run --rejected rejected.csv",
+    "all": "payor upload all --customers sample_data/customers.csv --invoices "
+    "sample_data/invoices.xlsx --config config.example.toml --sandbox",
+}
+
+for _kind in ("customers", "invoices"):
+    upload_app.command(_kind, epilog=UPLOAD_EPILOG)(
+        _upload_command(
+            {_kind: _file_parameter("file", FileArg)},
+            f"Upload {_kind} from FILE: read, map, check every row, send the valid ones.\n\n"
+            f"Example: {_EXAMPLES[_kind]}",
+        )
+    )
+
+upload_app.command("all", epilog=UPLOAD_EPILOG)(
+    _upload_command(
+        {
+            kind: _file_parameter(
+                kind,
+                Annotated[Path, typer.Option(f"--{kind}", help=f"The {kind} export.")],
+            )
+            for kind in ("customers", "invoices")
+        },
+        "Upload customers, then invoices; invoices of rejected customers are held back.\n\n"
+        f"Example: {_EXAMPLES['all']}",
+    )
+)
+
+
+def _show_presets(value: bool) -> None:
+    if value:
+        from .infer import list_presets
+
+        for name, description in list_presets():
+            typer.echo(f"{name:<20} {description}")
+        raise typer.Exit()
 
 
 @app.command("init")
 def init(
-    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
-    file: Annotated[Path | None, typer.Argument(help="The export to look at.")] = None,
+    kind: Annotated[
+        KindName, typer.Argument(metavar="KIND", help="customers or invoices", show_default=False)
+    ],
+    file: Annotated[Path, typer.Argument(help="The export to look at.", show_default=False)],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the mapping here (else print it).")
     ] = None,
@@ -338,7 +327,13 @@ def init(
         typer.Option("--preset", help="Start from a vendor preset (see --list-presets)."),
     ] = None,
     list_presets: Annotated[
-        bool, typer.Option("--list-presets", help="Show the presets shipped with payor.")
+        bool,
+        typer.Option(
+            "--list-presets",
+            callback=_show_presets,
+            is_eager=True,  # before the arguments are asked for: it needs none
+            help="Show the presets shipped with payor, and exit.",
+        ),
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
@@ -348,28 +343,21 @@ def init(
     header_row: HeaderRowOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
+    member: MemberOpt = None,
 ) -> None:
-    """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules."""
-    from .infer import list_presets as shipped_presets
+    """Write a mapping suggested from FILE: header, formats, separators, scale, skip rules.
+
+    Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
+    """
     from .infer import suggest_mapping
     from .readers import InputOptions
 
     reporter = Reporter()
-    if list_presets:
-        for name, description in shipped_presets():
-            typer.echo(f"{name:<20} {description}")
-        return
-    if kind is None or file is None:
-        reporter.error("name the kind and the file: payor init invoices export.xlsx -o payor.toml")
-        raise typer.Exit(ExitCode.USAGE)
-    options = {
-        "sheet": _sheet(sheet),
-        "header_row": header_row,
-        "encoding": encoding,
-        "delimiter": _delimiter(delimiter),
-    }
+    reading = UploadOptions(
+        sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, member=member
+    )
     try:
-        given = InputOptions().overridden(**options)
+        given = InputOptions().overridden(**reading.input_overrides())
         chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
         suggestion = suggest_mapping(file, chosen.kind(kind.value), given, preset)
         if output is not None:
@@ -400,11 +388,17 @@ def init(
 
 @app.command("schema")
 def schema(
-    kind: Annotated[KindName | None, typer.Argument(help="customers or invoices")] = None,
+    kind: Annotated[
+        KindName | None,
+        typer.Argument(metavar="[KIND]", help="customers or invoices; default both"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     target: TargetOpt = None,
 ) -> None:
-    """Show a target's fields (default PayorCRM): name, type, required."""
+    """Show a target's fields (default PayorCRM): name, type, required.
+
+    Example: payor schema invoices --target business-suite
+    """
     try:
         chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
     except PayorError as exc:
@@ -487,7 +481,12 @@ def sandbox(
         typer.Option("--sent-invoices", help="onlyoffice: regex of numbers that become Sent."),
     ] = None,
 ) -> None:
-    """Run a local sandbox of a target's API (credentials: PAYOR_API_KEY/SECRET or the defaults)."""
+    """Run a local sandbox of a target's API, to try payor out and rehearse faults.
+
+    Example: payor sandbox --port 8765 --fault-rate 0.2
+
+    Credentials: PAYOR_API_KEY and PAYOR_API_SECRET when set, else the defaults it prints.
+    """
     import errno
 
     from .sandbox import Sandbox, SandboxConfig
@@ -570,7 +569,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -578,5 +577,18 @@ def main(
     """payor: bulk uploads of accounting exports into PayorCRM."""
 
 
-def run() -> None:  # pragma: no cover - console entry point alternative
-    sys.exit(app())
+def main(args: list[str] | None = None) -> NoReturn:
+    """The `payor` command: option errors in the same one line as every other error."""
+    try:
+        code = app(args, prog_name="payor", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())  # a bare `payor` or `payor upload`: its help
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        where = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
+        Reporter().error(f"{exc.format_message().rstrip('.')}{where}")
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        Reporter().error("interrupted")
+        sys.exit(ExitCode.ABORTED)
+    sys.exit(code or 0)

@@ -36,6 +36,7 @@ class InputOptions:
     header_row: int = 1
     encoding: str | None = None
     delimiter: str | None = None
+    member: str | None = None
 
     def overridden(self, **overrides: object) -> InputOptions:
         """These options with the given ones (the CLI's --sheet etc.) put over; None keeps."""

@@ -13,12 +13,19 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from . import records
-from .errors import AbortedError, ExitCode, InputError, LockedError, MappingError, PayorError
+from .errors import (
+    AbortedError,
+    ExitCode,
+    InputError,
+    LockedError,
+    MappingError,
+    PayorError,
+)
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readers import InputOptions, Table, open_table
@@ -70,12 +77,22 @@ class Source:
     target: Target
     inferred: str | None = None
     """The TOML text of a mapping `init` would write, when no mapping was given anywhere."""
+    opener: Callable[[InputOptions], Table] | None = None
+    """Opens a source that is no file (a DataFrame, see frame.py); None: open `path`."""
 
 
 @dataclass
 class Outputs:
     rejected: Path | None = None
     payloads: Path | None = None
+
+
+@dataclass
+class Kept:
+    """A kind's rejected rows and dry-run payloads, kept for the Python API (api.py)."""
+
+    rejected: list[dict[str, object]] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,12 +112,15 @@ class RunOutputs:
     for a new one.
     """
 
-    def __init__(self, outputs: Outputs) -> None:
+    def __init__(self, outputs: Outputs, kept: Kept | None = None) -> None:
         self.paths = outputs
+        self.kept = kept
+        self._headers: list[str] = []
         self._rejected: RejectedWriter | None = None
         self._payloads: PayloadWriter | None = None
 
     def open(self, table: Table) -> None:
+        self._headers = table.headers
         if self.paths.rejected is not None:
             self._rejected = RejectedWriter(self.paths.rejected, table)
         if self.paths.payloads is not None:
@@ -109,10 +129,16 @@ class RunOutputs:
     def rejected(self, rows: list[RejectedRow]) -> None:
         if self._rejected is not None:
             self._rejected.write(rows)
+        if self.kept is not None:
+            for row in rows:
+                cells = dict(zip(self._headers, row.cells, strict=False))
+                self.kept.rejected.append({"source_row": row.row, "errors": row.message} | cells)
 
     def payloads(self, payloads: pa.Array) -> None:
         if self._payloads is not None:
             self._payloads.write(payloads)
+        if self.kept is not None:
+            self.kept.payloads.extend(payloads.to_pylist())
 
     def close(self) -> None:
         if self._rejected is None and self.paths.rejected is not None:
@@ -144,14 +170,21 @@ def resolve_mapping(
     kind: Kind,
     path: Path,
     settings: Settings,
-    mapping_path: Path | None,
+    mapping_path: Path | dict[str, Any] | None,
     *,
     dry_run: bool,
     overrides: dict[str, object],
 ) -> Source:
     """--mapping over the config's section; with neither, the mapping `init` would write."""
     mapping: Mapping | None = None
-    if mapping_path is not None:
+    if isinstance(mapping_path, dict):  # the Python API's mapping, in the TOML's shape
+        section = mapping_path.get(kind.name)
+        if section is None and "fields" in mapping_path:
+            section = mapping_path
+        if section is None:
+            raise MappingError(f"the mapping has no {kind.name!r} section")
+        mapping = parse_mapping(section, kind, f"mapping [{kind.name}]")
+    elif mapping_path is not None:
         mapping = load_mapping_file(mapping_path, kind)
         if mapping is None:
             raise MappingError(
@@ -185,7 +218,10 @@ def resolve_mapping(
 
 def plan(source: Source) -> Planned:
     """Open the file and bind the mapping to its header (exit 2 on any problem)."""
-    table = open_table(source.path, source.mapping.input)
+    if source.opener is not None:
+        table = source.opener(source.mapping.input)
+    else:
+        table = open_table(source.path, source.mapping.input)
     return Planned(source, table, bind(source.mapping, table.headers, str(source.path)))
 
 
@@ -337,22 +373,29 @@ def exit_code(summary: RunSummary) -> int:
 
 @dataclass
 class UploadRequest:
-    """What the user asked for on the command line, before settings are resolved."""
+    """What is to be uploaded, before settings are resolved (see `api.UploadOptions.request`)."""
 
     files: dict[str, Path]
     """kind name -> file, in upload order (customers before invoices)."""
     dry_run: bool = False
-    mapping_path: Path | None = None
+    mapping_path: Path | dict[str, Any] | None = None
+    """A mapping TOML, or (Python API) a dict in its shape."""
     full: bool = False
     outputs: Outputs = field(default_factory=Outputs)
     sandbox: bool = False
     overrides: dict[str, object] = field(default_factory=dict)
+    openers: dict[str, Callable[[InputOptions], Table]] = field(default_factory=dict)
+    """kind name -> how to open its source when it is no file (a DataFrame)."""
+    keep: bool = False
+    """Keep the rejected rows and payloads in the result (the Python API's Run)."""
 
 
 @dataclass
 class UploadResult:
     summaries: list[RunSummary]
     inferred: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, Kept] = field(default_factory=dict)
+    """With `UploadRequest.keep`: each kind's rejected rows and payloads."""
 
     @property
     def exit_code(self) -> int:
@@ -379,16 +422,19 @@ def run_upload(
     target = get_target(settings.target)
     stop = stop or StopRequest()
     several = len(request.files) > 1
+    result = UploadResult([])
+    if request.keep:
+        result.kept = {name: Kept() for name in request.files}
     outputs = {
         name: RunOutputs(
             Outputs(
                 per_kind(request.outputs.rejected, name, several),
                 per_kind(request.outputs.payloads, name, several) if request.dry_run else None,
-            )
+            ),
+            result.kept.get(name),
         )
         for name in request.files
     }
-    result = UploadResult([])
     try:
         sources = [
             resolve_mapping(
@@ -402,6 +448,8 @@ def run_upload(
             )
             for name, path in request.files.items()
         ]
+        for source in sources:
+            source.opener = request.openers.get(source.kind.name)
         planned = []
         for source in sources:  # every file checked before anything is sent
             stop.check()

@@ -1,0 +1,248 @@
+"""payor from Python: `dry_run` and `upload` of a file or a pandas DataFrame, returning a Run.
+
+The CLI's upload commands and these functions run the same pipeline with the same options
+(`UploadOptions`, by the CLI's names: `--batch-size` is `batch_size=`). These functions print
+nothing, install no signal handler and never exit: a failure raises payor's own exceptions
+(`payor_cli.errors`: `PayorError` and its kinds, each with its `exit_code`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MappingError, PayorError
+from .frame import FRAME_LABEL, is_dataframe, open_frame
+from .outputs import check_rejected_path, check_writable, write_failure_report, write_json
+from .settings import Settings, load_settings
+from .stop import StopRequest
+from .summary import RunSummary
+from .targets import get_target
+from .upload import Observer, Outputs, UploadRequest, UploadResult, run_upload
+
+KINDS = ("customers", "invoices")
+_TERMINAL_ONLY = {"quiet", "log_file"}
+"""CLI options about the terminal: the Python API shows nothing, so it has no use for them."""
+
+
+_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """Every option of an upload, named as on the command line (`--dry-run` is `dry_run`).
+
+    The one definition of the upload options: the CLI makes its flags from these fields (the
+    same list for `upload customers|invoices` and `upload all`), the Python API takes them as
+    keyword arguments. None means "not given": the settings or the mapping decide.
+    """
+
+    config: Path | None = None
+    mapping: Path | None = None
+    dry_run: bool = False
+    batch_size: int | None = None
+    concurrency: int | None = None
+    full: bool = False
+    rejected: Path | None = None
+    report_json: Path | None = None
+    payloads: Path | None = None
+    state_dir: Path | None = None
+    target: str | None = None
+    base_url: str | None = None
+    sandbox: bool = False
+    quiet: bool = False
+    sheet: str | int | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    member: str | None = None
+    log_file: Path | None = None
+
+    def input_overrides(self) -> dict[str, object]:
+        """--sheet, --header-row, --encoding, --delimiter, --member as the reader takes them."""
+        return {
+            "sheet": _sheet(self.sheet),
+            "header_row": self.header_row,
+            "encoding": self.encoding,
+            "delimiter": _delimiter(self.delimiter),
+            "member": self.member,
+        }
+
+    def request(self, files: dict[str, Path]) -> UploadRequest:
+        return UploadRequest(
+            files,
+            dry_run=self.dry_run,
+            mapping_path=self.mapping,
+            full=self.full,
+            outputs=Outputs(self.rejected, self.payloads),
+            sandbox=self.sandbox,
+            overrides=self.input_overrides(),
+        )
+
+
+def _sheet(value: str | int | None) -> str | int | None:
+    """A sheet by name, or by its 0-based index when the text is all digits."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = _NAMED_DELIMITERS.get(value.lower(), value)
+    if len(value) != 1:
+        raise ConfigError(
+            f"--delimiter {value!r}: give one character, or tab / comma / semicolon / pipe"
+        )
+    return value
+
+
+@dataclass
+class Run:
+    """What a run did: the summary, the rejected rows and (dry run) the objects to send."""
+
+    summary: dict[str, Any]
+    """The object `--report-json` writes."""
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    """Each rejected row: `source_row`, `errors`, then the source's cells by column."""
+    payloads: list[dict[str, Any]] | None = None
+    """Dry run: the objects a real run would send, in order; None for a real upload."""
+    warnings: list[str] = field(default_factory=list)
+    """What the CLI would have shown as warnings (a config file others can read, ...)."""
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for the same run: 0 all valid, 1 rows rejected, 3 stopped."""
+        return int(self.summary["exit_code"])
+
+
+def dry_run(source: Any, kind: str, mapping: Any = None, **options: Any) -> Run:
+    """Read, map and validate `source` (a path or a DataFrame) as `kind`; send nothing."""
+    return _run(source, kind, mapping, dict(options, dry_run=True))
+
+
+def upload(source: Any, kind: str, mapping: Any = None, **options: Any) -> Run:
+    """Upload `source` (a path or a DataFrame) as `kind` to the target (or `sandbox=True`)."""
+    if options.get("dry_run"):
+        return dry_run(source, kind, mapping, **options)
+    return _run(source, kind, mapping, options)
+
+
+class _Silent:
+    """The observer of a Python run: it shows nothing (the Run returned says it all)."""
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+
+    def started(self, *_: object) -> None:
+        pass
+
+    def progress(self, summary: RunSummary) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    def finished(self, summary: RunSummary) -> None:
+        pass
+
+
+def prepare(options: UploadOptions) -> tuple[Settings, list[str]]:
+    """The settings of an upload and its warnings; every output checked before any work.
+
+    The CLI and the functions above both start here: an output that cannot be written, a bad
+    config or an unknown target is a usage error (exit 2) before anything is read.
+    """
+    for path in (options.rejected, options.payloads, options.report_json):
+        if path is not None:
+            check_writable(path)
+    settings = load_settings(
+        options.config,
+        base_url=options.base_url,
+        batch_size=options.batch_size,
+        concurrency=options.concurrency,
+        state_dir=options.state_dir,
+        target=options.target,
+    )
+    get_target(settings.target)
+    warnings = list(settings.warnings)
+    if options.rejected is not None:
+        check_rejected_path(options.rejected)
+    if options.payloads is not None and not options.dry_run:
+        warnings.append("--payloads is written only with --dry-run; ignored")
+    return settings, warnings
+
+
+def execute(
+    request: UploadRequest,
+    options: UploadOptions,
+    settings: Settings,
+    observer: Observer,
+    *,
+    show_inferred: Callable[[str, str, str], None] | None = None,
+    stop: StopRequest | None = None,
+) -> UploadResult:
+    """Run the upload and write its JSON summary (on a failure the caller calls `failed`)."""
+    result = run_upload(request, settings, observer, show_inferred, stop)
+    if options.report_json is not None:
+        write_json(options.report_json, result.as_json())
+    return result
+
+
+def failed(
+    options: UploadOptions, files: dict[str, Path], exc: PayorError, code: int | None = None
+) -> None:
+    """A run that failed still writes its report: tonight's says what went wrong, not last
+    night's."""
+    if options.report_json is not None:
+        write_failure_report(options.report_json, files, options.dry_run, exc, code)
+
+
+def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
+    if kind not in KINDS:
+        raise ConfigError(f"kind {kind!r}: give 'customers' or 'invoices'")
+    unknown = set(given) - set(UploadOptions.__dataclass_fields__) | (set(given) & _TERMINAL_ONLY)
+    if unknown:
+        raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    frame = is_dataframe(source)
+    if frame and mapping is None:
+        raise MappingError(
+            f"{FRAME_LABEL}: a DataFrame needs a mapping",
+            "pass mapping= a mapping TOML's path or a dict in its shape",
+        )
+    options = UploadOptions(**{k: _path(k, v) for k, v in given.items()})
+    request = options.request({kind: Path(FRAME_LABEL) if frame else Path(source)})
+    request.mapping_path = _mapping(mapping)
+    request.keep = True
+    if frame:
+        request.openers[kind] = lambda input_options: open_frame(source, input_options)
+    try:
+        settings, warnings = prepare(options)
+        result = execute(request, options, settings, _Silent())
+    except PayorError as exc:
+        failed(options, request.files, exc)
+        raise
+    kept = result.kept[kind]
+    return Run(
+        summary=result.as_json(),
+        rejected=kept.rejected,
+        payloads=[json.loads(p) for p in kept.payloads] if options.dry_run else None,
+        warnings=warnings,
+    )
+
+
+def _path(name: str, value: Any) -> Any:
+    """Paths may be given as text, as on the command line."""
+    path_options = {"config", "rejected", "report_json", "payloads", "state_dir"}
+    return Path(value) if name in path_options and isinstance(value, str) else value
+
+
+def _mapping(mapping: Any) -> Path | dict[str, Any] | None:
+    if mapping is None or isinstance(mapping, MappingType):
+        return dict(mapping) if mapping is not None else None
+    return Path(mapping)
