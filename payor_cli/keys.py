@@ -36,14 +36,14 @@ class KeyIndex:
         self.prints = np.empty(0, np.int64)
 
     def repeats(
-        self, keys: list[str | None], rows: list[int], prints: np.ndarray
+        self, keys: pa.Array, rows: np.ndarray, prints: np.ndarray
     ) -> dict[int, tuple[int, bool]]:
         """Position in `keys` -> (the earlier row with the same key, whether its payload's
-        fingerprint equals this row's)."""
-        present = np.array([i for i, key in enumerate(keys) if key is not None], np.int64)
+        fingerprint equals this row's). A key is hashed as a payload is, a chunk at once."""
+        present = np.flatnonzero(pc.is_valid(keys).to_numpy(zero_copy_only=False))
         if not len(present):
             return {}
-        hashes = np.fromiter((hash(keys[i]) for i in present), np.int64, len(present))
+        hashes = payload_fingerprints(keys)[present]
         row_numbers = np.asarray(rows, np.int64)[present]
         row_prints = prints[present]
         distinct, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
@@ -85,13 +85,17 @@ class KeyChecks:
         row's payload fingerprint (those the journal keeps), where the row was not refused."""
         active_offsets = np.flatnonzero(active_np)
         all_active = len(active_offsets) == len(active_np)
-        key_list = (
-            key_plain if all_active else pc.take(key_plain, pa.array(active_offsets))
-        ).to_pylist()
-        shown = [k.replace(KEY_SEPARATOR, " / ") if k is not None else None for k in key_list]
+        keys = key_plain if all_active else pc.take(key_plain, pa.array(active_offsets))
+
+        def shown(position: int) -> str | None:
+            """The key as a message shows it (only rows with an error need it)."""
+            key = keys[position].as_py()
+            return key.replace(KEY_SEPARATOR, " / ") if key is not None else None
+
         key_fields = self.key_fields
         if chunk.prior_errors is not None:
-            _rejected_again(chunk, active_offsets, shown, key_fields, errors)
+            every_key = [shown(position) for position in range(len(keys))]
+            _rejected_again(chunk, active_offsets, every_key, key_fields, errors)
         refused = np.zeros(len(active_np), dtype=bool)
         refused[list(errors)] = True
         clean = np.flatnonzero(~refused[active_offsets])
@@ -104,8 +108,8 @@ class KeyChecks:
         row_prints = np.zeros(len(active_np), np.int64)
         row_prints[active_offsets] = prints
         merged = np.zeros(len(active_np), dtype=bool)
-        rows = (active_offsets + chunk.first_row).tolist()
-        for position, (earlier, same) in self.index.repeats(key_list, rows, prints).items():
+        rows = active_offsets + chunk.first_row
+        for position, (earlier, same) in self.index.repeats(keys, rows, prints).items():
             offset = int(active_offsets[position])
             if same:
                 merged[offset] = True
@@ -113,7 +117,7 @@ class KeyChecks:
             if any(e.kind == "duplicate_key" for e in errors.get(offset, [])):
                 continue  # refused again already, naming the row of the first upload
             errors.setdefault(offset, []).append(
-                _repeat(chunk.first_row + offset, key_fields, str(earlier), shown[position])
+                _repeat(chunk.first_row + offset, key_fields, str(earlier), shown(position))
             )
         return merged, row_prints
 
