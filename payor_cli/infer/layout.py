@@ -1,0 +1,160 @@
+"""Where the table is: the sheet, the header row, the encoding and the delimiter of a file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from payor_cli import readers
+from payor_cli.readers import InputOptions
+
+from .labels import all_field_labels, normalise
+from .presets import alternatives, preset_files
+
+HEADER_SEARCH_ROWS = 50
+"""Rows searched for the header line (report exports put title lines above it)."""
+
+
+def known_labels() -> set[str]:
+    """The labels of the vocabularies and of the shipped presets, normalised."""
+    known = all_field_labels()
+    for _, entry in preset_files().items():
+        try:
+            data = tomllib.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for section in data.values():
+            if isinstance(section, dict):
+                for spec in (section.get("fields") or {}).values():
+                    for label in alternatives(
+                        spec.get("column") if isinstance(spec, dict) else spec
+                    ):
+                        known.add(normalise(label))
+    known.discard("")
+    return known
+
+
+@dataclass
+class Located:
+    options: InputOptions
+    state_encoding: str | None
+    comment_encoding: str | None
+    delimiter: str | None
+    sheet: str | None
+    sheet_is_first: bool
+
+
+def _non_empty(row: list[str]) -> list[str]:
+    return [c.strip() for c in row if c and c.strip()]
+
+
+_NUMERIC = re.compile(r"^[\d\s.,:/'()+\-%$€£¥*]+$")
+
+
+def _header_index(rows: list[list[str]], known: set[str]) -> tuple[int, int]:
+    """(index of the best header row in `rows`, how many known labels it holds)."""
+    best, best_score = -1, 0
+    for index, row in enumerate(rows):
+        cells = _non_empty(row)
+        if len(cells) < 2:
+            continue
+        score = sum(1 for c in cells if normalise(c) in known)
+        if score > best_score:
+            best, best_score = index, score
+    if best >= 0 and best_score >= 2:
+        return best, best_score
+    widest = max((len(_non_empty(row)) for row in rows), default=0)
+    for index, row in enumerate(rows):
+        cells = _non_empty(row)
+        if len(cells) < max(2, widest / 2):
+            continue
+        texty = sum(1 for c in cells if not _NUMERIC.match(c))
+        if texty >= 0.7 * len(cells):
+            return index, 0
+    return 0, 0
+
+
+def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> Located:
+    """Sheet, header row, encoding and delimiter: given, from the preset, or detected."""
+    preset = preset or {}
+    known = known_labels()
+    sheet = options.sheet if options.sheet is not None else preset.get("sheet")
+    encoding = options.encoding or preset.get("encoding")
+    delimiter = options.delimiter or preset.get("delimiter")
+    header_row = options.header_row if options.header_row != 1 else preset.get("header_row", 1)
+    names = readers.sheet_names(path)
+    base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
+
+    def search(opts: InputOptions) -> tuple[int, int, list[list[str]], dict[str, Any]]:
+        rows, detected = readers.read_sample_rows(path, opts, HEADER_SEARCH_ROWS)
+        if header_row != 1:
+            numbers = detected["row_numbers"]
+            at = numbers.index(header_row) if header_row in numbers else -1
+            cells = rows[at] if at >= 0 else []
+            return at, sum(1 for c in _non_empty(cells) if normalise(c) in known), rows, detected
+        at, score = _header_index(rows, known)
+        return at, score, rows, detected
+
+    if names is not None and sheet is None and len(names) > 1:
+        scored = []
+        for position, name in enumerate(names):
+            at, score, rows, detected = search(InputOptions(sheet=name))
+            filled = len(_non_empty(rows[at])) if 0 <= at < len(rows) else 0
+            scored.append((score, filled, -position, name))
+        sheet = max(scored)[3]
+        base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
+    at, score, rows, detected = search(base)
+    if detected["format"] == "csv" and delimiter is None:
+        # A sniffer is fooled by title lines above the header and by amounts such as 1,234.56
+        # in a ;-separated file: the delimiter under which a header of known labels appears,
+        # with rows below it as wide as it is, wins.
+        def rank(found: tuple[int, int, list[list[str]], dict[str, Any]]) -> tuple:
+            at, score, rows, _ = found
+            if at < 0:
+                return (score, 0, 0)
+            width = len(rows[at])
+            agreeing = sum(1 for row in rows[at + 1 :] if len(row) == width)
+            return (score, agreeing if width >= 2 else 0, len(_non_empty(rows[at])))
+
+        best = (at, score, rows, detected)
+        for candidate in readers.DELIMITERS:
+            if candidate == detected["delimiter"]:
+                continue
+            found = search(InputOptions(sheet=sheet, encoding=encoding, delimiter=candidate))
+            if rank(found) > rank(best):
+                best = found
+        at, score, rows, detected = best
+    if header_row != 1:
+        found_row = header_row
+    else:
+        found_row = detected["row_numbers"][at] if 0 <= at < len(rows) else 1
+    is_text = detected["format"] == "csv"
+    used_encoding = detected.get("encoding") if is_text else None
+    state_encoding = encoding if is_text and encoding else None
+    comment_encoding = None
+    if is_text and not encoding and used_encoding:
+        if str(used_encoding).startswith(("utf-16", "utf-32")):
+            state_encoding = used_encoding
+        else:
+            comment_encoding = used_encoding
+    sheet_name = detected.get("sheet")
+    return Located(
+        InputOptions(
+            sheet=sheet_name if sheet_name is not None else None,
+            header_row=found_row,
+            encoding=state_encoding or encoding,
+            delimiter=detected.get("delimiter") if is_text else None,
+        ),
+        state_encoding,
+        comment_encoding,
+        detected.get("delimiter") if is_text else None,
+        sheet_name,
+        bool(
+            sheet_name is not None
+            and options.sheet is None
+            and detected.get("sheets", [None])[0] == sheet_name
+        ),
+    )

@@ -1,0 +1,222 @@
+"""The plan: which column (or value) feeds which field of a kind, chosen by labels and values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from payor_cli.schema import FieldType, Kind
+
+from .amounts import NUMBER_TYPES, guess_amounts
+from .dates import guess_dates
+from .labels import ALIAS_COMMENTS, NORMALISED, WEAK_SCORE, label_score, normalise
+from .sample import Sample, are_names, is_object
+
+
+@dataclass
+class Choice:
+    field: str
+    type: FieldType
+    column: int | None = None
+    columns: dict[str, int] | None = None
+    value: str | None = None
+    how: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    fixed: set[str] = field(default_factory=set)
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SkipRule:
+    column: int | None
+    pattern: str
+    comment: str
+
+
+class Plan:
+    """The choices for one kind and one file, built up step by step."""
+
+    def __init__(self, kind: Kind, headers: list[str], sample: Sample) -> None:
+        self.kind = kind
+        self.headers = headers
+        self.sample = sample
+        self.choices: dict[str, Choice] = {}
+        self.used: set[int] = set()
+        self.skip: list[SkipRule] = []
+        self.key: list[str] | None = None
+        self.key_comment: str | None = None
+        self.notes: list[str] = []
+        self.preset_missing: list[str] = []
+        self.duplicates_noted = False
+        self.left_out: dict[str, Choice] = {}
+        """Fields matched to a column but left out: they differ between the lines of an invoice."""
+        self.normal = [normalise(h) for h in headers]
+        first: dict[str, int] = {}
+        for i, h in enumerate(headers):
+            if h.strip():
+                first.setdefault(h.strip().casefold(), i)
+        self.addressable = set(first.values())
+        """Columns a mapping can name: `bind` finds the first of equal headers, no empty one."""
+        self._compatible: dict[tuple[FieldType, int], bool] = {}
+        self.unfit: dict[str, tuple[int, str]] = {}
+        self.data_rows = self._dense_rows()
+        self.value_rows = self.data_rows
+        self.required = list(kind.required)
+        """The fields a mapping without lines must map: the kind's required ones and, for
+        invoices with lines, the amount that gives each invoice its one line."""
+        if (
+            kind.lines
+            and kind.amount_without_lines
+            and kind.amount_without_lines not in kind.required
+        ):
+            self.required.append(kind.amount_without_lines)
+
+    # -- helpers
+
+    def _dense_rows(self) -> list[int]:
+        """Rows that look like data: most of the cells a full row has are filled."""
+        sample = self.sample
+        counts = [
+            sum(1 for column in sample.columns if column[r] is not None) for r in range(sample.rows)
+        ]
+        if not counts:
+            return []
+        ordered = sorted(counts)
+        p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+        return [r for r, c in enumerate(counts) if c > p90 / 2]
+
+    def header(self, index: int) -> str:
+        return self.headers[index]
+
+    def find_header(self, alternatives: list[str]) -> int | None:
+        """The first alternative the file has (compared as normalised labels)."""
+        for label in alternatives:
+            wanted = label.strip().casefold()
+            for i, h in enumerate(self.headers):
+                if i in self.addressable and h.strip().casefold() == wanted:
+                    return i
+            target = normalise(label)
+            for i, n in enumerate(self.normal):
+                if i in self.addressable and n and n == target:
+                    return i
+        return None
+
+    def compatible(self, name: str, index: int) -> bool:
+        """Whether the column's values fit the field's type (dates, amounts, e-mails, JSON)."""
+        ftype = self.kind.field(name).type
+        if (ftype, index) not in self._compatible:
+            self._compatible[ftype, index] = self._fits(ftype, index)
+        return self._compatible[ftype, index]
+
+    def _fits(self, ftype: FieldType, index: int) -> bool:
+        texts = self.sample.texts(index, self.data_rows)
+        if not texts:
+            return ftype is not FieldType.JSON
+        if ftype is FieldType.DATE:
+            return guess_dates(texts).coverage >= 0.75
+        if ftype in NUMBER_TYPES:
+            return guess_amounts(texts).coverage >= 0.75
+        if ftype is FieldType.EMAIL:
+            return sum("@" in t for t in texts) >= 0.5 * len(texts)
+        if ftype is FieldType.JSON:
+            return sum(is_object(t) for t in texts) >= 0.9 * len(texts)
+        return True
+
+    def fill(self, index: int) -> float:
+        rows = self.data_rows
+        if not rows:
+            return 0.0
+        column = self.sample.columns[index]
+        return sum(1 for r in rows if column[r] is not None) / len(rows)
+
+    def assign(self, choice: Choice) -> None:
+        self.choices[choice.field] = choice
+        if choice.column is not None:
+            self.used.add(choice.column)
+        for index in (choice.columns or {}).values():
+            self.used.add(index)
+
+    def match_labels(self) -> None:
+        """Fields to columns by label: required fields first, each column and field once."""
+        free = [i for i in sorted(self.addressable) if i not in self.used]
+        for required in (True, False):
+            pairs = []
+            for f in self.kind.fields:
+                if f.name in self.choices or (f.name in self.required) != required:
+                    continue
+                for index in free:
+                    scored = label_score(self.kind, f.name, self.normal[index])
+                    if scored is None:
+                        continue
+                    if not self.compatible(f.name, index):
+                        if scored[0] >= WEAK_SCORE:
+                            self.unfit.setdefault(f.name, (index, f.type.value))
+                        continue
+                    score, how = scored
+                    fill = self.fill(index)
+                    rank = (fill >= 0.99, score, fill) if required else (score, fill)
+                    pairs.append((rank, -index, f.name, index, how))
+            for _, _, name, index, how in sorted(pairs, reverse=True):
+                if name in self.choices or index in self.used:
+                    continue
+                choice = Choice(name, self.kind.field(name).type, column=index, how=how)
+                if how == "similar":
+                    choice.comments.append("matched by a similar label: check")
+                if name in ALIAS_COMMENTS:
+                    choice.comments.append(ALIAS_COMMENTS[name])
+                    texts = self.sample.texts(index, self.data_rows)
+                    codes = texts and not any("@" in t for t in texts) and not are_names(texts)
+                    if self.kind.parent and name == self.kind.parent[1] and codes:
+                        choice.comments.insert(0, "check: these look like customer numbers")
+                if required:
+                    chosen_score = label_score(self.kind, name, self.normal[index])[0]
+                    passed = [
+                        i
+                        for rank, _, other, i, _ in pairs
+                        if other == name and not rank[0] and rank[1] > chosen_score
+                    ]
+                    if passed:
+                        choice.comments.append(
+                            f"not {self.header(passed[0])!r}: it is empty in some rows"
+                        )
+                self.assign(choice)
+        for name, (index, type_name) in self.unfit.items():
+            if name not in self.choices:
+                example = next(iter(self.sample.texts(index, self.data_rows)), "")
+                self.notes.append(
+                    f"column {self.header(index)!r} is named like {name}, but its values are "
+                    f"not {type_name}s (e.g. {example!r}): not mapped"
+                )
+
+    def share_names(self) -> None:
+        """Where a customer's name is its identity, send it as the name too."""
+        pairs = {
+            "invoices": ("customerNumber", "customerName"),
+            "customers": ("customerno", "companyname"),
+        }
+        number, name = pairs.get(self.kind.name, (None, None))
+        if not number or name in self.choices or number not in self.choices:
+            return
+        source = self.choices[number]
+        if source.column is None or self.kind.field(name) is None:
+            return
+        _, weak = NORMALISED[self.kind.name].get(number, ([], []))
+        texts = self.sample.texts(source.column, self.data_rows)
+        if self.normal[source.column] in weak and are_names(texts):
+            self.choices[name] = Choice(
+                name,
+                FieldType.STRING,
+                column=source.column,
+                how="shared",
+                comments=["the same column: this export names customers by their name"],
+            )
+
+    def sources(self, choice: Choice) -> list[int]:
+        """The columns a field's value is made of (none for a fixed value)."""
+        if choice.column is not None:
+            return [choice.column]
+        return list((choice.columns or {}).values())
+
+    def described(self, choice: Choice) -> str:
+        """A field with its columns, as notes name it: itemText ('Description')."""
+        return f"{choice.field} ({', '.join(repr(self.header(i)) for i in self.sources(choice))})"
