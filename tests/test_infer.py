@@ -125,15 +125,14 @@ SAP_GERMAN = [
     "**\t\t\t\t\t\t\t\t12.346.420,46\tEUR\t\t\t",
 ]
 SAP_EXPECTED = [
-    {"customerNumber": "100017", "invoiceNumber": "1800000012", "postDate": "2024-11-15",
-     "dueDate": "2024-12-15", "invoiceAmount": 123456, "currency": "EUR", "reference1": "INV-4711"},
-    {"customerNumber": "100017", "invoiceNumber": "1400000007", "postDate": "2024-11-20",
-     "dueDate": "2024-11-20", "invoiceAmount": -50000, "currency": "EUR", "reference1": None},
-    {"customerNumber": "100020", "invoiceNumber": "1800000013", "postDate": "2024-12-31",
-     "dueDate": "2025-01-30", "invoiceAmount": 1234567890, "currency": "EUR",
-     "reference1": "INV-4712"},
-    {"customerNumber": "100020", "invoiceNumber": "1800000014", "postDate": "2025-01-02",
-     "dueDate": "2025-02-01", "invoiceAmount": 700, "currency": "EUR", "reference1": "INV-4713"},
+    {"customerNumber": "100017", "invoiceNumber": "INV-4711", "accountingDocNumber": "1800000012",
+     "postDate": "2024-11-15", "dueDate": "2024-12-15", "invoiceAmount": 123456,
+     "currency": "EUR"},
+    {"customerNumber": "100020", "invoiceNumber": "INV-4712", "accountingDocNumber": "1800000013",
+     "postDate": "2024-12-31", "dueDate": "2025-01-30", "invoiceAmount": 1234567890,
+     "currency": "EUR"},
+    {"customerNumber": "100020", "invoiceNumber": "INV-4713", "accountingDocNumber": "1800000014",
+     "postDate": "2025-01-02", "dueDate": "2025-02-01", "invoiceAmount": 700, "currency": "EUR"},
 ]  # fmt: skip
 
 
@@ -160,8 +159,18 @@ def test_sap_fbl5n_export_uploads_without_edits(tmp_path, preset, lines, name, h
     assert suggestion.mapping.fields["postDate"].formats == ("%d.%m.%Y",)
     assert suggestion.mapping.skip, "the * total rows need a skip rule"
     written(suggestion, tmp_path)
+    # FBL5N's reference (XBLNR) is the number printed on the invoice; the document number is
+    # the accounting document. The payment (DZ) has no reference: no invoice, rejected.
+    english = header_row == 5
+    reference = "Reference" if english else "Referenz"
+    document = "Document Number" if english else "Belegnummer"
+    assert suggestion.mapping.fields["invoiceNumber"].column == reference
+    assert suggestion.mapping.fields["accountingDocNumber"].column == document
+    assert "reference1" not in suggestion.mapping.fields
     payloads, rejected, skipped = dry_run(suggestion, source)
-    assert rejected == []
+    assert rejected == [
+        f'row {header_row + 2}: invoiceNumber (column "{reference}"): is empty (required)'
+    ]
     assert skipped == 3
     assert project(payloads, *SAP_EXPECTED[0]) == SAP_EXPECTED
     assert payloads[0]["debitCreditIndicator"] == "S"

@@ -53,6 +53,20 @@ LABELS_OF: dict[str, tuple[str, ...]] = {
 """Fields of other targets -> the PayorCRM fields whose labels they take, by preference."""
 ALIAS_COMMENTS: dict[str, str] = dict(_VOCABULARY["borrowed_comments"])
 """A comment on the line of a field from LABELS_OF, for what its label does not say."""
+VALUE_SHAPES: dict[str, str] = {
+    name: shape for shape, names in _VOCABULARY["value_shapes"].items() for name in names
+}
+"""Field -> "code" (a number field prefers code-like values) or "words" (a name field)."""
+MEANINGS: list[dict] = [
+    {
+        **rule,
+        "prefer": _normalised(rule["prefer"]),
+        "over": _normalised(rule["over"]),
+        "when": _normalised(rule.get("when", [])),
+    }
+    for rule in _VOCABULARY["meanings"]
+]
+"""Vendor labels that mean another field than their words say (see vocabulary.toml)."""
 
 
 def labels(kind: Kind, name: str) -> tuple[list[str], list[str]]:

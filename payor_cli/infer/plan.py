@@ -9,8 +9,8 @@ from payor_cli.schema import FieldType, Kind
 
 from .amounts import NUMBER_TYPES, guess_amounts
 from .dates import guess_dates
-from .labels import ALIAS_COMMENTS, NORMALISED, WEAK_SCORE, label_score, normalise
-from .sample import Sample, are_names, is_object
+from .labels import normalise
+from .sample import Sample, is_object
 
 
 @dataclass
@@ -59,6 +59,9 @@ class Plan:
         """Columns a mapping can name: `bind` finds the first of equal headers, no empty one."""
         self._compatible: dict[tuple[FieldType, int], bool] = {}
         self.unfit: dict[str, tuple[int, str]] = {}
+        """Fields whose label a column has, but not values of the field's type: column, type."""
+        self.passed_over: dict[str, list[int]] = {}
+        """Per field chosen by label: the other columns it could have taken, best first."""
         self.data_rows = self._dense_rows()
         self.value_rows = self.data_rows
         self.required = list(kind.required)
@@ -135,81 +138,6 @@ class Plan:
             self.used.add(choice.column)
         for index in (choice.columns or {}).values():
             self.used.add(index)
-
-    def match_labels(self) -> None:
-        """Fields to columns by label: required fields first, each column and field once."""
-        free = [i for i in sorted(self.addressable) if i not in self.used]
-        for required in (True, False):
-            pairs = []
-            for f in self.kind.fields:
-                if f.name in self.choices or (f.name in self.required) != required:
-                    continue
-                for index in free:
-                    scored = label_score(self.kind, f.name, self.normal[index])
-                    if scored is None:
-                        continue
-                    if not self.compatible(f.name, index):
-                        if scored[0] >= WEAK_SCORE:
-                            self.unfit.setdefault(f.name, (index, f.type.value))
-                        continue
-                    score, how = scored
-                    fill = self.fill(index)
-                    rank = (fill >= 0.99, score, fill) if required else (score, fill)
-                    pairs.append((rank, -index, f.name, index, how))
-            for _, _, name, index, how in sorted(pairs, reverse=True):
-                if name in self.choices or index in self.used:
-                    continue
-                choice = Choice(name, self.kind.field(name).type, column=index, how=how)
-                if how == "similar":
-                    choice.comments.append("matched by a similar label: check")
-                if name in ALIAS_COMMENTS:
-                    choice.comments.append(ALIAS_COMMENTS[name])
-                    texts = self.sample.texts(index, self.data_rows)
-                    codes = texts and not any("@" in t for t in texts) and not are_names(texts)
-                    if self.kind.parent and name == self.kind.parent[1] and codes:
-                        choice.comments.insert(0, "check: these look like customer numbers")
-                if required:
-                    chosen_score = label_score(self.kind, name, self.normal[index])[0]
-                    passed = [
-                        i
-                        for rank, _, other, i, _ in pairs
-                        if other == name and not rank[0] and rank[1] > chosen_score
-                    ]
-                    if passed:
-                        choice.comments.append(
-                            f"not {self.header(passed[0])!r}: it is empty in some rows"
-                        )
-                self.assign(choice)
-        for name, (index, type_name) in self.unfit.items():
-            if name not in self.choices:
-                example = next(iter(self.sample.texts(index, self.data_rows)), "")
-                self.notes.append(
-                    f"column {self.header(index)!r} is named like {name}, but its values are "
-                    f"not {type_name}s (e.g. {example!r}): not mapped"
-                )
-
-    def share_names(self) -> None:
-        """Where a customer's name is its identity, send it as the name too."""
-        pairs = {
-            "invoices": ("customerNumber", "customerName"),
-            "customers": ("customerno", "companyname"),
-        }
-        number, name = pairs.get(self.kind.name, (None, None))
-        if not number or name in self.choices or number not in self.choices:
-            return
-        source = self.choices[number]
-        if source.column is None or self.kind.field(name) is None:
-            return
-        _, weak = NORMALISED[self.kind.name].get(number, ([], []))
-        texts = self.sample.texts(source.column, self.data_rows)
-        if self.normal[source.column] in weak and are_names(texts):
-            self.choices[name] = Choice(
-                name,
-                FieldType.STRING,
-                column=source.column,
-                how="shared",
-                comments=["the same column: this export names customers by their name"],
-            )
 
     def sources(self, choice: Choice) -> list[int]:
         """The columns a field's value is made of (none for a fixed value)."""

@@ -17,6 +17,7 @@ from .furniture import find_furniture
 from .keys import choose_key
 from .labels import target_of
 from .layout import locate
+from .matching import apply_meanings, explain_choices, match_labels, share_names
 from .plan import Plan
 from .presets import apply_preset, preset_section
 from .render import render
@@ -57,8 +58,10 @@ def suggest_mapping(
     plan = Plan(kind, table.headers, sample)
     if section is not None:
         apply_preset(plan, section)
-    plan.match_labels()
-    plan.share_names()
+    match_labels(plan)
+    apply_meanings(plan)
+    share_names(plan)
+    explain_choices(plan)
     find_furniture(plan)
     infer_values(plan)
     choose_key(plan)
