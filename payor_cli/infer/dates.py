@@ -86,6 +86,9 @@ class DateGuess:
     coverage: float = 1.0
     ambiguous: bool = False
     bad: list[str] = field(default_factory=list)
+    """Up to 3 distinct values no chosen format reads."""
+    misfits: int = 0
+    """How many distinct values no chosen format reads."""
 
 
 def guess_dates(texts: list[str]) -> DateGuess:
@@ -125,7 +128,7 @@ def guess_dates(texts: list[str]) -> DateGuess:
     left = [v for v in distinct if v in left]
     left = [v for v in left if not values.iso_date(v)]
     coverage = 1 - len(left) / len(distinct)
-    return DateGuess(tuple(chosen_formats) or None, coverage, False, left[:3])
+    return DateGuess(tuple(chosen_formats) or None, coverage, False, left[:3], len(left))
 
 
 def date_ok(texts: list[str], formats: tuple[str, ...] | None) -> list[str]:

@@ -12,6 +12,16 @@ from .dates import guess_dates
 from .labels import normalise
 from .sample import Sample, is_object
 
+FIT_SHARE = 0.75
+"""The share of a column's values that must read as dates (or amounts) for a date (or amount)
+field to take it; the values that do not are rows to reject, noted with examples."""
+
+
+def fitting_share(text_coverage: float, texts: int, fitting_cells: int = 0) -> float:
+    """The share of a column's values that fit: its fitting typed cells and texts, of all."""
+    total = texts + fitting_cells
+    return (fitting_cells + text_coverage * texts) / total if total else 1.0
+
 
 @dataclass
 class Choice:
@@ -116,9 +126,11 @@ class Plan:
         if not texts:
             return ftype is not FieldType.JSON
         if ftype is FieldType.DATE:
-            return guess_dates(texts).coverage >= 0.75
+            # a real date cell fits: a few typed-in impossible dates are rows to reject
+            cells = self.sample.date_cell_count(index, self.data_rows)
+            return fitting_share(guess_dates(texts).coverage, len(texts), cells) >= FIT_SHARE
         if ftype in NUMBER_TYPES:
-            return guess_amounts(texts).coverage >= 0.75
+            return fitting_share(guess_amounts(texts).coverage, len(texts)) >= FIT_SHARE
         if ftype is FieldType.EMAIL:
             return sum("@" in t for t in texts) >= 0.5 * len(texts)
         if ftype is FieldType.JSON:

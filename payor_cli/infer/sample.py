@@ -67,6 +67,11 @@ class Sample:
             column[r] for r in rows if column[r] is not None and not (mask is not None and mask[r])
         ]
 
+    def date_cell_count(self, index: int, rows: list[int]) -> int:
+        """How many of the given rows hold a real date cell (a workbook's) in the column."""
+        mask = self.date_cells[index]
+        return 0 if mask is None else sum(1 for r in rows if mask[r])
+
 
 def is_object(text: str) -> bool:
     try:

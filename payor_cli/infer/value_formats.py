@@ -92,8 +92,8 @@ def infer_date(plan: Plan, choice: Choice, texts: list[str]) -> DateGuess:
             choice.comments.append("several date styles in this column")
     if guess.coverage < 1 and guess.bad:
         plan.notes.append(
-            f"{where}: some values are not dates in a known format, e.g. {guess.bad[0]!r}; "
-            "those rows will be rejected"
+            f"{where}: {guess.misfits} distinct value(s) are not dates in a known format, "
+            f"e.g. {guess.bad[0]!r}; those rows will be rejected"
         )
     return guess
 
