@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from payor_cli import readers
 from payor_cli.readers import InputOptions
 
+from .header import header_index, holds_table
 from .labels import all_field_labels, normalise
 from .presets import alternatives, preset_files
 
@@ -39,42 +39,43 @@ def known_labels() -> set[str]:
 
 @dataclass
 class Located:
+    """Where the table of a file is, and the settings a mapping must state to find it again."""
+
     options: InputOptions
     state_encoding: str | None
     comment_encoding: str | None
     delimiter: str | None
     sheet: str | None
     sheet_is_first: bool
+    header: list[str] = field(default_factory=list)
+    """The cells of the header row found (trimmed; empty cells kept)."""
 
 
 def _non_empty(row: list[str]) -> list[str]:
     return [c.strip() for c in row if c and c.strip()]
 
 
-_NUMERIC = re.compile(r"^[\d\s.,:/'()+\-%$€£¥*]+$")
-
-
 def _header_index(rows: list[list[str]], known: set[str]) -> tuple[int, int]:
-    """(index of the best header row in `rows`, how many known labels it holds)."""
-    best, best_score = -1, 0
-    for index, row in enumerate(rows):
-        cells = _non_empty(row)
-        if len(cells) < 2:
-            continue
-        score = sum(1 for c in cells if normalise(c) in known)
-        if score > best_score:
-            best, best_score = index, score
-    if best >= 0 and best_score >= 2:
-        return best, best_score
-    widest = max((len(_non_empty(row)) for row in rows), default=0)
-    for index, row in enumerate(rows):
-        cells = _non_empty(row)
-        if len(cells) < max(2, widest / 2):
-            continue
-        texty = sum(1 for c in cells if not _NUMERIC.match(c))
-        if texty >= 0.7 * len(cells):
-            return index, 0
-    return 0, 0
+    """(index of the header row in `rows` by the table's shape, how many known labels it holds).
+
+    The count of known labels only ranks delimiters and sheets; it does not pick the row.
+    """
+    at = header_index(rows)
+    if at is None:
+        return 0, 0
+    return at, sum(1 for c in _non_empty(rows[at]) if normalise(c) in known)
+
+
+def _first_sheet_with_a_table(names: list[str], search: Any) -> str:
+    """The first sheet that holds a table; where none does, the one whose header looks best."""
+    scored = []
+    for position, name in enumerate(names):
+        at, score, rows, _ = search(InputOptions(sheet=name))
+        if holds_table(rows):
+            return name
+        width = len(_non_empty(rows[at])) if 0 <= at < len(rows) else 0
+        scored.append((score, width, -position, name))
+    return max(scored)[3]
 
 
 def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> Located:
@@ -99,12 +100,7 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
         return at, score, rows, detected
 
     if names is not None and sheet is None and len(names) > 1:
-        scored = []
-        for position, name in enumerate(names):
-            at, score, rows, detected = search(InputOptions(sheet=name))
-            filled = len(_non_empty(rows[at])) if 0 <= at < len(rows) else 0
-            scored.append((score, filled, -position, name))
-        sheet = max(scored)[3]
+        sheet = _first_sheet_with_a_table(names, search)
         base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
     at, score, rows, detected = search(base)
     if detected["format"] == "csv" and delimiter is None:
@@ -157,4 +153,16 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
             and options.sheet is None
             and detected.get("sheets", [None])[0] == sheet_name
         ),
+        [c.strip() for c in rows[at]] if 0 <= at < len(rows) else [],
     )
+
+
+def header_row_found(path: Path) -> tuple[int, str | None, list[str]] | None:
+    """The header row `payor init` finds in a file: (1-based row, sheet, its cells), or None.
+
+    For an upload's error that finds none of a mapping's columns where it looked.
+    """
+    located = locate(Path(path), InputOptions(), None)
+    if not any(located.header):
+        return None
+    return located.options.header_row, located.sheet, located.header
