@@ -25,6 +25,11 @@ class InitRun:
         """The written line of one field, comment included."""
         return next(line for line in self.toml.splitlines() if line.startswith(f"{field} = "))
 
+    def section_comment(self, setting: str) -> str:
+        """The comment on a section setting's line (key, date_format, ...)."""
+        line = next(line for line in self.toml.splitlines() if line.startswith(f"{setting} = "))
+        return line.partition("   # ")[2]
+
 
 def init(payor, tmp_path: Path, kind: str, source: Path, *extra: str) -> InitRun:
     mapping = tmp_path / f"{kind}.toml"

@@ -19,9 +19,7 @@ def choose_key(plan: Plan) -> None:
             plan.key = None
     # a preset's own key (invoice + line, say) is its author's choice: left as it is
     if plan.kind.name == "invoices" and (plan.key or default) == default:
-        _line_level(
-            plan,
-        )
+        _line_level(plan)
     key = plan.key or default
     if not all(k in plan.choices for k in key) or plan.duplicates_noted:
         return
@@ -35,6 +33,11 @@ def choose_key(plan: Plan) -> None:
         said.append(f"{repeats - differing} with the same values merge into it (sent once)")
     if differing:
         said.append(f"{differing} with other values will be rejected as duplicate_key")
+    if not differing and plan.kind.name == "customers":
+        plan.key_comment = (
+            f"{len(groups)} customers repeat on several rows (an invoice export lists one on "
+            "each of its invoices): the rows of a customer are one record, sent once"
+        )
     plan.notes.append(
         f"{repeats} row(s) in the first {plan.sample.rows} repeat the {' + '.join(key)} "
         f"of an earlier row: {'; '.join(said)}"

@@ -157,7 +157,7 @@ def render(
             why = "left out: it differs between the lines of one invoice, which are one record"
             out.append(f"# {_with_comment(line, [why])}")
         elif f.name in todo:
-            out.append(f'# TODO {f.name} = "..."   (required: name the column that holds it)')
+            out.extend(todo_lines(f.name, f.type))
     unmapped = [
         h
         for i, h in enumerate(plan.headers)
@@ -176,6 +176,19 @@ def render(
             line += f" {label},"
         out.append(line.rstrip(","))
     return "\n".join(out) + "\n"
+
+
+_EXAMPLE_VALUES = {FieldType.EMAIL: "ar@yourcompany.example"}
+
+
+def todo_lines(name: str, ftype: FieldType) -> list[str]:
+    """The commented lines of a required field no column holds: the ways to supply it."""
+    example = _EXAMPLE_VALUES.get(ftype, "...")
+    return [
+        f'# TODO {name} = "..."   (required: name the column that holds it,',
+        f"#   or give every record the same value: {name} = {{ value = {toml_string(example)} }};",
+        '#   a column with a few empty cells takes { column = "...", default = "..." })',
+    ]
 
 
 def _field_line(

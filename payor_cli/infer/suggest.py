@@ -10,7 +10,7 @@ from pathlib import Path
 from payor_cli import readers
 from payor_cli.mapping import Mapping, bind, parse_mapping
 from payor_cli.readers import InputOptions, Table
-from payor_cli.schema import Kind
+from payor_cli.schema import FieldType, Kind
 from payor_cli.validate import Validator
 
 from .furniture import find_furniture
@@ -74,7 +74,7 @@ def suggest_mapping(
             + (": matched them by their labels instead" if not todo else "")
         )
     for name in todo:
-        plan.notes.append(f"no column found for {name} (required): name it in the mapping")
+        plan.notes.append(_missing_note(plan, name))
     toml = render(plan, located, path, table, preset, todo)
     mapping = None
     if not todo:
@@ -85,6 +85,16 @@ def suggest_mapping(
             plan.notes.extend(extra)
             toml = render(plan, located, path, table, preset, todo)
     return Suggestion(kind, toml, mapping, todo, plan.notes, table.describe())
+
+
+def _missing_note(plan: Plan, name: str) -> str:
+    """What the API lacks when no column holds a required field, and how to supply it."""
+    what = "an e-mail address" if plan.kind.field(name).type is FieldType.EMAIL else "a value"
+    return (
+        f"no column found for {name}: the API requires {what} on every record; name the column "
+        f"that holds it in the TODO line, or give every record the same one with "
+        f'{name} = {{ value = "..." }}'
+    )
 
 
 def _verify(mapping: Mapping, table: Table, sample: Sample) -> list[str]:
