@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .labels import INVOICE_TOTALS, own_field
+from payor_cli import values
+from payor_cli.schema import FieldType
+
+from .labels import INVOICE_TOTALS, QUANTITIES, UNIT_PRICES, own_field
 from .plan import Choice, Plan
 from .value_formats import infer_amount
 
@@ -64,14 +67,27 @@ def _groups(plan: Plan, key: list[str]) -> list[list[int]]:
     return [found for found in rows.values() if len(found) > 1]
 
 
-def _column_varies(plan: Plan, index: int, groups: list[list[int]]) -> bool:
+def _column_varies(
+    plan: Plan, index: int, groups: list[list[int]], choice: Choice | None = None
+) -> bool:
     # an empty cell counts: a field left out of one payload makes the payloads differ
-    column = plan.sample.columns[index]
+    column = _as_sent(plan, index, choice)
     return any(len({column[r] for r in rows}) > 1 for rows in groups)
 
 
+def _as_sent(plan: Plan, index: int, choice: Choice | None) -> list[str | None]:
+    """A column's cells as the field sends them: a date without its time of day (the lines of
+    one invoice in the UCI export carry minutes apart, on the same day)."""
+    column = plan.sample.columns[index]
+    if choice is None or choice.type is not FieldType.DATE:
+        return column
+    formats = choice.options.get("format")
+    parse = values.date_with_formats(tuple(formats)) if formats else values.iso_date
+    return [parse(cell) or cell if cell is not None else None for cell in column]
+
+
 def _varies(plan: Plan, choice: Choice, groups: list[list[int]]) -> bool:
-    return any(_column_varies(plan, i, groups) for i in plan.sources(choice))
+    return any(_column_varies(plan, i, groups, choice) for i in plan.sources(choice))
 
 
 def _differing_repeats(plan: Plan, groups: list[list[int]]) -> int:
@@ -121,7 +137,10 @@ def _invoice_total(plan: Plan, invoices: list[list[int]]) -> None:
         return
     total = _total_column(plan, invoices, name, amount)
     if total is None:
-        if amount is not None:
+        summed = _sum_of_lines(plan, invoices, name, amount)
+        if summed is not None:
+            plan.assign(summed)
+        elif amount is not None:
             _line_amount_kept(plan, amount)
         return
     previous = plan.header(amount.column) if amount and amount.column is not None else None
@@ -135,6 +154,61 @@ def _invoice_total(plan: Plan, invoices: list[list[int]]) -> None:
         "the invoice's total, the same on each of its lines"
         + (f" (not {previous!r}, which differs from line to line)" if previous else ""),
     )
+
+
+_SUMMABLE = (FieldType.INTEGER, FieldType.MONEY)
+
+
+def _sum_of_lines(
+    plan: Plan, invoices: list[list[int]], name: str, amount: Choice | None
+) -> Choice | None:
+    """No column holds the invoice's total: the sum of its lines' amounts (or unit price times
+    quantity), where an invoice's lines are adjacent rows, as `sum` adds them."""
+    ftype = plan.kind.field(name).type
+    if ftype not in _SUMMABLE:
+        return None
+    if not _adjacent(plan, invoices):
+        plan.notes.append(
+            "the lines of an invoice are not adjacent rows here: sorted by invoice number, "
+            "their amounts could be summed per invoice with `sum` (see the mapping docs)"
+        )
+        return None
+    if amount is not None and amount.column is not None:
+        amount.summed = True
+        amount.comments.insert(0, "the sum of the invoice's lines: no column holds its total")
+        return amount
+    price = _free_column(plan, UNIT_PRICES, name)
+    quantity = _free_column(plan, QUANTITIES, name)
+    if price is None or quantity is None:
+        return None
+    summed = Choice(name, ftype, column=price, how="sum", summed=True, times=quantity)
+    infer_amount(plan, summed, plan.sample.texts(price, plan.value_rows))
+    summed.comments.insert(
+        0,
+        f"the sum over the invoice's lines of {plan.header(price)} x {plan.header(quantity)}: "
+        "no column holds its total",
+    )
+    return summed
+
+
+def _adjacent(plan: Plan, invoices: list[list[int]]) -> bool:
+    """Whether the rows of each repeated invoice follow one another (no other row between)."""
+    position = {row: at for at, row in enumerate(plan.value_rows)}
+    return all(position[rows[-1]] - position[rows[0]] == len(rows) - 1 for rows in invoices)
+
+
+def _free_column(plan: Plan, labels: list[str], name: str) -> int | None:
+    """The first free column with one of the labels whose values are amounts."""
+    for label in labels:
+        for index, normal in enumerate(plan.normal):
+            if (
+                normal == label
+                and index in plan.addressable
+                and index not in plan.used
+                and plan.compatible(name, index)
+            ):
+                return index
+    return None
 
 
 def _total_column(plan, invoices: list[list[int]], name: str, amount: Choice | None) -> int | None:

@@ -57,6 +57,9 @@ VALUE_SHAPES: dict[str, str] = {
     name: shape for shape, names in _VOCABULARY["value_shapes"].items() for name in names
 }
 """Field -> "code" (a number field prefers code-like values) or "words" (a name field)."""
+UNIT_PRICES = _normalised(_VOCABULARY["line_amounts"]["unit_price"])
+QUANTITIES = _normalised(_VOCABULARY["line_amounts"]["quantity"])
+"""Labels of a line's unit price and quantity: their product summed is the invoice's amount."""
 MEANINGS: list[dict] = [
     {
         **rule,

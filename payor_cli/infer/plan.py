@@ -34,6 +34,9 @@ class Choice:
     options: dict[str, Any] = field(default_factory=dict)
     fixed: set[str] = field(default_factory=set)
     comments: list[str] = field(default_factory=list)
+    summed: bool = False
+    """The column is summed over the lines of a record (`sum`), times `times` if given."""
+    times: int | None = None
 
 
 @dataclass
@@ -150,11 +153,13 @@ class Plan:
             self.used.add(choice.column)
         for index in (choice.columns or {}).values():
             self.used.add(index)
+        if choice.times is not None:
+            self.used.add(choice.times)
 
     def sources(self, choice: Choice) -> list[int]:
         """The columns a field's value is made of (none for a fixed value)."""
         if choice.column is not None:
-            return [choice.column]
+            return [choice.column] + ([choice.times] if choice.times is not None else [])
         return list((choice.columns or {}).values())
 
     def described(self, choice: Choice) -> str:

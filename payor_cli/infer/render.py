@@ -157,7 +157,7 @@ def render(
             why = "left out: it differs between the lines of one invoice, which are one record"
             out.append(f"# {_with_comment(line, [why])}")
         elif f.name in todo:
-            out.extend(todo_lines(f.name, f.type))
+            out.extend(todo_lines(f.name, f.type, one_value_serves(plan, f.name)))
     unmapped = [
         h
         for i, h in enumerate(plan.headers)
@@ -181,14 +181,23 @@ def render(
 _EXAMPLE_VALUES = {FieldType.EMAIL: "ar@yourcompany.example"}
 
 
-def todo_lines(name: str, ftype: FieldType) -> list[str]:
+def todo_lines(name: str, ftype: FieldType, one_value: bool) -> list[str]:
     """The commented lines of a required field no column holds: the ways to supply it."""
+    if not one_value:
+        return [f'# TODO {name} = "..."   (required: name the column that holds it)']
     example = _EXAMPLE_VALUES.get(ftype, "...")
     return [
         f'# TODO {name} = "..."   (required: name the column that holds it,',
         f"#   or give every record the same value: {name} = {{ value = {toml_string(example)} }};",
         '#   a column with a few empty cells takes { column = "...", default = "..." })',
     ]
+
+
+def one_value_serves(plan: Plan, name: str) -> bool:
+    """Whether one value for every record can stand in for a missing column (an e-mail for
+    all customers, say; never a key or an amount)."""
+    ftype = plan.kind.field(name).type
+    return ftype in (FieldType.EMAIL, FieldType.STRING) and name not in plan.kind.key
 
 
 def _field_line(
@@ -203,6 +212,10 @@ def _field_line(
         spec["value"] = choice.value
     elif choice.columns:
         spec["columns"] = {k: plan.header(i) for k, i in choice.columns.items()}
+    elif choice.summed:
+        spec["sum"] = plan.header(choice.column)
+        if choice.times is not None:
+            spec["times"] = plan.header(choice.times)
     else:
         spec["column"] = plan.header(choice.column)
     options = dict(choice.options)

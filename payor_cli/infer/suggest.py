@@ -20,7 +20,7 @@ from .layout import locate
 from .matching import apply_meanings, explain_choices, match_labels, share_names
 from .plan import Plan
 from .presets import apply_preset, preset_section
-from .render import render
+from .render import one_value_serves, render
 from .sample import SAMPLE_ROWS, Sample
 from .value_formats import infer_values
 
@@ -89,6 +89,8 @@ def suggest_mapping(
 
 def _missing_note(plan: Plan, name: str) -> str:
     """What the API lacks when no column holds a required field, and how to supply it."""
+    if not one_value_serves(plan, name):
+        return f"no column found for {name} (required): name it in the mapping"
     what = "an e-mail address" if plan.kind.field(name).type is FieldType.EMAIL else "a value"
     return (
         f"no column found for {name}: the API requires {what} on every record; name the column "
