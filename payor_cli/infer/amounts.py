@@ -50,69 +50,64 @@ class AmountGuess:
     """What to check about the scale (more than 2 decimals)."""
 
 
-def guess_amounts(texts: list[str]) -> AmountGuess:
-    distinct = list(dict.fromkeys(texts))[: DISTINCT * 2]
-    if not distinct:
-        return AmountGuess()
-    decimal_votes: Counter[str] = Counter()
-    thousands_seen: Counter[str] = Counter()
-    three_after: Counter[str] = Counter()
-    negatives: dict[str, str] = {}
-    cores: list[str] = []
-    bad = []
-    for value in distinct:
+@dataclass
+class _Votes:
+    """What a column's amounts say about their separators."""
+
+    decimal: Counter[str] = field(default_factory=Counter)
+    thousands: Counter[str] = field(default_factory=Counter)
+    three_after: Counter[str] = field(default_factory=Counter)
+    """A lone separator with three digits after it: thousands (1,234) or decimals (1.234)."""
+    negatives: dict[str, str] = field(default_factory=dict)
+    cores: list[str] = field(default_factory=list)
+    """The digits and separators of each amount read."""
+
+    def count(self, value: str) -> bool:
+        """Count one amount's separators; False if it does not read as an amount."""
         match = _amount_match(value)
         if match is None or bool(match["open"]) != bool(match["close"]):
-            bad.append(value)
-            continue
+            return False
         if match["open"]:
-            negatives.setdefault("parentheses", value)
+            self.negatives.setdefault("parentheses", value)
         if match["trail"]:
-            negatives.setdefault("a trailing minus", value)
+            self.negatives.setdefault("a trailing minus", value)
         core = match["num"]
-        cores.append(core)
+        self.cores.append(core)
         seps = [ch for ch in core if not ch.isdigit()]
         if not seps:
-            continue
+            return True
         kinds = set(seps)
         if len(kinds) >= 2:
             last = seps[-1]
             if last in ".,":
-                decimal_votes[last] += 1
+                self.decimal[last] += 1
             for other in kinds - {last}:
-                thousands_seen[other] += 1
+                self.thousands[other] += 1
         elif len(seps) >= 2 or seps[0] in "'’":
-            thousands_seen[seps[0]] += 1
+            self.thousands[seps[0]] += 1
         else:
             sep = seps[0]
             before, _, after = core.partition(sep)
             if len(after) != 3 or len(before) > 3 or not before or before == "0":
-                decimal_votes[sep] += 1
+                self.decimal[sep] += 1
             else:
-                three_after[sep] += 1
-    guess = AmountGuess(negatives=negatives)
-    if decimal_votes:
-        guess.decimal = decimal_votes.most_common(1)[0][0]
-        if len(decimal_votes) > 1:
-            guess.note = "both , and . look like the decimal separator; check decimal"
-    elif thousands_seen.get(",") or three_after.get(","):
-        guess.decimal = "."
-    elif thousands_seen.get(".") or three_after.get("."):
-        guess.decimal = ","
-    if not decimal_votes and not thousands_seen and three_after:
-        sep = three_after.most_common(1)[0][0]
-        shown = next(v for v in distinct if sep in v)
-        guess.note = f"amounts such as {shown!r} were read with {sep!r} grouping thousands"
-    other = {".": ",", ",": "."}.get(guess.decimal or ".", ",")
-    for candidate in (other, "'", "’"):
-        if thousands_seen.get(candidate) or (
-            candidate == other and three_after.get(candidate) and not decimal_votes.get(candidate)
-        ):
-            guess.thousands = candidate
-            break
+                self.three_after[sep] += 1
+        return True
+
+
+def guess_amounts(texts: list[str]) -> AmountGuess:
+    """Separators, scale and negatives of a column's amounts, and how many of them read."""
+    distinct = list(dict.fromkeys(texts))[: DISTINCT * 2]
+    if not distinct:
+        return AmountGuess()
+    votes = _Votes()
+    for value in distinct:
+        votes.count(value)
+    guess = AmountGuess(negatives=votes.negatives)
+    _separators(guess, votes, distinct)
     decimal = guess.decimal or "."
     needed = written = 0
-    for core in cores:
+    for core in votes.cores:
         if decimal in core:
             fraction = core.rpartition(decimal)[2]
             if fraction.isdigit():
@@ -128,6 +123,31 @@ def guess_amounts(texts: list[str]) -> AmountGuess:
     guess.bad = checked[:3]
     guess.coverage = 1 - len(checked) / len(distinct)
     return guess
+
+
+def _separators(guess: AmountGuess, votes: _Votes, distinct: list[str]) -> None:
+    """The decimal and thousands separators the votes elect, with a note where in doubt."""
+    if votes.decimal:
+        guess.decimal = votes.decimal.most_common(1)[0][0]
+        if len(votes.decimal) > 1:
+            guess.note = "both , and . look like the decimal separator; check decimal"
+    elif votes.thousands.get(",") or votes.three_after.get(","):
+        guess.decimal = "."
+    elif votes.thousands.get(".") or votes.three_after.get("."):
+        guess.decimal = ","
+    if not votes.decimal and not votes.thousands and votes.three_after:
+        sep = votes.three_after.most_common(1)[0][0]
+        shown = next(v for v in distinct if sep in v)
+        guess.note = f"amounts such as {shown!r} were read with {sep!r} grouping thousands"
+    other = {".": ",", ",": "."}.get(guess.decimal or ".", ",")
+    for candidate in (other, "'", "’"):
+        if votes.thousands.get(candidate) or (
+            candidate == other
+            and votes.three_after.get(candidate)
+            and not votes.decimal.get(candidate)
+        ):
+            guess.thousands = candidate
+            break
 
 
 def amount_bad(texts: list[str], decimal: str, thousands: str | None, scale: Any) -> list[str]:

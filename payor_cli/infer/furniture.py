@@ -52,9 +52,7 @@ def rule_hits(plan: Plan, rule: SkipRule, rows: list[int]) -> list[int]:
 
 def find_furniture(plan: Plan) -> None:
     """Skip rules for report rows a dry run would otherwise reject (totals, footers)."""
-    required = required_columns(
-        plan,
-    )
+    required = required_columns(plan)
     sample = plan.sample
     every = range(sample.rows)
     if not required:
@@ -74,9 +72,26 @@ def find_furniture(plan: Plan) -> None:
         skipped.update(rule_hits(plan, rule, active))
     whole = set(complete)
     partial = [r for r in active if r not in skipped and r not in whole]
+    proposals = _proposals(plan, partial)
+    for rule_options in proposals.values():
+        for rule in rule_options:
+            if rule_hits(plan, rule, complete):
+                continue  # it would drop real rows
+            if rule_hits(plan, rule, partial):
+                plan.skip.append(rule)
+            break
+    rows_skipped = set()
+    for rule in plan.skip:
+        rows_skipped.update(rule_hits(plan, rule, active))
+    plan.value_rows = [r for r in active if r not in rows_skipped] or plan.data_rows
+
+
+def _proposals(plan: Plan, partial: list[int]) -> dict[tuple[int | None, str], list[SkipRule]]:
+    """Candidate skip rules for incomplete rows: known furniture, or a word that starts several
+    of them (group headings); per rule, the broad pattern first and a narrower fallback."""
+    columns = plan.sample.columns
     proposals: dict[tuple[int | None, str], list[SkipRule]] = {}
     tokens: Counter[tuple[int, str]] = Counter()
-    token_rows: dict[tuple[int, str], list[int]] = {}
     for r in partial:
         cells = [(i, columns[i][r]) for i in range(len(plan.headers)) if columns[i][r]]
         if not cells:
@@ -97,23 +112,11 @@ def find_furniture(plan: Plan) -> None:
         else:
             word = re.match(r"([^\W\d_]{3,})(\s|$)", text)
             if word and named:
-                key = (index, word.group(1))
-                tokens[key] += 1
-                token_rows.setdefault(key, []).append(r)
+                tokens[index, word.group(1)] += 1
     for (index, word), count in tokens.items():
         if count >= 2:
             pattern = rf"^{re.escape(word)}\b"
             proposals.setdefault(
                 (index, pattern), [SkipRule(index, pattern, f'group headings ("{word} ...")')]
             )
-    for rule_options in proposals.values():
-        for rule in rule_options:
-            if rule_hits(plan, rule, complete):
-                continue  # it would drop real rows
-            if rule_hits(plan, rule, partial):
-                plan.skip.append(rule)
-            break
-    rows_skipped = set()
-    for rule in plan.skip:
-        rows_skipped.update(rule_hits(plan, rule, active))
-    plan.value_rows = [r for r in active if r not in rows_skipped] or plan.data_rows
+    return proposals

@@ -78,6 +78,53 @@ def _first_sheet_with_a_table(names: list[str], search: Any) -> str:
     return max(scored)[3]
 
 
+_Found = tuple[int, int, list[list[str]], dict[str, Any]]
+"""A header search: (header index, known labels in it, the rows read, what was detected)."""
+
+
+def _best_delimiter(
+    found: _Found, search: Any, sheet: str | int | None, encoding: str | None
+) -> _Found:
+    """A sniffer is fooled by title lines above the header and by amounts such as 1,234.56 in
+    a ;-separated file: the delimiter under which a header of known labels appears, with rows
+    below it as wide as it is, wins."""
+
+    def rank(found: _Found) -> tuple:
+        at, score, rows, _ = found
+        if at < 0:
+            return (score, 0, 0)
+        width = len(rows[at])
+        agreeing = sum(1 for row in rows[at + 1 :] if len(row) == width)
+        return (score, agreeing if width >= 2 else 0, len(_non_empty(rows[at])))
+
+    best = found
+    for candidate in readers.DELIMITERS:
+        if candidate == found[3]["delimiter"]:
+            continue
+        other = search(InputOptions(sheet=sheet, encoding=encoding, delimiter=candidate))
+        if rank(other) > rank(best):
+            best = other
+    return best
+
+
+def _encodings(detected: dict[str, Any], given: str | None) -> tuple[str | None, str | None]:
+    """(the encoding the mapping states, the one it names in a comment) of a text file.
+
+    UTF-16 and UTF-32 are stated: a reader must not guess them; other detected ones are
+    only named, for the user who ever needs to set them.
+    """
+    if detected["format"] != "csv":
+        return None, None
+    if given:
+        return given, None
+    used = detected.get("encoding")
+    if not used:
+        return None, None
+    if str(used).startswith(("utf-16", "utf-32")):
+        return str(used), None
+    return None, str(used)
+
+
 def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> Located:
     """Sheet, header row, encoding and delimiter: given, from the preset, or detected."""
     preset = preset or {}
@@ -89,7 +136,7 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
     names = readers.sheet_names(path)
     base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
 
-    def search(opts: InputOptions) -> tuple[int, int, list[list[str]], dict[str, Any]]:
+    def search(opts: InputOptions) -> _Found:
         rows, detected = readers.read_sample_rows(path, opts, HEADER_SEARCH_ROWS)
         if header_row != 1:
             numbers = detected["row_numbers"]
@@ -102,40 +149,16 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
     if names is not None and sheet is None and len(names) > 1:
         sheet = _first_sheet_with_a_table(names, search)
         base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
-    at, score, rows, detected = search(base)
-    if detected["format"] == "csv" and delimiter is None:
-        # A sniffer is fooled by title lines above the header and by amounts such as 1,234.56
-        # in a ;-separated file: the delimiter under which a header of known labels appears,
-        # with rows below it as wide as it is, wins.
-        def rank(found: tuple[int, int, list[list[str]], dict[str, Any]]) -> tuple:
-            at, score, rows, _ = found
-            if at < 0:
-                return (score, 0, 0)
-            width = len(rows[at])
-            agreeing = sum(1 for row in rows[at + 1 :] if len(row) == width)
-            return (score, agreeing if width >= 2 else 0, len(_non_empty(rows[at])))
-
-        best = (at, score, rows, detected)
-        for candidate in readers.DELIMITERS:
-            if candidate == detected["delimiter"]:
-                continue
-            found = search(InputOptions(sheet=sheet, encoding=encoding, delimiter=candidate))
-            if rank(found) > rank(best):
-                best = found
-        at, score, rows, detected = best
+    found = search(base)
+    if found[3]["format"] == "csv" and delimiter is None:
+        found = _best_delimiter(found, search, sheet, encoding)
+    at, _, rows, detected = found
     if header_row != 1:
         found_row = header_row
     else:
         found_row = detected["row_numbers"][at] if 0 <= at < len(rows) else 1
     is_text = detected["format"] == "csv"
-    used_encoding = detected.get("encoding") if is_text else None
-    state_encoding = encoding if is_text and encoding else None
-    comment_encoding = None
-    if is_text and not encoding and used_encoding:
-        if str(used_encoding).startswith(("utf-16", "utf-32")):
-            state_encoding = used_encoding
-        else:
-            comment_encoding = used_encoding
+    state_encoding, comment_encoding = _encodings(detected, encoding)
     sheet_name = detected.get("sheet")
     return Located(
         InputOptions(

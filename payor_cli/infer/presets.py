@@ -77,7 +77,30 @@ def alternatives(value: Any) -> list[str]:
     return []
 
 
+def _preset_options(choice: Choice, spec: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """A preset field's settings (its own, else the section's), fixed against inference."""
+    ftype = choice.type
+    for option in ("default", "map", "scale"):
+        if option == "scale" and ftype is not FieldType.INTEGER:
+            continue  # money and decimals have no scale
+        if option in spec:
+            choice.options[option] = spec[option]
+            choice.fixed.add(option)
+    if ftype is FieldType.DATE:
+        given = spec.get("format", defaults["format"])
+        if given:
+            choice.options["format"] = tuple(alternatives(given))
+            choice.fixed.add("format")
+    if ftype in NUMBER_TYPES:
+        for option in ("decimal", "thousands"):
+            given = spec.get(option, defaults[option])
+            if given:
+                choice.options[option] = given
+                choice.fixed.add(option)
+
+
 def apply_preset(plan: Plan, section: dict[str, Any]) -> None:
+    """A preset's columns, settings, skip rules and key, where this file has its columns."""
     defaults = {
         "format": section.get("date_format"),
         "decimal": section.get("decimal"),
@@ -107,23 +130,7 @@ def apply_preset(plan: Plan, section: dict[str, Any]) -> None:
                 preset_lacks(plan, name)
                 continue
             choice.column = index
-        for option in ("default", "map", "scale"):
-            if option == "scale" and schema_field.type is not FieldType.INTEGER:
-                continue  # money and decimals have no scale
-            if option in spec:
-                choice.options[option] = spec[option]
-                choice.fixed.add(option)
-        if schema_field.type is FieldType.DATE:
-            given = spec.get("format", defaults["format"])
-            if given:
-                choice.options["format"] = tuple(alternatives(given))
-                choice.fixed.add("format")
-        if schema_field.type in NUMBER_TYPES:
-            for option in ("decimal", "thousands"):
-                given = spec.get(option, defaults[option])
-                if given:
-                    choice.options[option] = given
-                    choice.fixed.add(option)
+        _preset_options(choice, spec, defaults)
         plan.assign(choice)
     for rule in section.get("skip", []):
         if not isinstance(rule, dict) or "pattern" not in rule:

@@ -64,6 +64,7 @@ def render(
     preset: str | None,
     todo: list[str],
 ) -> str:
+    """The whole mapping text: the notes, the [KIND] section, its fields, the unmapped columns."""
     kind = plan.kind
     out = [
         f"# Mapping for `payor upload {kind.name}`, suggested by `payor init` from {path.name}",
@@ -72,13 +73,45 @@ def render(
     ]
     if preset:
         out.append(f"# Preset: {preset}")
-    for note in plan.notes:
-        out.append(f"# Note: {_comment(note)}")
-    out.append("")
-    out.append(f"[{kind.name}]")
+    out.extend(f"# Note: {_comment(note)}" for note in plan.notes)
+    out += ["", f"[{kind.name}]"]
     target = target_of(kind).name
     if target != DEFAULT_TARGET:
         out.append(f"# for --target {target}")
+    out.extend(_input_lines(located, table))
+    # settings shared by every field of a type go to the section
+    shared_format = _shared_format(plan)
+    if shared_format:
+        value = shared_format[0] if len(shared_format) == 1 else list(shared_format)
+        out.append(f"date_format = {toml_value(value)}")
+    shared_separators = _shared_separators(plan)
+    if shared_separators:
+        decimal, thousands = shared_separators
+        out.append(f"decimal = {toml_string(decimal or '.')}")
+        if thousands:
+            out.append(f"thousands = {toml_string(thousands)}")
+    out.append(_key_line(plan, preset))
+    out.extend(_skip_lines(plan))
+    out += ["", f"[{kind.name}.fields]"]
+    for f in kind.fields:
+        choice = plan.choices.get(f.name)
+        if choice is not None:
+            line = _field_line(plan, choice, shared_format, shared_separators)
+            out.append(_with_comment(line, choice.comments))
+        elif f.name in plan.left_out:
+            # written out, commented: the user sees what was dropped and can take it back
+            line = _field_line(plan, plan.left_out[f.name], shared_format, shared_separators)
+            why = "left out: it differs between the lines of one invoice, which are one record"
+            out.append(f"# {_with_comment(line, [why])}")
+        elif f.name in todo:
+            out.extend(todo_lines(f.name, f.type, one_value_serves(plan, f.name)))
+    out.extend(_unmapped_lines(plan))
+    return "\n".join(out) + "\n"
+
+
+def _input_lines(located: Located, table: Table) -> list[str]:
+    """sheet, header_row, encoding and delimiter: what a reader needs to find the table again."""
+    out = []
     if located.sheet is not None:
         line = f"sheet = {toml_string(located.sheet)}"
         out.append(
@@ -95,69 +128,64 @@ def render(
         )
     if located.delimiter:
         out.append(f"delimiter = {toml_string(located.delimiter)}")
+    return out
 
-    # settings shared by every field of a type go to the section
+
+def _shared_format(plan: Plan) -> tuple[str, ...] | None:
+    """The date format every date field can take from the section, if there is one."""
     date_choices = [
         c for c in plan.choices.values() if c.type is FieldType.DATE and c.column is not None
     ]
-    shared_format = None
     formats = {tuple(c.options["format"]) for c in date_choices if c.options.get("format")}
-    if len(formats) == 1:
-        candidate = next(iter(formats))
-        fits = True
-        for c in date_choices:
-            if c.options.get("format"):
-                continue
-            texts = plan.sample.texts(c.column, plan.value_rows)
-            if texts and date_ok(texts, candidate):
-                fits = False
-        if fits:
-            shared_format = candidate
-    if shared_format:
-        value = shared_format[0] if len(shared_format) == 1 else list(shared_format)
-        out.append(f"date_format = {toml_value(value)}")
+    if len(formats) != 1:
+        return None
+    candidate = next(iter(formats))
+    for c in date_choices:
+        if c.options.get("format"):
+            continue
+        texts = plan.sample.texts(c.column, plan.value_rows)
+        if texts and date_ok(texts, candidate):
+            return None
+    return candidate
+
+
+def _shared_separators(plan: Plan) -> tuple[str | None, str | None] | None:
+    """The (decimal, thousands) every amount field shares, if they share any but the default."""
     amount_choices = [c for c in plan.choices.values() if c.type in NUMBER_TYPES]
     separators = {(c.options.get("decimal"), c.options.get("thousands")) for c in amount_choices}
-    shared_separators = None
     if len(separators) == 1 and next(iter(separators)) != (None, None):
-        shared_separators = next(iter(separators))
-        decimal, thousands = shared_separators
-        out.append(f"decimal = {toml_string(decimal or '.')}")
-        if thousands:
-            out.append(f"thousands = {toml_string(thousands)}")
-    key = plan.key or list(kind.key)
+        return next(iter(separators))
+    return None
+
+
+def _key_line(plan: Plan, preset: str | None) -> str:
+    key = plan.key or list(plan.kind.key)
     key_line = f"key = {toml_value(key)}"
     if plan.key is not None and preset and not plan.key_comment:
-        out.append(_with_comment(key_line, [f"from the preset {preset}"]))
-    elif plan.key_comment:
-        out.append(_with_comment(key_line, [plan.key_comment]))
-    elif list(key) == list(kind.key):
-        out.append(_with_comment(key_line, ["the default: a repeated key rejects the row"]))
-    else:
-        out.append(key_line)
-    if plan.skip:
-        out.append("skip = [")
-        for rule in plan.skip:
-            entry: dict[str, str] = {}
-            if rule.column is not None:
-                entry["column"] = plan.header(rule.column)
-            entry["pattern"] = rule.pattern
-            out.append(_with_comment(f"    {toml_value(entry)},", [rule.comment]))
-        out.append("]")
-    out.append("")
-    out.append(f"[{kind.name}.fields]")
-    for f in kind.fields:
-        choice = plan.choices.get(f.name)
-        if choice is not None:
-            line = _field_line(plan, choice, shared_format, shared_separators)
-            out.append(_with_comment(line, choice.comments))
-        elif f.name in plan.left_out:
-            # written out, commented: the user sees what was dropped and can take it back
-            line = _field_line(plan, plan.left_out[f.name], shared_format, shared_separators)
-            why = "left out: it differs between the lines of one invoice, which are one record"
-            out.append(f"# {_with_comment(line, [why])}")
-        elif f.name in todo:
-            out.extend(todo_lines(f.name, f.type, one_value_serves(plan, f.name)))
+        return _with_comment(key_line, [f"from the preset {preset}"])
+    if plan.key_comment:
+        return _with_comment(key_line, [plan.key_comment])
+    if list(key) == list(plan.kind.key):
+        return _with_comment(key_line, ["the default: a repeated key rejects the row"])
+    return key_line
+
+
+def _skip_lines(plan: Plan) -> list[str]:
+    if not plan.skip:
+        return []
+    out = ["skip = ["]
+    for rule in plan.skip:
+        entry: dict[str, str] = {}
+        if rule.column is not None:
+            entry["column"] = plan.header(rule.column)
+        entry["pattern"] = rule.pattern
+        out.append(_with_comment(f"    {toml_value(entry)},", [rule.comment]))
+    out.append("]")
+    return out
+
+
+def _unmapped_lines(plan: Plan) -> list[str]:
+    """The columns no field takes, listed in comments for the user to map by hand."""
     unmapped = [
         h
         for i, h in enumerate(plan.headers)
@@ -165,17 +193,17 @@ def render(
         and i not in plan.used
         and not any(c.column == i for c in plan.choices.values())
     ]
-    if unmapped:
-        out.append("")
-        out.append(f"# Columns not mapped (`payor schema {kind.name}` lists the fields):")
-        line = "#"
-        for label in (toml_string(h) for h in unmapped):
-            if len(line) + len(label) > 98 and line != "#":
-                out.append(line.rstrip(","))
-                line = "#"
-            line += f" {label},"
-        out.append(line.rstrip(","))
-    return "\n".join(out) + "\n"
+    if not unmapped:
+        return []
+    out = ["", f"# Columns not mapped (`payor schema {plan.kind.name}` lists the fields):"]
+    line = "#"
+    for label in (toml_string(h) for h in unmapped):
+        if len(line) + len(label) > 98 and line != "#":
+            out.append(line.rstrip(","))
+            line = "#"
+        line += f" {label},"
+    out.append(line.rstrip(","))
+    return out
 
 
 _EXAMPLE_VALUES = {FieldType.EMAIL: "ar@yourcompany.example"}
