@@ -54,7 +54,10 @@ def _key_values(plan: Plan, key: list[str]) -> list[tuple[str | None, ...]]:
         if choice.column is None:
             columns.append([choice.value] * plan.sample.rows)
         else:
-            columns.append(plan.sample.columns[choice.column])
+            # a text that means empty (R's NA) is no key: its rows are rejected, not merged
+            missing = set(choice.options.get("missing", ()))
+            cells = plan.sample.columns[choice.column]
+            columns.append([None if cell in missing else cell for cell in cells])
     return [tuple(c[r] for c in columns) for r in plan.value_rows]
 
 

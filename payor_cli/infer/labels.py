@@ -60,6 +60,8 @@ VALUE_SHAPES: dict[str, str] = {
 UNIT_PRICES = _normalised(_VOCABULARY["line_amounts"]["unit_price"])
 QUANTITIES = _normalised(_VOCABULARY["line_amounts"]["quantity"])
 """Labels of a line's unit price and quantity: their product summed is the invoice's amount."""
+MISSING_MARKERS: tuple[str, ...] = tuple(_VOCABULARY["missing_markers"]["texts"])
+"""Cell texts that mean empty where a field of a value shape holds them (R writes NA)."""
 MEANINGS: list[dict] = [
     {
         **rule,

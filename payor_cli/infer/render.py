@@ -261,7 +261,7 @@ def _field_line(
                 spec["thousands"] = thousands
         if "scale" in options and choice.type is FieldType.INTEGER:
             spec["scale"] = options.pop("scale")
-    for option in ("default", "map"):
+    for option in ("default", "map", "missing"):
         if option in options:
             spec[option] = options.pop(option)
     if list(spec) == ["column"]:

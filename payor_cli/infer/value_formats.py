@@ -17,15 +17,29 @@ from .dates import (
     guess_dates,
     swapped_order,
 )
+from .labels import MISSING_MARKERS, VALUE_SHAPES
 from .plan import Choice, Plan
 
 
+def _missing_markers(choice: Choice, texts: list[str]) -> None:
+    """`missing` for the texts that stand for an empty cell (R's NA): not a customer "NA"."""
+    present = set(texts)
+    markers = [m for m in MISSING_MARKERS if m in present]
+    if markers:
+        choice.options["missing"] = markers
+        shown = ", ".join(repr(m) for m in markers)
+        choice.comments.append(f"{shown}: an empty cell, as R and spreadsheets write it")
+
+
 def infer_values(plan: Plan) -> None:
+    """Date formats, amount settings and e-mail checks of the chosen columns, with notes."""
     dates: list[tuple[Choice, DateGuess]] = []
     for choice in plan.choices.values():
         if choice.column is None or choice.how == "shared":
             continue
         texts = plan.sample.texts(choice.column, plan.value_rows)
+        if choice.field in VALUE_SHAPES and "missing" not in choice.options:
+            _missing_markers(choice, texts)
         if choice.type is FieldType.DATE:
             dates.append((choice, infer_date(plan, choice, texts)))
         elif choice.type in NUMBER_TYPES:
