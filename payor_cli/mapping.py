@@ -424,6 +424,26 @@ def _listed(headers: list[str]) -> str:
     return ", ".join(cut[:LISTED_HEADERS]) + (f" and {more} more" if more > 0 else "")
 
 
+def _header_row_hint(file_label: str, headers: list[str]) -> str:
+    """Where `payor init` finds the header, for a header row that holds no mapped column."""
+    from .errors import PayorError
+    from .infer import header_row_found  # lazily: init's engine is only needed for this hint
+
+    path = Path(file_label)
+    try:
+        found = header_row_found(path) if path.is_file() else None
+    except PayorError:
+        return ""
+    if found is None or [h.strip() for h in headers] == found[2]:
+        return ""
+    row, sheet, _ = found
+    where = f"row {row}" + (f" of sheet {sheet!r}" if sheet is not None else "")
+    return (
+        f"; `payor init` finds the header on {where}: set header_row = {row} in the mapping "
+        f"or pass --header-row {row}"
+    )
+
+
 def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
     """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
     index: dict[str, int] = {}
@@ -445,6 +465,9 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
                     "; a header cell that long is a sign of a wrong encoding or delimiter: "
                     "drop those settings to let payor detect them"
                 )
+            mapped = [c for s in mapping.fields.values() for c in s.source_columns]
+            if not any(c.strip().casefold() in index for c in mapped):
+                hint += _header_row_hint(file_label, headers)
             raise MappingError(
                 f"{file_label}: column {column!r} ({what}) is not in the header row", hint
             )

@@ -125,15 +125,14 @@ SAP_GERMAN = [
     "**\t\t\t\t\t\t\t\t12.346.420,46\tEUR\t\t\t",
 ]
 SAP_EXPECTED = [
-    {"customerNumber": "100017", "invoiceNumber": "1800000012", "postDate": "2024-11-15",
-     "dueDate": "2024-12-15", "invoiceAmount": 123456, "currency": "EUR", "reference1": "INV-4711"},
-    {"customerNumber": "100017", "invoiceNumber": "1400000007", "postDate": "2024-11-20",
-     "dueDate": "2024-11-20", "invoiceAmount": -50000, "currency": "EUR", "reference1": None},
-    {"customerNumber": "100020", "invoiceNumber": "1800000013", "postDate": "2024-12-31",
-     "dueDate": "2025-01-30", "invoiceAmount": 1234567890, "currency": "EUR",
-     "reference1": "INV-4712"},
-    {"customerNumber": "100020", "invoiceNumber": "1800000014", "postDate": "2025-01-02",
-     "dueDate": "2025-02-01", "invoiceAmount": 700, "currency": "EUR", "reference1": "INV-4713"},
+    {"customerNumber": "100017", "invoiceNumber": "INV-4711", "accountingDocNumber": "1800000012",
+     "postDate": "2024-11-15", "dueDate": "2024-12-15", "invoiceAmount": 123456,
+     "currency": "EUR"},
+    {"customerNumber": "100020", "invoiceNumber": "INV-4712", "accountingDocNumber": "1800000013",
+     "postDate": "2024-12-31", "dueDate": "2025-01-30", "invoiceAmount": 1234567890,
+     "currency": "EUR"},
+    {"customerNumber": "100020", "invoiceNumber": "INV-4713", "accountingDocNumber": "1800000014",
+     "postDate": "2025-01-02", "dueDate": "2025-02-01", "invoiceAmount": 700, "currency": "EUR"},
 ]  # fmt: skip
 
 
@@ -160,8 +159,18 @@ def test_sap_fbl5n_export_uploads_without_edits(tmp_path, preset, lines, name, h
     assert suggestion.mapping.fields["postDate"].formats == ("%d.%m.%Y",)
     assert suggestion.mapping.skip, "the * total rows need a skip rule"
     written(suggestion, tmp_path)
+    # FBL5N's reference (XBLNR) is the number printed on the invoice; the document number is
+    # the accounting document. The payment (DZ) has no reference: no invoice, rejected.
+    english = header_row == 5
+    reference = "Reference" if english else "Referenz"
+    document = "Document Number" if english else "Belegnummer"
+    assert suggestion.mapping.fields["invoiceNumber"].column == reference
+    assert suggestion.mapping.fields["accountingDocNumber"].column == document
+    assert "reference1" not in suggestion.mapping.fields
     payloads, rejected, skipped = dry_run(suggestion, source)
-    assert rejected == []
+    assert rejected == [
+        f'row {header_row + 2}: invoiceNumber (column "{reference}"): is empty (required)'
+    ]
     assert skipped == 3
     assert project(payloads, *SAP_EXPECTED[0]) == SAP_EXPECTED
     assert payloads[0]["debitCreditIndicator"] == "S"
@@ -334,25 +343,20 @@ def test_xero_sales_invoice_lines_collapse_into_one_invoice_with_its_total(tmp_p
 
 
 @pytest.mark.parametrize("preset", [None, "xero"])
-def test_xero_lines_without_an_invoice_total_keep_the_line_amount_with_a_note(tmp_path, preset):
+def test_xero_lines_without_an_invoice_total_are_summed_per_invoice(tmp_path, preset):
     source = write_csv(tmp_path / "SalesInvoices.csv", without_column(XERO_INVOICES, "Total"))
     suggestion = suggest_mapping(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
     assert suggestion.mapping.key == ("invoiceNumber",)
-    assert suggestion.mapping.fields["invoiceAmount"].column == "LineAmount"
+    assert suggestion.mapping.fields["invoiceAmount"].sum == "LineAmount"
     assert "itemText" not in suggestion.mapping.fields
-    assert (
-        "invoiceAmount ('LineAmount') differs between the lines of an invoice and no column "
-        "holds the invoice's total: every line after an invoice's first will be rejected as "
-        "duplicate_key unless the amounts are summed per invoice"
-    ) in suggestion.notes
     assert XERO_LEFT_OUT in suggestion.notes
     payloads, rejected, _ = dry_run(suggestion, source)
     assert [(p["invoiceNumber"], p["invoiceAmount"]) for p in payloads] == [
-        ("INV-0001", 100000),
+        ("INV-0001", 115000),  # 1000.00 + 150.00
         ("INV-0002", 7550),
     ]
-    assert rejected == ['row 3: invoiceNumber: "INV-0001" repeats the key of row 2']
+    assert rejected == []
 
 
 @pytest.mark.parametrize("preset", [None, "xero"])
@@ -605,15 +609,36 @@ AMOUNT_PER_LINE = (
 )
 
 
-def test_repeated_invoice_numbers_with_differing_amounts_are_explained(tmp_path):
+def test_adjacent_lines_of_an_invoice_without_a_total_are_summed(tmp_path):
     source = write_csv(
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "5"], ["C", "1", "6"], ["C", "2", "7"]],
     )
     suggestion = suggest_mapping(source, INVOICES)
     assert suggestion.mapping.key == ("invoiceNumber",)
+    assert suggestion.mapping.fields["invoiceAmount"].sum == "Amount"
+    assert (
+        'invoiceAmount = { sum = "Amount" }   # the sum of the invoice\'s lines: no column holds '
+        "its total"
+    ) in suggestion.toml
+    payloads, rejected, _ = dry_run(suggestion, source)
+    assert rejected == []
+    assert project(payloads, "invoiceNumber", "invoiceAmount") == [
+        {"invoiceNumber": "1", "invoiceAmount": 11},
+        {"invoiceNumber": "2", "invoiceAmount": 7},
+    ]
+
+
+def test_lines_of_an_invoice_apart_from_each_other_keep_the_line_amount_with_a_note(tmp_path):
+    source = write_csv(
+        tmp_path / "in.csv",
+        [["Customer", "Invoice", "Amount"], ["C", "1", "5"], ["C", "2", "7"], ["C", "1", "6"]],
+    )
+    suggestion = suggest_mapping(source, INVOICES)
+    assert suggestion.mapping.key == ("invoiceNumber",)
     assert AMOUNT_PER_LINE in suggestion.notes
     assert 'invoiceAmount = "Amount"   # differs from line to line' in suggestion.toml
+    assert dry_run(suggestion, source)[1] == ['row 4: invoiceNumber: "1" repeats the key of row 2']
 
 
 def test_a_line_number_column_is_left_out_and_the_key_stays_the_invoice(tmp_path):
@@ -634,7 +659,7 @@ def test_a_line_number_column_is_left_out_and_the_key_stays_the_invoice(tmp_path
         "record): lineItem ('Line')"
     ) in suggestion.notes
     assert '\n# lineItem = "Line"   # left out' in suggestion.toml
-    assert AMOUNT_PER_LINE in suggestion.notes
+    assert suggestion.mapping.fields["invoiceAmount"].sum == "Amount"
 
 
 def test_an_invoice_total_is_preferred_to_the_line_amount_a_label_picked(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 import tomllib
 
 from conftest import DATA, read_jsonl, write_csv
@@ -71,7 +72,7 @@ def test_sap_preset_through_the_cli(tmp_path, payor):
         "",
         "\tKonto\tBelegnummer\tReferenz\tBuchungsdatum\tNettofälligkeit\tBetrag in Hauswährung\tHauswährung",
         "\t4711\t1800000001\tRE-1\t31.12.2024\t30.01.2025\t1.234,56\tEUR",
-        "\t4711\t1800000002\t\t02.01.2025\t01.02.2025\t99,00-\tEUR",
+        "\t4711\t1800000002\tGS-2\t02.01.2025\t01.02.2025\t99,00-\tEUR",
         "*\t\t\t\t\t\t1.135,56\tEUR",
     ]
     source = tmp_path / "FBL5N.xls"
@@ -84,9 +85,16 @@ def test_sap_preset_through_the_cli(tmp_path, payor):
         "upload", "invoices", source, "--mapping", mapping, "--dry-run", "--payloads", payloads
     )
     assert dry.code == 0, dry.text
-    amounts = [line for line in payloads.read_text().splitlines()]
-    assert '"invoiceAmount":123456' in amounts[0] and '"invoiceAmount":-9900' in amounts[1]
-    assert '"postDate":"2024-12-31"' in amounts[0] and '"currency":"EUR"' in amounts[0]
+    sent = [json.loads(line) for line in payloads.read_text().splitlines()]
+    # the reference (XBLNR) is the number on the invoice; the document number the accounting one
+    assert sent == [
+        {"customerNumber": "4711", "accountingDocNumber": "1800000001", "invoiceNumber": "RE-1",
+         "postDate": "2024-12-31", "dueDate": "2025-01-30", "currency": "EUR",
+         "invoiceAmount": 123456},
+        {"customerNumber": "4711", "accountingDocNumber": "1800000002", "invoiceNumber": "GS-2",
+         "postDate": "2025-01-02", "dueDate": "2025-02-01", "currency": "EUR",
+         "invoiceAmount": -9900},
+    ]  # fmt: skip
 
 
 def test_xero_preset_sends_the_lines_of_an_invoice_as_one_invoice(tmp_path, payor):
