@@ -142,3 +142,13 @@ def test_map_translates_exactly_then_ignoring_case():
     result, unknown = values.mapped(cells, {"S": "D", "H": "C"})
     assert result.to_pylist() == ["D", "C", None, None]
     assert unknown.to_pylist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("start", "length", "expected"),
+    [(0, 5, ["ab", 'c\\"d', "ef", None, "x\\ty"]), (2, 2, ["ef", None]), (1, 1, ['c\\"d'])],
+)
+def test_text_is_escaped_by_what_its_own_cells_hold(start, length, expected):
+    # a slice shares its buffer with cells before and after it: only its own bytes decide
+    cells = pa.array(["ab", 'c"d', "ef", None, "x\ty"]).slice(start, length)
+    assert values.text(cells).json.to_pylist() == expected
