@@ -28,7 +28,8 @@ from .errors import (
 )
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
-from .readers import InputOptions, Table, open_table
+from .readahead import ReadAhead
+from .readers import Chunk, InputOptions, Table, open_table
 from .schema import FieldType, Kind
 from .settings import Settings
 from .stop import StopRequest
@@ -281,7 +282,8 @@ def run_source(
                 raise sink.failure
         stop.check()  # asked to stop while the last answers came: still a stop (exit 3)
 
-    chunks = iter(table.chunks())
+    reader = ReadAhead(iter(table.chunks()))
+    chunks: Iterator[Chunk] = reader
     if source.mapping.groups_rows:  # a record's rows never straddle two chunks
         key_columns = [
             b.column_index
@@ -328,7 +330,8 @@ def run_source(
             sink.close()  # the sender never outlives the run, nor writes to a closed journal
         close = getattr(chunks, "close", None)
         if close is not None:
-            close()  # the reader's file and threads are released now, whatever happened
+            close()
+        reader.close()  # the reader's file and threads are released now, whatever happened
     summary.duration_s = time.monotonic() - started
     summary.exit_code = exit_code(summary)
     observer.finished(summary)
