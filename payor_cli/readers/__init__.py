@@ -11,6 +11,7 @@ from pathlib import Path
 from payor_cli.errors import InputError
 
 from .cells import cell_text, column_array, column_texts
+from .compressed import Source, resolve
 from .encoding import detect_encoding
 from .sample import read_sample_rows, sniff_report_delimiter
 from .table import (
@@ -20,7 +21,6 @@ from .table import (
     InputOptions,
     MalformedRow,
     Table,
-    read_head,
 )
 from .text import DELIMITERS, open_text, sniff_delimiter, split_lines
 from .workbook import is_workbook, open_workbook, worksheet_names
@@ -32,6 +32,7 @@ __all__ = [
     "Chunk",
     "InputOptions",
     "MalformedRow",
+    "Source",
     "Table",
     "cell_text",
     "column_array",
@@ -40,6 +41,7 @@ __all__ = [
     "is_workbook",
     "open_table",
     "read_sample_rows",
+    "resolve",
     "sheet_names",
     "sniff_delimiter",
     "sniff_report_delimiter",
@@ -52,15 +54,19 @@ def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) 
     path = Path(path)
     if options.header_row < 1:
         raise InputError(f"header_row must be 1 or more, not {options.header_row}")
-    head = read_head(path)
-    if is_workbook(head):
+    source = resolve(path, options)
+    if not source.workbook:
+        return open_text(source, options, chunk_rows)
+    if not source.compressed:
         return open_workbook(path, options, chunk_rows)
-    return open_text(path, head, options, chunk_rows)
+    table = open_workbook(path, options, chunk_rows, source.data())
+    table.member = source.member
+    return table
 
 
 def sheet_names(path: Path) -> list[str] | None:
     """The worksheet names of a workbook (chart sheets left out), or None for a text file."""
-    path = Path(path)
-    if not is_workbook(read_head(path)):
+    source = resolve(Path(path), InputOptions())
+    if not source.workbook:
         return None
-    return worksheet_names(path)
+    return worksheet_names(source.path, source.data() if source.compressed else None)

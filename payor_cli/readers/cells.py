@@ -54,15 +54,17 @@ def _date_texts(typed: pa.Array) -> tuple[pa.Array, pa.Array]:
     text = days.cast(pa.string())
     dates = pc.is_valid(typed)
     if pa.types.is_timestamp(kind):
-        # a time of day is kept (to the second), as cell_text writes it
-        seconds = typed.cast(pa.timestamp("s"), safe=False)
-        timed = pc.strftime(seconds, "%Y-%m-%d %H:%M:%S")
-        text = pc.if_else(pc.equal(days.cast(kind), typed), text, timed)
-        # a time cell (no date) is a fraction of a day before 1900: Excel shows the time only
-        time_only = pc.less(typed, pa.scalar(dt.datetime(1900, 1, 1), kind))
-        if values_any(time_only):
-            text = pc.if_else(time_only, pc.strftime(seconds, "%H:%M:%S"), text)
-            dates = pc.and_(dates, pc.invert(pc.fill_null(time_only, False)))
+        # a time of day is kept (to the second), as cell_text writes it; strftime is slow, so
+        # only a column that has times pays for it
+        timed = pc.not_equal(days.cast(kind), typed)
+        if values_any(timed):
+            seconds = typed.cast(pa.timestamp("s"), safe=False)
+            text = pc.if_else(timed, pc.strftime(seconds, "%Y-%m-%d %H:%M:%S"), text)
+            # a time cell (no date) is a fraction of a day before 1900: Excel shows the time
+            time_only = pc.less(typed, pa.scalar(dt.datetime(1900, 1, 1), kind))
+            if values_any(time_only):
+                text = pc.if_else(time_only, pc.strftime(seconds, "%H:%M:%S"), text)
+                dates = pc.and_(dates, pc.invert(pc.fill_null(time_only, False)))
     return pc.fill_null(text, ""), dates
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
-from payor_cli.errors import InputError
-
-from .encoding import detect_encoding
-from .table import SAMPLE_BYTES, InputOptions, read_head
-from .text import DELIMITERS, split_lines
-from .workbook import first_rows, is_workbook, pick_sheet, workbook_format, worksheet_names
+from .compressed import resolve
+from .table import SAMPLE_BYTES, InputOptions
+from .text import DELIMITERS, choose_encoding, split_lines
+from .workbook import first_rows, pick_sheet, workbook_format, worksheet_names
 
 _SAMPLE_BYTES = SAMPLE_BYTES
 
@@ -26,13 +25,15 @@ def read_sample_rows(
     1-based number as `header_row` counts it (text: the physical line the record starts on).
     """
     path = Path(path)
-    head = read_head(path)
-    if is_workbook(head):
-        names = worksheet_names(path)
+    source = resolve(path, options)
+    head = source.head
+    if source.workbook:
+        data = source.data() if source.compressed else None
+        names = worksheet_names(path, data)
         sheet = pick_sheet(path, names, options.sheet)
-        fmt = workbook_format(path)
+        fmt = workbook_format(path, data)
         # the sheet's first rows only: a chart sheet or another sheet is never read
-        cells = first_rows(path, fmt, sheet, rows)
+        cells = first_rows(path, fmt, sheet, rows, data)
         while cells and not any(cells[-1]):
             cells.pop()
         detected: dict[str, object] = {
@@ -42,20 +43,16 @@ def read_sample_rows(
             "row_numbers": list(range(1, len(cells) + 1)),
         }
         return cells, detected
-    encoding = options.encoding or detect_encoding(path, head)
-    try:
-        text = head.decode(encoding, errors="replace")
-    except LookupError:
-        raise InputError(
-            f"unknown encoding {encoding!r}", "use e.g. utf-8, utf-16, cp1252"
-        ) from None
+    encoding = choose_encoding(source, options).encoding
+    text = head.decode(encoding, errors="replace")
     lines = split_lines(text.lstrip("\ufeff"))
     if len(head) == _SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of a cut sample is incomplete
     delimiter = options.delimiter or sniff_report_delimiter(lines[: rows * 2])
     records: list[list[str]] = []
     numbers: list[int] = []
-    reader = csv.reader(iter(lines), delimiter=delimiter)
+    initial_space = re.search(re.escape(delimiter) + r' +"', text) is not None
+    reader = csv.reader(iter(lines), delimiter=delimiter, skipinitialspace=initial_space)
     try:
         while len(records) < rows:
             start = reader.line_num + 1
