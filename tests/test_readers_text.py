@@ -109,15 +109,17 @@ def test_a_well_founded_guess_has_no_warning(tmp_path, dry_run):
     lines = ["Customer;Invoice;Amount"] + [f"{n};I{i};1" for i, (n, _) in enumerate(RUSSIAN * 5)]
     source = tmp_path / "export.csv"
     source.write_bytes("\n".join(lines).encode("cp1251"))
-    run, _, _, _ = dry_run("invoices", source, INVOICE_MAPPING)
+    run, _, _, report = dry_run("invoices", source, INVOICE_MAPPING)
     assert run.code == 0, run.text
     assert "csv, cp1251, delimiter ';'" in run.text.splitlines()[0]
+    assert report["source"] == "csv, cp1251, delimiter ';', header on row 1"
 
 
-def test_a_nul_byte_rejects_its_row_naming_the_column(tmp_path, dry_run):
+@pytest.mark.parametrize("options", [(), ("--encoding", "cp1252")])
+def test_a_nul_byte_rejects_its_row_naming_the_column(tmp_path, dry_run, options):
     source = tmp_path / "export.csv"
     source.write_bytes(b"Customer,Invoice,Amount\nC1,I1,1\nC2,I\x002,2\nC3,I3,3\n")
-    run, payloads, rejected, _ = dry_run("invoices", source, INVOICE_MAPPING)
+    run, payloads, rejected, _ = dry_run("invoices", source, INVOICE_MAPPING, *options)
     assert run.code == 1, run.text
     assert [p["invoiceNumber"] for p in payloads] == ["I1", "I3"]
     assert [r["source_row"] for r in rejected] == ["3"]

@@ -111,6 +111,7 @@ def test_the_summary_names_the_real_type_of_a_macro_workbook(tmp_path, dry_run):
             if item.filename == "[Content_Types].xml":
                 data = data.replace(b"spreadsheetml.sheet.main+xml", b"sheet.macroEnabled.main+xml")
             new.writestr(item, data)
-    run, _, _, _ = dry_run("invoices", tmp_path / "macro.xlsm", INVOICE_MAPPING)
+    run, _, _, report = dry_run("invoices", tmp_path / "macro.xlsm", INVOICE_MAPPING)
     assert run.code == 0, run.text
     assert "(xlsm, sheet 'Sheet1'," in run.text
+    assert report["source"] == "xlsm, sheet 'Sheet1', header on row 1"

@@ -122,3 +122,12 @@ def _scan(opener: Callable[[], BinaryIO]) -> tuple[bool, bool]:
         except UnicodeDecodeError:
             utf8 = False
     return utf8, nul
+
+
+def has_nul(opener: Callable[[], BinaryIO]) -> bool:
+    """Whether the file holds a NUL byte (one pass at disk speed; no decoding)."""
+    with opener() as handle:
+        while block := handle.read(_BLOCK_BYTES):
+            if b"\x00" in block:
+                return True
+    return False

@@ -17,7 +17,7 @@ import pyarrow.csv as pa_csv
 from payor_cli.errors import InputError
 
 from .compressed import Source
-from .encoding import Guess, guess_encoding
+from .encoding import Guess, guess_encoding, has_nul
 from .table import (
     REJECTED_LEAD,
     SAMPLE_BYTES,
@@ -73,7 +73,9 @@ def choose_encoding(source: Source, options: InputOptions) -> Guess:
         raise InputError(
             f"unknown encoding {options.encoding!r}", "use e.g. utf-8, utf-16, cp1252, cp1251"
         ) from None
-    return Guess(options.encoding)
+    wide = codecs.lookup(options.encoding).name.startswith(("utf-16", "utf-32"))
+    # in a wide encoding zero bytes are everywhere: its cells are checked one by one
+    return Guess(options.encoding, nul=wide or has_nul(source.open))
 
 
 def open_text(source: Source, options: InputOptions, chunk_rows: int) -> Table:
