@@ -53,3 +53,12 @@ def test_a_zip_with_several_files_names_them_and_asks_which(tmp_path, dry_run):
     run, payloads, _, _ = dry_run("invoices", source, chosen)
     assert run.code == 1, run.text
     assert [p["invoiceNumber"] for p in payloads] == ["0001"]
+
+
+def test_init_reads_a_gzipped_export(tmp_path, payor):
+    rows = "".join(f"C{i},I{i},{i}\n" for i in range(20))
+    source = tmp_path / "export.csv.gz"
+    source.write_bytes(gzip.compress(("Customer,Invoice,Amount\n" + rows).encode("utf-8")))
+    run = payor("init", "invoices", source, "-o", tmp_path / "m.toml")
+    assert run.code == 0, run.text
+    assert 'invoiceNumber = "Invoice"' in (tmp_path / "m.toml").read_text()

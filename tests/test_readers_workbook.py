@@ -11,6 +11,8 @@ import openpyxl
 import pytest
 from conftest import INVOICE_MAPPING, write_xlsx
 
+from payor_cli.readers.workbook import workbook_format
+
 ITEM_MAPPING = INVOICE_MAPPING + 'itemText = "Text"\npostDate = "Date"\n'
 HEADER = ["Customer", "Invoice", "Amount", "Text", "Date"]
 
@@ -115,3 +117,12 @@ def test_the_summary_names_the_real_type_of_a_macro_workbook(tmp_path, dry_run):
     assert run.code == 0, run.text
     assert "(xlsm, sheet 'Sheet1'," in run.text
     assert report["source"] == "xlsm, sheet 'Sheet1', header on row 1"
+
+
+def test_an_xlsb_is_named_for_what_it_is(tmp_path):
+    # no Python library writes .xlsb; its zip is told apart by its binary workbook part
+    source = tmp_path / "report.xlsx"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    assert workbook_format(source) == "xlsb"

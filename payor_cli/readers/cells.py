@@ -31,11 +31,11 @@ def typed_texts(typed: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         if pa.types.is_floating(kind):
             # Arrow writes 1.2e+11, -0 and all 17 digits; a person (and cell_text) writes
             # 120000000000, 0 and Excel's 15 significant digits
-            significant = pc.replace_substring_regex(text, r"^-?[0.]*|\.", "")
-            odd = pc.or_(
-                pc.or_(pc.match_substring(text, "e"), pc.equal(text, "-0")),
-                pc.greater(pc.utf8_length(significant), 15),
-            )
+            odd = pc.or_(pc.match_substring(text, "e"), pc.equal(text, "-0"))
+            long = pc.greater(pc.utf8_length(text), 15)
+            if values_any(long):  # only a text longer than 15 can hold 16 digits
+                significant = pc.replace_substring_regex(text, r"^-?[0.]*|\.", "")
+                odd = pc.or_(odd, pc.greater(pc.utf8_length(significant), 15))
             if values_any(odd):
                 # only the odd cells (rare) go through Python
                 fixed = pa.array(
