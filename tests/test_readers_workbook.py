@@ -126,3 +126,13 @@ def test_an_xlsb_is_named_for_what_it_is(tmp_path):
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
     assert workbook_format(source) == "xlsb"
+
+
+def test_date_and_number_headers_read_as_excel_shows_them(tmp_path, dry_run):
+    rows = [["Customer", "Invoice", "Amount", dt.datetime(2024, 1, 31), 2024], ["C", "I", 1, 5, 6]]
+    source = write_xlsx(tmp_path / "aging.xlsx", rows)
+    mapping = INVOICE_MAPPING + 'reference1 = "2024-01-31"\nreference2 = "2024"\n'
+    run, payloads, _, _ = dry_run("invoices", source, mapping)
+    assert run.code == 0, run.text
+    assert payloads[0]["reference1"] == "5"
+    assert payloads[0]["reference2"] == "6"

@@ -6,10 +6,11 @@ import csv
 import re
 from pathlib import Path
 
+from .cells import cell_text
 from .compressed import resolve
 from .table import SAMPLE_BYTES, InputOptions
 from .text import DELIMITERS, choose_encoding, split_lines
-from .workbook import first_rows, pick_sheet, workbook_format, worksheet_names
+from .workbook import pick_sheet, sheet_rows, workbook_format, worksheet_names
 
 _SAMPLE_BYTES = SAMPLE_BYTES
 
@@ -32,10 +33,9 @@ def read_sample_rows(
         names = worksheet_names(path, data)
         sheet = pick_sheet(path, names, options.sheet)
         fmt = workbook_format(path, data)
-        # the sheet's first rows only: a chart sheet or another sheet is never read
-        cells = first_rows(path, fmt, sheet, rows, data)
-        while cells and not any(cells[-1]):
-            cells.pop()
+        # python-calamine's cells, which know date cells by their number format (the rows
+        # are few); a chart sheet is never among the names, so never read
+        cells = [[cell_text(c) for c in row] for row in sheet_rows(path, sheet, rows, data)]
         detected: dict[str, object] = {
             "format": fmt,
             "sheet": sheet,

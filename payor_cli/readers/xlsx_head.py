@@ -13,12 +13,11 @@ import zipfile
 from pathlib import Path
 from xml.etree.ElementTree import iterparse
 
-from .cells import cell_text
-
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _COLUMN = re.compile(r"[A-Z]+")
+_TEXT_KINDS = {"s", "str", "inlineStr", "e", "b"}  # cells whose text needs no number format
 
 
 def head_rows(path: Path, sheet: str, rows: int) -> list[list[str]] | None:
@@ -33,6 +32,8 @@ def head_rows(path: Path, sheet: str, rows: int) -> list[list[str]] | None:
             strings = _shared_strings(archive, _needed_strings(cells))
     except (zipfile.BadZipFile, KeyError, OSError, SyntaxError, ValueError):
         return None
+    if any(kind not in _TEXT_KINDS for _, _, kind, _ in cells):
+        return None  # a number may be a date by its style: python-calamine knows which
     table: list[list[str]] = [[] for _ in range(rows)]
     for row, column, kind, value in cells:
         line = table[row]
@@ -124,6 +125,4 @@ def _text(kind: str, value: str, strings: list[str]) -> str:
         return strings[int(value)]
     if kind in ("str", "inlineStr", "e"):
         return value
-    if kind == "b":
-        return "TRUE" if value == "1" else "FALSE"
-    return cell_text(float(value))
+    return "TRUE" if value == "1" else "FALSE"  # kind "b"
