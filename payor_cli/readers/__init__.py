@@ -1,7 +1,9 @@
 """Files -> chunks of cells as text: file type, encoding, delimiter, sheet and header row.
 
-One module a job: `text` (CSV/TSV), `workbook` (Excel/ODS through fastexcel), `encoding`,
-`cells` (a workbook cell as the text Excel shows), `sample` (the first rows, for `init`).
+One module a job: `compressed` (the table inside a .gz or .zip), `text` (CSV/TSV),
+`encoding`, `workbook` (Excel/ODS through fastexcel), `xlsx_head` (an XLSX's first rows,
+streamed), `cells` (a workbook cell as the text Excel shows), `sample` (the first rows, for
+`init`), `table` (what they all hand on).
 """
 
 from __future__ import annotations
