@@ -4,6 +4,7 @@ the file's real type named."""
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 import zipfile
 
 import msoffcrypto.format.ooxml
@@ -11,7 +12,10 @@ import openpyxl
 import pytest
 from conftest import INVOICE_MAPPING, write_xlsx
 
+from payor_cli import mapping, readers, schema, validate
 from payor_cli.readers.workbook import workbook_format
+
+INVOICES = schema.kind("invoices")
 
 ITEM_MAPPING = INVOICE_MAPPING + 'itemText = "Text"\npostDate = "Date"\n'
 HEADER = ["Customer", "Invoice", "Amount", "Text", "Date"]
@@ -136,3 +140,13 @@ def test_date_and_number_headers_read_as_excel_shows_them(tmp_path, dry_run):
     assert run.code == 0, run.text
     assert payloads[0]["reference1"] == "5"
     assert payloads[0]["reference2"] == "6"
+
+
+def test_cells_right_of_the_last_header_reach_the_rejected_row(tmp_path):
+    rows = [HEADER[:3], ["C1", "I1", 1], ["C2", "I2", 2, None, "left over", 7]]
+    source = write_xlsx(tmp_path / "wide.xlsx", rows)
+    parsed = mapping.parse_mapping(tomllib.loads(INVOICE_MAPPING)["invoices"], INVOICES)
+    table = readers.open_table(source, parsed.input)
+    validator = validate.Validator(mapping.bind(parsed, table.headers, str(source)))
+    rejected = [row for chunk in table.chunks() for row in validator(chunk).rejected]
+    assert [(row.row, row.extra) for row in rejected] == [(3, ["", "left over", "7"])]
