@@ -19,6 +19,7 @@ SECTION_KEYS = {
     "header_row",
     "encoding",
     "delimiter",
+    "member",
     "date_format",
     "decimal",
     "thousands",
@@ -299,11 +300,15 @@ def _input_options(section: dict[str, Any], source: str) -> InputOptions:
     sheet = section.get("sheet")
     if sheet is not None and not isinstance(sheet, str | int):
         raise MappingError(f"{source}: sheet must be a sheet name or a 0-based index")
+    member = section.get("member")
+    if member is not None and not isinstance(member, str):
+        raise MappingError(f"{source}: member must be the name of a file in the .zip archive")
     return InputOptions(
         sheet=sheet,
         header_row=header_row,
         encoding=section.get("encoding"),
         delimiter=section.get("delimiter"),
+        member=member,
     )
 
 

@@ -204,6 +204,7 @@ class RunSummary:
     duration_s: float = 0.0
     exit_code: int = 0
     source: str = ""
+    """How the file was read: its real type (xlsb, xlsm, csv...), sheet, encoding, delimiter."""
     mapping_source: str = ""
     errors: ErrorTally = field(default_factory=ErrorTally)
     totals: Totals | None = None
@@ -236,6 +237,8 @@ class RunSummary:
             "stopped": self.stopped.as_json() if self.stopped else None,
             "errors": [g.as_json() for g in self.errors.ranked()],
         }
+        if self.source:
+            data["source"] = self.source
         if self.totals is not None:
             data["totals"] = self.totals.as_json()
         if self.error:

@@ -170,7 +170,14 @@ class Validator:
             else [None] * len(refused)
         )
         rejected = [
-            RejectedRow(chunk.first_row + offset, errors[offset], cells, link)
+            RejectedRow(
+                chunk.first_row + offset,
+                errors[offset],
+                cells,
+                link,
+                # the cells beyond the header go to the rejected-rows file: fixing loses nothing
+                list(getattr(chunk.malformed.get(offset), "extra", [])),
+            )
             for offset, cells, link in zip(
                 refused, _rows_of(chunk, refused), link_values, strict=True
             )

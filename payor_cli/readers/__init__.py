@@ -1,0 +1,74 @@
+"""Files -> chunks of cells as text: file type, encoding, delimiter, sheet and header row.
+
+One module a job: `compressed` (the table inside a .gz or .zip), `text` (CSV/TSV),
+`encoding`, `workbook` (Excel/ODS through fastexcel), `xlsx_head` (an XLSX's first rows,
+streamed), `cells` (a workbook cell as the text Excel shows), `sample` (the first rows, for
+`init`), `table` (what they all hand on).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from payor_cli.errors import InputError
+
+from .cells import cell_text, column_array, column_texts
+from .compressed import Source, resolve
+from .encoding import detect_encoding
+from .sample import read_sample_rows, sniff_report_delimiter
+from .table import (
+    CHUNK_ROWS,
+    REJECTED_LEAD,
+    Chunk,
+    InputOptions,
+    MalformedRow,
+    Table,
+)
+from .text import DELIMITERS, open_text, sniff_delimiter, split_lines
+from .workbook import is_workbook, open_workbook, worksheet_names
+
+__all__ = [
+    "CHUNK_ROWS",
+    "DELIMITERS",
+    "REJECTED_LEAD",
+    "Chunk",
+    "InputOptions",
+    "MalformedRow",
+    "Source",
+    "Table",
+    "cell_text",
+    "column_array",
+    "column_texts",
+    "detect_encoding",
+    "is_workbook",
+    "open_table",
+    "read_sample_rows",
+    "resolve",
+    "sheet_names",
+    "sniff_delimiter",
+    "sniff_report_delimiter",
+    "split_lines",
+]
+
+
+def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) -> Table:
+    """Open a CSV/TSV/TXT or XLSX/XLSM/XLSB/XLS/ODS file for what its bytes are, not its name."""
+    path = Path(path)
+    if options.header_row < 1:
+        raise InputError(f"header_row must be 1 or more, not {options.header_row}")
+    source = resolve(path, options)
+    if not source.workbook:
+        return open_text(source, options, chunk_rows)
+    if not source.compressed:
+        return open_workbook(path, options, chunk_rows)
+    table = open_workbook(path, options, chunk_rows, source.data())
+    table.member = source.member
+    return table
+
+
+def sheet_names(path: Path) -> list[str] | None:
+    """The worksheet names of a workbook (chart sheets left out), or None for a text file."""
+    source = resolve(Path(path), InputOptions())
+    if not source.workbook:
+        return None
+    return worksheet_names(source.path, source.data() if source.compressed else None)
