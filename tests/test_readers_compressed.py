@@ -62,3 +62,23 @@ def test_init_reads_a_gzipped_export(tmp_path, payor):
     run = payor("init", "invoices", source, "-o", tmp_path / "m.toml")
     assert run.code == 0, run.text
     assert 'invoiceNumber = "Invoice"' in (tmp_path / "m.toml").read_text()
+
+
+def test_member_chooses_the_file_of_a_zip_for_upload_and_init(tmp_path, payor):
+    source = tmp_path / "exports.zip"
+    rows = "".join(f"C{i},I{i},{i}\n" for i in range(20))
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("customers.csv", "No,Email\nC1,a@x.example\n")
+        archive.writestr("invoices.csv", "Customer,Invoice,Amount\n" + rows)
+    mapping = tmp_path / "m.toml"
+    run = payor("init", "invoices", source, "--member", "invoices.csv", "-o", mapping)
+    assert run.code == 0, run.text
+    assert 'member = "invoices.csv"' in mapping.read_text()
+    run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run")
+    assert run.code == 0, run.text
+    assert "20 read, 20 valid" in run.out
+    other = payor(
+        "upload", "invoices", source, "--mapping", mapping, "--dry-run", "--member", "customers.csv"
+    )
+    assert other.code == 2  # the flag beats the mapping: that file has other columns
+    assert "the file's headers are: 'No', 'Email'" in other.err

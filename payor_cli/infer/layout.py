@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,11 @@ def _header_index(rows: list[list[str]], known: set[str]) -> tuple[int, int]:
     return at, sum(1 for c in _non_empty(rows[at]) if normalise(c) in known)
 
 
-def _first_sheet_with_a_table(names: list[str], search: Any) -> str:
+def _first_sheet_with_a_table(names: list[str], search: Any, base: InputOptions) -> str:
     """The first sheet that holds a table; where none does, the one whose header looks best."""
     scored = []
     for position, name in enumerate(names):
-        at, score, rows, _ = search(InputOptions(sheet=name))
+        at, score, rows, _ = search(replace(base, sheet=name, encoding=None, delimiter=None))
         if holds_table(rows):
             return name
         width = len(_non_empty(rows[at])) if 0 <= at < len(rows) else 0
@@ -82,9 +82,7 @@ _Found = tuple[int, int, list[list[str]], dict[str, Any]]
 """A header search: (header index, known labels in it, the rows read, what was detected)."""
 
 
-def _best_delimiter(
-    found: _Found, search: Any, sheet: str | int | None, encoding: str | None
-) -> _Found:
+def _best_delimiter(found: _Found, search: Any, base: InputOptions) -> _Found:
     """A sniffer is fooled by title lines above the header and by amounts such as 1,234.56 in
     a ;-separated file: the delimiter under which a header of known labels appears, with rows
     below it as wide as it is, wins."""
@@ -101,7 +99,7 @@ def _best_delimiter(
     for candidate in readers.DELIMITERS:
         if candidate == found[3]["delimiter"]:
             continue
-        other = search(InputOptions(sheet=sheet, encoding=encoding, delimiter=candidate))
+        other = search(replace(base, delimiter=candidate))
         if rank(other) > rank(best):
             best = other
     return best
@@ -133,8 +131,9 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
     encoding = options.encoding or preset.get("encoding")
     delimiter = options.delimiter or preset.get("delimiter")
     header_row = options.header_row if options.header_row != 1 else preset.get("header_row", 1)
-    names = readers.sheet_names(path)
-    base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
+    member = options.member or preset.get("member")
+    names = readers.sheet_names(path, member)
+    base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter, member=member)
 
     def search(opts: InputOptions) -> _Found:
         rows, detected = readers.read_sample_rows(path, opts, HEADER_SEARCH_ROWS)
@@ -147,11 +146,11 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
         return at, score, rows, detected
 
     if names is not None and sheet is None and len(names) > 1:
-        sheet = _first_sheet_with_a_table(names, search)
-        base = InputOptions(sheet=sheet, encoding=encoding, delimiter=delimiter)
+        sheet = _first_sheet_with_a_table(names, search, base)
+        base = replace(base, sheet=sheet)
     found = search(base)
     if found[3]["format"] == "csv" and delimiter is None:
-        found = _best_delimiter(found, search, sheet, encoding)
+        found = _best_delimiter(found, search, base)
     at, _, rows, detected = found
     if header_row != 1:
         found_row = header_row
@@ -166,6 +165,7 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
             header_row=found_row,
             encoding=state_encoding or encoding,
             delimiter=detected.get("delimiter") if is_text else None,
+            member=member,
         ),
         state_encoding,
         comment_encoding,

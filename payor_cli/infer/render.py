@@ -128,6 +128,8 @@ def _input_lines(located: Located, table: Table) -> list[str]:
         )
     if located.delimiter:
         out.append(f"delimiter = {toml_string(located.delimiter)}")
+    if located.options.member:
+        out.append(f"member = {toml_string(located.options.member)}")
     return out
 
 

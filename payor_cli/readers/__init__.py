@@ -66,9 +66,10 @@ def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) 
     return table
 
 
-def sheet_names(path: Path) -> list[str] | None:
-    """The worksheet names of a workbook (chart sheets left out), or None for a text file."""
-    source = resolve(Path(path), InputOptions())
+def sheet_names(path: Path, member: str | None = None) -> list[str] | None:
+    """The worksheet names of a workbook (chart sheets left out), or None for a text file
+    (`member`: the file inside an archive)."""
+    source = resolve(Path(path), InputOptions(member=member))
     if not source.workbook:
         return None
     return worksheet_names(source.path, source.data() if source.compressed else None)
