@@ -22,6 +22,7 @@ from .errors import AbortedError
 from .retry import Clock, reset_wait
 
 QUOTA_NOTICE_EVERY_S = 60.0
+QUOTA_WAIT_WORTH_SAYING_S = 2.0
 POLL_S = 0.05
 """How often a waiting request looks again (for a stop, or a window that was learned)."""
 HALT_SEEN_WITHIN_S = 1.0
@@ -171,6 +172,8 @@ class Pacer:
 
     def _say_waiting(self, delay: float) -> None:
         now = self.clock.monotonic()
+        if delay < QUOTA_WAIT_WORTH_SAYING_S:
+            return  # a short window's end: the progress bar shows the pace
         if now - self._quota_said >= QUOTA_NOTICE_EVERY_S or delay >= QUOTA_NOTICE_EVERY_S:
             # a run paced by a quota waits at every window's end: said once a minute
             self._quota_said = now
