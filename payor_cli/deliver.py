@@ -94,8 +94,12 @@ class Delivery:
         stop: StopRequest | None = None,
         target: Target | None = None,
         concurrency: int = 1,
+        requests_after: int = 0,
     ) -> None:
         self.kind = kind
+        self.target = target or client.target
+        self.requests_after = requests_after
+        """About how many requests the kinds sent after this one will make (for pacing)."""
         self.client = client
         self.journal = journal
         self.summary = summary
@@ -122,7 +126,7 @@ class Delivery:
         """Why delivery ended early; the caller stops the run."""
         self._journal_lock = threading.Lock()
         self._failure_lock = threading.Lock()
-        self._kind_sender = (target or client.target).sender(kind, client, self)
+        self._kind_sender = self.target.sender(kind, client, self)
         self._threads = [
             threading.Thread(target=self._send_loop, name=f"payor-sender-{n}", daemon=True)
             for n in range(max(1, concurrency))
@@ -192,6 +196,12 @@ class Delivery:
 
     def finish(self) -> list[RejectedRow]:
         """Send what is left (unless the run is ending early), wait for the answers, book them."""
+        # the file is read: what is left to send is known now, not estimated (a quota's last
+        # window goes at once when the rest fits in it)
+        with self._outbox.mutex:
+            queued = sum(len(item[1]) for item in self._outbox.queue if item is not None)
+        left = self.target.requests_for(self.kind, queued + len(self.pending), self.batch_size)
+        self.client.pacer.expect(left + self.requests_after)
         while self.pending and self.failure is None and not self.stop.requested:
             self._submit(len(self.pending))
         self.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from . import records
+from .connection import connection, quota_plan
 from .errors import (
     AbortedError,
     ExitCode,
@@ -490,7 +491,7 @@ def _run_planned(
             if (said := quota_plan(planned, target, settings.batch_size)) is not None:
                 observer.notice(said)
             delivery = stack.enter_context(
-                _connection(request, settings, observer, stop, target, planned)
+                connection(request, settings, observer, stop, target, planned)
             )
         ended: RunSummary | None = None
         for item, summary in zip(planned, summaries, strict=True):
@@ -513,100 +514,6 @@ def _run_planned(
                 # after customers went out, a broken invoices file is an abort, not "nothing sent"
                 sent_before=any(s.rows_sent for s in summaries),
             )
-
-
-@contextmanager
-def _connection(
-    request: UploadRequest,
-    settings: Settings,
-    observer: Observer,
-    stop: StopRequest,
-    target: Target,
-    planned: list[Planned],
-) -> Iterator[Callable[[Kind, RunSummary], Sink]]:
-    """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
-    from .client import ApiClient
-    from .deliver import Delivery
-    from .journal import Journal, StateLock, account_id
-    from .retry import Clock, RetryPolicy
-    from .targets import Credentials
-
-    with ExitStack() as stack:
-        stack.enter_context(StateLock(settings.state_dir))
-        if request.sandbox:
-            from .sandbox import Sandbox, SandboxConfig
-
-            db_path = settings.state_dir / (
-                "sandbox.sqlite" if target.name == "payorcrm" else f"sandbox-{target.name}.sqlite"
-            )
-            config = SandboxConfig(db_path=db_path)
-            routes = target.sandbox_routes()
-            sandbox = stack.enter_context(Sandbox(config, routes=routes).start())
-            base_url, api = sandbox.url, f"sandbox:{db_path}"
-            credentials = Credentials(config.api_key, config.api_secret)
-            observer.notice(f"sandbox: a local {target.title} at {base_url}, data in {db_path}")
-        else:
-            base_url = settings.require_base_url()
-            credentials = target.credentials(settings)
-            api = base_url
-        client = ApiClient(
-            base_url,
-            credentials,
-            connect_timeout=settings.connect_timeout,
-            timeout=settings.timeout,
-            ca_bundle=settings.ca_bundle,
-            policy=RetryPolicy(max_retries=settings.max_retries, budget_s=settings.retry_budget_s),
-            clock=Clock(sleep=stop.sleep),  # a wait for a retry ends when a stop is asked for
-            notice=observer.notice,
-            target=target,
-        )
-        stack.callback(client.close)
-        # what the target must know first (a token, catalogs) costs nothing on a run that
-        # sends nothing: it comes before the run's first request
-        client.before_first = lambda: target.prepare(client, planned, settings)
-        client.pacer.expect(expected_requests(planned, target, settings.batch_size))
-        journal = Journal(settings.state_dir, api, account_id(credentials.account), target.name)
-        stack.callback(journal.close)
-
-        def for_kind(kind: Kind, summary: RunSummary) -> Sink:
-            return Delivery(
-                kind,
-                client,
-                journal,
-                summary,
-                batch_size=settings.batch_size,
-                full=request.full,
-                progress=observer.progress,
-                stop=stop,
-                concurrency=settings.concurrency,
-            )
-
-        yield for_kind
-
-
-def expected_requests(planned: list[Planned], target: Target, batch_size: int) -> int:
-    """About how many requests the run makes: an upper bound, since rows the journal knows
-    unchanged are not sent."""
-    return sum(
-        target.requests_for(item.source.kind, item.table.rows_expected or 0, batch_size)
-        for item in planned
-    )
-
-
-def quota_plan(planned: list[Planned], target: Target, batch_size: int) -> str | None:
-    """What a target's documented quota makes the run cost, when that is over a minute."""
-    if not target.hourly_quota:
-        return None
-    requests = expected_requests(planned, target, batch_size)
-    hours = requests / target.hourly_quota
-    if hours * 60 <= 1:
-        return None
-    whole, minutes = divmod(round(hours * 60), 60)
-    took = f"{whole} h {minutes} min" if whole else f"{minutes} min"
-    return (
-        f"{target.name}: up to about {requests:,} requests: {took} at "
-        f"{target.hourly_quota:,} an hour (its quota; unchanged rows are not sent)"
-    )
 
 
 def per_kind(path: Path | None, kind: str, several: bool) -> Path | None:
