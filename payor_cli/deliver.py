@@ -108,9 +108,23 @@ class Delivery:
         self.progress = progress or (lambda summary: None)
         self.stop = stop or StopRequest()
         self.pending: list[Pending] = []
-        self.known = np.empty(0, np.int64) if full else journal.accepted(kind.name)
-        self.legacy = journal.accepted(kind.name, legacy=True)
+        self.known = np.empty(0, np.int64)
+        self.legacy = np.empty(0, np.int64)
         """Fingerprints an older payor wrote (BLAKE2b): rows they know are given today's."""
+
+        self._journal_error: BaseException | None = None
+
+        def load_journal() -> None:
+            try:
+                if not full:
+                    self.known = journal.accepted(kind.name)
+                self.legacy = journal.accepted(kind.name, legacy=True)
+            except BaseException as exc:  # raised by take(): never "nothing known", silently
+                self._journal_error = exc
+
+        # a million fingerprints load while the first chunk is read and validated
+        self._journal_loaded = threading.Thread(target=load_journal, name="payor-journal")
+        self._journal_loaded.start()
         self._entries: dict[str, dict[str, tuple[int, str | None]]] = {}
         # as many batches wait as are in flight: enough to keep every sender busy, and a
         # bound on the memory they hold
@@ -136,6 +150,9 @@ class Delivery:
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
+        self._journal_loaded.join()
+        if self._journal_error is not None:
+            raise self._journal_error
         if self.failure is not None or self.stop.requested:
             if len(part.offsets) and self._not_taken is None:
                 self._not_taken = int(part.rows[0])
@@ -219,6 +236,7 @@ class Delivery:
 
     def close(self) -> None:
         """Let the senders finish what is queued (or skip it, after a failure) and stop."""
+        self._journal_loaded.join()
         running = [thread for thread in self._threads if thread.is_alive()]
         for _ in running:
             self._outbox.put(None)
