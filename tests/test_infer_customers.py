@@ -21,14 +21,7 @@ def test_customers_of_the_ibm_invoice_export_need_an_email_and_say_how_to_give_i
     assert 'emailaddress1 = { value = "ar@yourcompany.example" }' in made.toml
     assert "the rows of a customer are one record, sent once" in made.section_comment("key")
     # the user takes the suggested value: the file's 100 customers, one record each
-    mapping = tmp_path / "customers.toml"
-    mapping.write_text(
-        made.toml.replace(
-            "[customers.fields]\n",
-            '[customers.fields]\nemailaddress1 = { value = "ar@acme.example" }\n',
-        ),
-        encoding="utf-8",
-    )
+    write_with_one_email(made, tmp_path)
     code, payloads, rejected = dry_run_written(payor, tmp_path, "customers", source)
     assert (code, rejected) == (0, [])
     assert len(payloads) == 100
@@ -42,16 +35,20 @@ def test_r_na_cells_in_the_uci_sample_are_empty_customer_numbers_not_a_customer(
     assert made.code == 1  # no e-mail column: a TODO line
     assert made.fields == {"customerno": {"column": "CustomerID", "missing": ["NA"]}}
     assert made.line("customerno").endswith("# 'NA': an empty cell, as R and spreadsheets write it")
-    mapping = tmp_path / "customers.toml"
-    mapping.write_text(
+    write_with_one_email(made, tmp_path)
+    code, payloads, rejected = dry_run_written(payor, tmp_path, "customers", source)
+    # a row whose only mapped cell is empty is a blank row to the upload: skipped, not sent
+    assert (code, rejected) == (0, [])
+    assert "NA" not in {p["customerno"] for p in payloads}
+    assert len(payloads) == len({p["customerno"] for p in payloads}) == 1039
+
+
+def write_with_one_email(made, tmp_path) -> None:
+    """The written mapping, with the one e-mail for every record that the TODO line suggests."""
+    (tmp_path / "customers.toml").write_text(
         made.toml.replace(
             "[customers.fields]\n",
             '[customers.fields]\nemailaddress1 = { value = "ar@acme.example" }\n',
         ),
         encoding="utf-8",
     )
-    code, payloads, rejected = dry_run_written(payor, tmp_path, "customers", source)
-    # a row whose only mapped cell is empty is a blank row to the upload: skipped, not sent
-    assert (code, rejected) == (0, [])
-    assert "NA" not in {p["customerno"] for p in payloads}
-    assert len(payloads) == len({p["customerno"] for p in payloads}) == 1039
