@@ -176,11 +176,12 @@ class Delivery:
                 and part.amounts is not None
                 and len(fresh) < len(same)
             ):
-                # already in PayorCRM: counted as accepted, in one vectorised step
-                mask = pa.array(same)
-                self.summary.totals.add(
-                    "accepted", pc.filter(part.amounts, mask), pc.filter(part.currencies, mask)
-                )
+                # already in the CRM: counted as accepted, in one vectorised step
+                amounts, currencies = part.amounts, part.currencies
+                if fresh:  # some changed: the unchanged ones only (a re-run: all of them)
+                    mask = pa.array(same)
+                    amounts, currencies = pc.filter(amounts, mask), pc.filter(currencies, mask)
+                self.summary.totals.add("accepted", amounts, currencies)
         if not fresh:
             return self._book()
         # bytes, only of the rows that go out: an unchanged re-run makes no Python object a row

@@ -788,6 +788,9 @@ class Sandbox:
         index = math.floor((now - self._origin) / window)
         if index != self._window_index:
             self._window_index, self._window_used = index, 0
+        # how far into its window the first limited request came: what the quota lets a
+        # client do from there is the benchmark's measure
+        self._stats.setdefault("first_quota_phase_s", round((now - self._origin) % window, 4))
         reset_in = max(self._origin + (index + 1) * window - now, 0.001)
         over = self._window_used >= limit
         if not over:
