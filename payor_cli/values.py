@@ -58,8 +58,32 @@ class Converted:
 
 def empty_to_null(cells: pa.Array) -> pa.Array:
     """Trimmed cells with empty text as null."""
+    untrimmed = _lengths_if_trimmed(cells)
+    if untrimmed is not None:  # the usual column: no cell starts or ends with a space
+        if not (untrimmed == 0).any():
+            return cells
+        return pc.if_else(pa.array(untrimmed == 0), pa.scalar(None, pa.string()), cells)
     trimmed = pc.utf8_trim_whitespace(cells)
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _lengths_if_trimmed(cells: pa.Array) -> np.ndarray | None:
+    """The cells' lengths in bytes when no cell could start or end with white space (its first
+    and last bytes are printable ASCII), found from the column's buffers; else None."""
+    if not pa.types.is_string(cells.type) or len(cells) == 0:
+        return None
+    _, offsets, data = cells.buffers()
+    bounds = np.frombuffer(offsets, np.int32, len(cells) + 1, cells.offset * 4)
+    lengths = np.diff(bounds)
+    if data is None:
+        return lengths
+    raw = np.frombuffer(data, np.uint8)
+    filled = lengths > 0
+    edges = np.concatenate([raw[bounds[:-1][filled]], raw[bounds[1:][filled] - 1]])
+    # a space or control byte, or a byte of a multi-byte character (maybe a no-break space)
+    if ((edges <= 0x20) | (edges >= 0x7F)).any():
+        return None
+    return lengths
 
 
 def blank_missing(cells: pa.Array, missing: tuple[str, ...]) -> pa.Array:

@@ -152,3 +152,17 @@ def test_text_is_escaped_by_what_its_own_cells_hold(start, length, expected):
     # a slice shares its buffer with cells before and after it: only its own bytes decide
     cells = pa.array(["ab", 'c"d', "ef", None, "x\ty"]).slice(start, length)
     assert values.text(cells).json.to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["a", "", "b", None, "  "], ["a", None, "b", None, None]),
+        ([" a", "b\t"], ["a", "b"]),
+        (["a\xa0", "\u2003b"], ["a", "b"]),  # Unicode white space, also at the edges
+        (["é", "x"], ["é", "x"]),
+    ],
+)
+def test_cells_are_trimmed_and_empty_ones_are_missing(cells, expected):
+    column = pa.array(["pad", *cells], pa.string()).slice(1)  # a slice, as chunks are
+    assert values.empty_to_null(column).to_pylist() == expected
