@@ -69,6 +69,10 @@ class Pending:
         return json.loads(self.payload)
 
 
+EARLY_PARTS = 8
+"""Chunks validated ahead while the journal's fingerprints load (a few MB each)."""
+
+
 class Delivery:
     """The Sink of a real upload (see upload.py).
 
@@ -113,6 +117,8 @@ class Delivery:
         """Fingerprints an older payor wrote (BLAKE2b): rows they know are given today's."""
 
         self._journal_error: BaseException | None = None
+        self._early: list[ValidatedChunk] = []
+        """Parts validated while the journal loaded (at most EARLY_PARTS)."""
 
         def load_journal() -> None:
             try:
@@ -150,9 +156,23 @@ class Delivery:
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
+        if self._journal_loaded.is_alive() and len(self._early) < EARLY_PARTS:
+            # the journal is still loading: the next chunks are validated meanwhile
+            self._early.append(part)
+            return self._book()
+        return self._take_early() + self._take(part)
+
+    def _take_early(self) -> list[RejectedRow]:
+        """The parts that came while the journal loaded, now that it has."""
         self._journal_loaded.join()
         if self._journal_error is not None:
             raise self._journal_error
+        refused: list[RejectedRow] = []
+        while self._early:
+            refused += self._take(self._early.pop(0))
+        return refused
+
+    def _take(self, part: ValidatedChunk) -> list[RejectedRow]:
         if self.failure is not None or self.stop.requested:
             if len(part.offsets) and self._not_taken is None:
                 self._not_taken = int(part.rows[0])
@@ -214,6 +234,7 @@ class Delivery:
 
     def finish(self) -> list[RejectedRow]:
         """Send what is left (unless the run is ending early), wait for the answers, book them."""
+        refused = self._take_early()
         # the file is read: what is left to send is known now, not estimated (a quota's last
         # window goes at once when the rest fits in it)
         with self._outbox.mutex:
@@ -223,12 +244,13 @@ class Delivery:
         while self.pending and self.failure is None and not self.stop.requested:
             self._submit(len(self.pending))
         self.close()
-        return self._book()
+        return refused + self._book()
 
     def first_unsent_row(self) -> int | None:
         """The first row that the server has not settled (accepted or refused), if any:
         a re-run goes on from there."""
         waiting = list(self._unsettled.values())
+        waiting += [int(part.rows[0]) for part in self._early if len(part.offsets)]
         if self.pending:
             waiting.append(self.pending[0].row)
         if self._not_taken is not None:
