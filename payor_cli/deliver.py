@@ -179,13 +179,14 @@ class Delivery:
             return self._book()  # nothing more goes out
         prints = part.fingerprints
         keys = part.keys
-        reprinted = self._reprinted(part, prints) if len(self.legacy) else None
         if self.full:
+            if len(self.legacy):  # sent anyway; a sender still sees today's fingerprints
+                self._reprinted(part, prints, np.arange(len(prints)))
             fresh = list(range(len(prints)))
         else:
             same = contains(self.known, prints)
-            if reprinted is not None:
-                same |= reprinted
+            if len(self.legacy):
+                same |= self._reprinted(part, prints, np.flatnonzero(~same))
             fresh = np.flatnonzero(~same).tolist()
             unchanged = len(prints) - len(fresh)
             if part.sizes is not None:
@@ -281,13 +282,12 @@ class Delivery:
                 # the sender is busy: book its answers meanwhile, so progress stays live
                 self._refused.extend(self._take_events())
 
-    def _reprinted(self, part: ValidatedChunk, prints: np.ndarray) -> np.ndarray:
-        """The rows an entry of an older journal knows unchanged (their BLAKE2b matches): the
-        entry gets today's fingerprint, so this costs one hash a row only once."""
-        candidates = np.flatnonzero(~contains(self.known, prints)) if not self.full else None
-        texts = part.payloads if candidates is None else part.payloads.take(candidates)
-        if candidates is None:
-            candidates = np.arange(len(prints))
+    def _reprinted(
+        self, part: ValidatedChunk, prints: np.ndarray, candidates: np.ndarray
+    ) -> np.ndarray:
+        """Which rows (of the `candidates`) an entry of an older journal knows unchanged: their
+        BLAKE2b matches. The entry gets today's fingerprint, so a row costs that hash once."""
+        texts = part.payloads if len(candidates) == len(prints) else part.payloads.take(candidates)
         old = legacy_fingerprints(texts.cast(pa.binary()).to_pylist())
         hits = candidates[contains(self.legacy, old)]
         keys = [part.keys[i] for i in hits.tolist()]
