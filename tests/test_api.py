@@ -166,3 +166,14 @@ def test_a_failed_run_still_writes_its_report(tmp_path: Path):
     written = json.loads(report.read_text())
     assert written["exit_code"] == 2
     assert "column 'Customer' (customerNumber) is not in the header row" in written["error"]
+
+
+def test_the_readme_notebook_cell_runs_as_written(tmp_path: Path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    cell = readme.split("## From a notebook", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("PAYOR_STATE_DIR", str(tmp_path / "state"))
+    namespace: dict = {}
+    exec(compile(cell, "README.md", "exec"), namespace)
+    assert namespace["run"].summary["rows_accepted"] == 1
+    assert namespace["run"].rejected == []
+    assert (tmp_path / "state" / "sandbox.sqlite").exists()  # PAYOR_STATE_DIR, not the home
