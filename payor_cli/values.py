@@ -67,17 +67,25 @@ def empty_to_null(cells: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _lengths_if_trimmed(cells: pa.Array) -> np.ndarray | None:
-    """The cells' lengths in bytes when no cell could start or end with white space (its first
-    and last bytes are printable ASCII), found from the column's buffers; else None."""
+def _string_bytes(cells: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A string column's cell bounds (offsets into the bytes) and its bytes, without a copy;
+    None for another type or no cells."""
     if not pa.types.is_string(cells.type) or len(cells) == 0:
         return None
     _, offsets, data = cells.buffers()
     bounds = np.frombuffer(offsets, np.int32, len(cells) + 1, cells.offset * 4)
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.empty(0, np.uint8)
+    return bounds, raw
+
+
+def _lengths_if_trimmed(cells: pa.Array) -> np.ndarray | None:
+    """The cells' lengths in bytes when no cell could start or end with white space (its first
+    and last bytes are printable ASCII), found from the column's buffers; else None."""
+    found = _string_bytes(cells)
+    if found is None:
+        return None
+    bounds, raw = found
     lengths = np.diff(bounds)
-    if data is None:
-        return lengths
-    raw = np.frombuffer(data, np.uint8)
     filled = lengths > 0
     edges = np.concatenate([raw[bounds[:-1][filled]], raw[bounds[1:][filled] - 1]])
     # a space or control byte, or a byte of a multi-byte character (maybe a no-break space)
@@ -112,13 +120,11 @@ _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 def _may_need_escape(cells: pa.Array) -> bool:
     """Whether any byte of the cells' text is a quote, a backslash or a control character: one
     numpy pass over the column's bytes, far cheaper than a regex per cell."""
-    if not pa.types.is_string(cells.type) or len(cells) == 0:
+    found = _string_bytes(cells)
+    if found is None:
         return True
-    _, offsets, data = cells.buffers()
-    if data is None:
-        return False
-    ends = np.frombuffer(offsets, np.int32, len(cells) + 1, cells.offset * 4)[[0, -1]]
-    raw = np.frombuffer(data, np.uint8)[ends[0] : ends[1]]
+    bounds, raw = found
+    raw = raw[bounds[0] : bounds[-1]]
     return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C)).any())
 
 
