@@ -308,7 +308,11 @@ class ApiClient:
                 f"gave up on {url} after {tries} ({self.policy.max_retries} retries): {cause}",
                 "the server or network is failing; a re-run goes on from the last accepted batch",
             )
-        asked = server_wait(response.headers, self.clock) if response is not None else None
+        asked = (
+            server_wait(response.headers, self.clock, response.status_code)
+            if response is not None
+            else None
+        )
         # never sooner than the backoff: "Retry-After: 0" on every answer would spend all the
         # tries in a moment
         wait = max(asked or 0.0, self.policy.backoff(attempt, self.clock))

@@ -41,14 +41,22 @@ class RetryPolicy:
         return clock.random() * min(self.cap_s, self.base_s * 2**attempt)
 
 
-def server_wait(headers: Mapping[str, str], clock: Clock) -> float | None:
-    """Seconds the server asked us to wait (Retry-After, else X-RateLimit-Reset), if any."""
+def server_wait(headers: Mapping[str, str], clock: Clock, status: int = 429) -> float | None:
+    """Seconds the server asked us to wait before trying again, if it asked.
+
+    `Retry-After` always asks. `X-RateLimit-Reset` is the end of the quota's window, and APIs
+    send it on every answer, faults included: it is a wait only when the quota is spent
+    (`X-RateLimit-Remaining` 0) or on a 429 that gives no `Retry-After`. A 5xx with quota left
+    is retried on the backoff, not held until the window ends.
+    """
     retry_after = headers.get("Retry-After")
     if retry_after:
         seconds = _seconds_or_date(retry_after, clock)
         if seconds is not None:
             return seconds
-    return reset_wait(headers, clock)
+    if status == 429 or quota_spent(headers):
+        return reset_wait(headers, clock)
+    return None
 
 
 def reset_wait(headers: Mapping[str, str], clock: Clock) -> float | None:

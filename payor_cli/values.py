@@ -387,10 +387,17 @@ def object_members(columns: dict[str, Converted], opening: str = ",") -> list[pa
 
 
 def json_objects(columns: dict[str, Converted], anchor: str) -> pa.Array:
-    """'{...}' per row, members in the order given but `anchor` first: a field that is never
-    empty in the rows that are sent (a required one), so it can carry the opening brace."""
+    """'{...}' per row, members in the order given but `anchor` first, empty values left out.
+
+    When the anchor is never empty (a required field, in the usual chunk) it carries the
+    opening brace and the join is one pass; otherwise every member brings its own comma and
+    the first one is replaced by the brace, so an empty first member never loses it.
+    """
     ordered = {anchor: columns[anchor]} | {k: v for k, v in columns.items() if k != anchor}
-    return pc.binary_join_element_wise(*_merged([*object_members(ordered, "{"), "}"]), "")
+    if columns[anchor].json.null_count == 0:
+        return pc.binary_join_element_wise(*_merged([*object_members(ordered, "{"), "}"]), "")
+    body = pc.binary_join_element_wise(*_merged(object_members(ordered)), "")
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(body, 1), "}", "")
 
 
 def _merged(parts: list[pa.Array | str]) -> list[pa.Array | str]:

@@ -152,6 +152,25 @@ def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server):
     assert report["invoices"]["requests"] + report["customers"]["requests"] == stats["requests"]
 
 
+def test_faults_under_an_hourly_quota_are_retried_not_held_for_the_window(
+    setup, upload, sandbox_server
+):
+    """Every answer carries X-RateLimit-* (faults too), Reset the end of an hour's window: a
+    5xx with quota left is retried on the backoff, not read as "wait an hour"."""
+    source, config, rows = setup(30)
+    server = bs_server(
+        sandbox_server, "--fault-rate", "0.2", "--faults", "500,502,503", "--seed", "5",
+        "--rate-limit", "1000", "--rate-window", "3600", "--reset-style", "epoch",
+    )  # fmt: skip
+    run, report = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    stats = server.stats()
+    assert sum(stats["injected"].values()) > 0
+    assert stats["writes"]["invoices"] == 30
+    assert report["invoices"]["retries"] + report["customers"]["retries"] > 0
+
+
 def test_a_crm_that_holds_some_records_adopts_them(setup, upload, sandbox_server, tmp_path):
     source, config, rows = setup(20)
     server = bs_server(sandbox_server)

@@ -336,3 +336,29 @@ def test_an_adopted_invoice_is_brought_to_the_files_content(
     run, _ = upload(server, source, config)  # a journal that knows nothing: look-ups
     assert run.code == 0, run.text
     assert {line[2] for line in stored(server)["RE-0002"]} == {Decimal("3.33")}
+
+
+def test_empty_first_line_field_and_empty_street_are_left_out(upload, sandbox_server, tmp_path):
+    """An empty cell leaves its field out at every level: a line whose description (its first
+    mapped field) is empty, an address whose street is empty. Every invoice still arrives."""
+    mapping = MAPPING.replace('city = "Ort"', 'address = "Strasse"\ncity = "Ort"\nzip = "PLZ"')
+    rows = [[*HEADER, "Strasse", "PLZ"]]
+    for i, row in enumerate(export(12)[1:]):
+        street = "" if row[0] in ("Firma 1 GmbH", "Firma 3 GmbH") else "Hauptstr. 1"
+        row = [*row, street, "10115"]
+        row[8] = "" if i % 3 == 0 else row[8]  # the line's description
+        rows.append(row)
+    source = write_csv(tmp_path / "export.csv", rows)
+    config = write_mapping(tmp_path / "payor.toml", mapping)
+    server = oo_server(sandbox_server, "--fault-rate", "0.2", "--faults", "500,503,drop")
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    lines = [line for r in server.records("invoices") for line in r["invoiceLines"]]
+    assert len(lines) == len(rows) - 1
+    assert sum("description" not in line for line in lines) == sum(r[8] == "" for r in rows[1:])
+    assert all(line.get("description") != "" for line in lines)
+    addresses = [a for c in server.records("customers") for a in c["addresses"]]
+    assert addresses, "every company has a city and zip"
+    assert all(a.get("street") != "" for a in addresses)
+    assert sum("street" not in a for a in addresses) == 2
+    assert {a["zip"] for a in addresses} == {"10115"}

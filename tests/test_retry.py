@@ -58,3 +58,27 @@ def test_full_jitter_is_capped_exponential():
     assert [policy.backoff(n, top) for n in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     assert policy.backoff(5, fake_clock(0.0)) == 0.0
     assert policy.backoff(3, fake_clock(0.25)) == 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_fault_with_quota_left_is_no_wait_for_the_reset(status):
+    """A 5xx carries the window's X-RateLimit-Reset like every answer: with quota left it asks
+    for no wait (the backoff decides)."""
+    headers = {"X-RateLimit-Remaining": "412", "X-RateLimit-Reset": str(int(NOW + 991))}
+    assert server_wait(headers, fake_clock(), status) is None
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_spent_quota_waits_for_the_reset(status):
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW + 40))}
+    assert server_wait(headers, fake_clock(), status) == pytest.approx(40)
+
+
+def test_a_429_without_retry_after_waits_for_the_reset():
+    headers = {"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": str(int(NOW + 25))}
+    assert server_wait(headers, fake_clock(), 429) == pytest.approx(25)
+
+
+def test_retry_after_on_a_503_is_a_wait():
+    headers = {"Retry-After": "4", "X-RateLimit-Remaining": "9", "X-RateLimit-Reset": "900"}
+    assert server_wait(headers, fake_clock(), 503) == 4.0

@@ -205,9 +205,16 @@ class CompanySender(OneByOne):
             )
             if answer.outcome not in ("accepted", "found"):  # found: it arrived after all
                 return f"{info_type.lower()}: {answer.message or 'refused'}"
-        parts = {k: data[k] for k in ("address", "city", "state", "zip", "country") if data.get(k)}
-        if parts:
-            address = {"street": parts.pop("address", ""), **parts}
+        # the portal calls the street "street"; an empty cell leaves its part out
+        names = {
+            "address": "street",
+            "city": "city",
+            "state": "state",
+            "zip": "zip",
+            "country": "country",
+        }
+        address = {names[k]: data[k] for k in names if data.get(k)}
+        if address:
             address |= {"category": "Billing", "isPrimary": True}
             answer = self.client.send(
                 "POST",
@@ -375,12 +382,13 @@ class InvoiceSender(OneByOne):
         for line in data.pop("invoiceLines", []):
             item = line.pop("item", None) or catalog.default_item
             tax = line.pop("tax", None)
+            described = {"description": line["description"]} if "description" in line else {}
             lines.append(
                 {
                     "invoiceItemID": catalog.items.get(str(item), 0),
                     "invoiceTax1ID": catalog.taxes.get(str(tax), 0) if tax else 0,
                     "invoiceTax2ID": 0,
-                    "description": line.get("description", ""),
+                    **described,  # an empty cell leaves the field out, as everywhere
                     "quantity": line.get("quantity", Number("1")),
                     "price": line["price"],
                     "discount": line.get("discount", Number("0")),
@@ -397,7 +405,7 @@ def _same_lines(existing: dict, body: dict) -> bool:
         return [
             (
                 line.get("invoiceItemID"),
-                str(line.get("description", "")),
+                str(line.get("description") or ""),
                 Decimal(str(line.get("quantity"))),
                 Decimal(str(line.get("price"))),
                 Decimal(str(line.get("discount", 0))),
