@@ -399,6 +399,16 @@ class Delivery:
                 self._entries[kind] = self.journal.entries(kind)
         return self._entries[kind]
 
+    def intend(self, key: str) -> None:
+        """A create of `key` goes out now (journalled first; see Journal.intend)."""
+        with self._journal_lock:
+            self.journal.intend(self.kind.name, key)
+
+    def open_intents(self) -> set[str]:
+        """Keys of this kind whose create an earlier run sent without learning how it went."""
+        with self._journal_lock:
+            return self.journal.open_intents(self.kind.name)
+
     def check_stop(self) -> None:
         self.stop.check()
 

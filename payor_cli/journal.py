@@ -138,11 +138,33 @@ class Journal:
         scope = self._scope(kind)
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            rows = list(rows)
             self.db.executemany(
                 "INSERT OR REPLACE INTO accepted (scope, key, fingerprint, remote_id, print_kind)"
                 " VALUES (?, ?, ?, ?, ?)",
                 ((scope, key, fp, remote_id, PRINTS) for key, fp, remote_id in rows),
             )
+            self.db.executemany(  # an accepted create is settled
+                "DELETE FROM intents WHERE scope = ? AND key = ?",
+                ((scope, key) for key, _, _ in rows),
+            )
+
+    def intend(self, kind: str, key: str) -> None:
+        """Note, durably, that a create of `key` goes out now: if no answer says how it went
+        (a kill, a lost connection), the next run knows to look for it before creating it."""
+        scope = self._scope(kind)
+        with self.lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "INSERT OR IGNORE INTO intents (scope, key) VALUES (?, ?)", (scope, key)
+            )
+
+    def open_intents(self, kind: str) -> set[str]:
+        """The keys of `kind` whose create went out and was never settled (accepted)."""
+        scope = self._scope(kind)
+        with self.lock:
+            rows = self.db.execute("SELECT key FROM intents WHERE scope = ?", (scope,)).fetchall()
+        return {key for (key,) in rows}
 
     def entries(self, kind: str) -> dict[str, tuple[int, str | None]]:
         """Key -> (fingerprint, remote id) of every accepted record of `kind`."""
@@ -206,6 +228,10 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute(
                 f"ALTER TABLE accepted ADD COLUMN print_kind INTEGER NOT NULL DEFAULT {LEGACY_PRINTS}"
             )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS intents (scope INTEGER NOT NULL, key TEXT NOT NULL,"
+        " PRIMARY KEY (scope, key)) WITHOUT ROWID"
+    )
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

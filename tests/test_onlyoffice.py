@@ -5,6 +5,11 @@ lines, nothing created twice whatever the network does, Draft invoices updated, 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -362,3 +367,47 @@ def test_empty_first_line_field_and_empty_street_are_left_out(upload, sandbox_se
     assert all(a.get("street") != "" for a in addresses)
     assert sum("street" not in a for a in addresses) == 2
     assert {a["zip"] for a in addresses} == {"10115"}
+
+
+def test_a_new_company_costs_no_look_up_by_name(setup, payor, sandbox_server, tmp_path):
+    """Per new company: its e-mail looked up, the create, its e-mail, phone and address; a
+    look-up by name is only for a create an earlier run left without an answer."""
+    source, config, _ = setup(10)
+    server = oo_server(sandbox_server)
+    run = payor(
+        "upload", "customers", source, "--config", config, "--base-url", server.url,
+        "--state-dir", tmp_path / "state", "--report-json", tmp_path / "report.json",
+        env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
+    )  # fmt: skip
+    assert run.code == 0, run.text
+    assert len(server.records("customers")) == 5
+    assert server.stats()["requests"] == 5 * 5
+    assert json.loads((tmp_path / "report.json").read_text())["requests"] == 5 * 5
+
+
+def test_a_run_killed_among_its_creates_leaves_no_company_twice(
+    setup, upload, sandbox_server, tmp_path
+):
+    """Killed between a company's create and its e-mail: the next run finds the create it
+    journalled as open by the company's name, and gives it its e-mail."""
+    source, config, rows = setup(30)
+    server = oo_server(sandbox_server, "--latency", "0.15")
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "payor_cli", "upload", "customers", source, "--config", config,
+         "--base-url", server.url, "--state-dir", tmp_path / "state", "--concurrency", "1"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
+        | {"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while server.stats()["writes"]["customers"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    companies = server.records("customers")
+    assert sorted(c["companyName"] for c in companies) == [f"Firma {c} GmbH" for c in range(5)]
+    emails = [d["data"] for c in companies for d in c["commonData"] if d["infoType"] == "Email"]
+    assert sorted(emails) == [f"Buchhaltung{c}@Firma.example" for c in range(5)]
+    assert stored(server) == expected(rows)

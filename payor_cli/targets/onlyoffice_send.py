@@ -146,12 +146,14 @@ class CompanySender(OneByOne):
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
         super().__init__(kind, client, outlet)
         self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
+        self.unsettled = outlet.open_intents()
 
     def one(self, pending: Pending) -> None:
         data = pending.data()
         company = self.ids.get(pending.key) or find_by_email(self.client, data["email"])
-        if company is None:
-            # a company created by a run that got no answer has no e-mail yet: found by name
+        if company is None and pending.key in self.unsettled:
+            # an earlier run's create got no answer: the company may be there without its
+            # e-mail yet, found only by its name (only such creates cost this look-up)
             company = find_company(self.client, data["companyName"], without_email=True)
         if company is not None:
             answer = self.client.send(
@@ -167,6 +169,7 @@ class CompanySender(OneByOne):
                 self.outlet.refused(pending, answer.message or f"HTTP {answer.status}")
                 return
         if company is None:
+            self.outlet.intend(pending.key)
             answer = self.client.send(
                 "POST",
                 self.kind.path,
