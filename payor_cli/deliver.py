@@ -322,10 +322,13 @@ class Delivery:
             elif event == "requests":
                 summary.requests += data[0]
                 summary.retries += data[1]
-            elif event == "accepted":
+            elif event in ("accepted", "unchanged"):
                 batch = data[0]
-                summary.rows_accepted += sum(p.size for p in batch)
-                if totals is not None:
+                if event == "accepted":
+                    summary.rows_accepted += sum(p.size for p in batch)
+                else:
+                    summary.rows_unchanged += sum(p.size for p in batch)
+                if totals is not None:  # in the CRM as the file has it: counted as accepted
                     for p in batch:
                         if p.amount is not None:
                             totals.add_value("accepted", p.amount, p.currency)
@@ -391,6 +394,11 @@ class Delivery:
 
     def refused(self, pending: Pending, reason: str, kind: str = "server_rejected") -> None:
         self._events.put(("refused", pending, reason, kind))
+
+    def unchanged(self, batch: list[Pending]) -> None:
+        """Records the sender found as the journal knows them, so sent nothing for (--full on
+        an API that cannot resend them): unchanged, not accepted in this run."""
+        self._events.put(("unchanged", batch))
 
     def journalled(self, kind: str) -> dict[str, tuple[int, str | None]]:
         """Key -> (fingerprint, remote id) of what the journal holds for `kind`."""

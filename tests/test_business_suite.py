@@ -367,3 +367,20 @@ def test_a_key_with_a_line_break_is_a_clear_error_and_never_shown(setup, payor, 
     assert "holds a control character" in run.err
     assert "Qz7x" not in run.text + log.read_text()
     assert "Wv93k" not in run.text + log.read_text()
+
+
+def test_full_counts_invoices_it_cannot_resend_as_unchanged_not_accepted(
+    setup, upload, sandbox_server
+):
+    """--full on an API that cannot update an invoice: the ones the journal knows unchanged
+    are not sent, and rows_accepted counts only what the server accepted in this run."""
+    source, config, rows = setup(10)
+    server = bs_server(sandbox_server)
+    assert upload(server, source, config)[0].code == 0
+    run, report = upload(server, source, config, "--full")
+    assert run.code == 0, run.text
+    invoices = report["invoices"]
+    assert (invoices["rows_sent"], invoices["rows_accepted"]) == (0, 0)
+    assert invoices["rows_unchanged"] == len(rows) - 1
+    assert invoices["totals"]["(none)"]["accepted"] == invoices["totals"]["(none)"]["read"]
+    assert server.stats()["writes"]["invoices"] == 10

@@ -411,3 +411,17 @@ def test_a_run_killed_among_its_creates_leaves_no_company_twice(
     emails = [d["data"] for c in companies for d in c["commonData"] if d["infoType"] == "Email"]
     assert sorted(emails) == [f"Buchhaltung{c}@Firma.example" for c in range(5)]
     assert stored(server) == expected(rows)
+
+
+def test_full_counts_invoices_known_unchanged_as_unchanged_not_accepted(
+    setup, upload, sandbox_server
+):
+    source, config, rows = setup(8)
+    server = oo_server(sandbox_server)
+    assert upload(server, source, config)[0].code == 0
+    run, report = upload(server, source, config, "--full")
+    assert run.code == 0, run.text
+    invoices = report["invoices"]
+    assert (invoices["rows_sent"], invoices["rows_accepted"]) == (0, 0)
+    assert invoices["rows_unchanged"] == len(rows) - 1
+    assert server.stats()["writes"]["invoices"] == 8

@@ -222,7 +222,7 @@ class InvoiceSender(OneByOne):
         known = self.entries.get(pending.key)
         if known is not None and known[1]:
             if known[0] == pending.fingerprint:
-                self.outlet.accepted([pending], [known[1]])  # there already, as it is (--full)
+                self.outlet.unchanged([pending])  # there already, as it is (--full)
             else:
                 self.outlet.refused(
                     pending,

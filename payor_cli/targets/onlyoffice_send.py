@@ -321,8 +321,8 @@ class InvoiceSender(OneByOne):
         body = self._body(data, contact)
         known = self.entries.get(pending.key)
         if known is not None and known[1]:
-            if known[0] == pending.fingerprint:
-                self.outlet.accepted([pending], [known[1]])
+            if known[0] == pending.fingerprint:  # there already, as it is (--full)
+                self.outlet.unchanged([pending])
                 return
             self._update(pending, int(known[1]), body)
             return
