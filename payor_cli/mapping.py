@@ -28,6 +28,7 @@ SECTION_KEYS = {
     "missing",
     "fields",
     "lines",
+    "currency_column",
 }
 FIELD_KEYS = {
     "column",
@@ -106,6 +107,9 @@ class Mapping:
     lines: dict[str, FieldSpec] | None = None
     """The fields of one invoice line (`[invoices.lines]`), for targets whose invoices have
     lines; None: each invoice gets one line from its amount."""
+    currency_column: str | None = None
+    """The column that names each row's currency, for the control totals of a target whose
+    API takes no currency."""
 
     @property
     def groups_rows(self) -> bool:
@@ -137,6 +141,8 @@ class BoundMapping:
     skip: list[tuple[int, str, str]]
     required_columns: list[int]
     lines: list[BoundField] | None = None
+    currency_index: int | None = None
+    """The column of `currency_column`, where the mapping names one."""
 
 
 def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
@@ -237,8 +243,21 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
                 f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}"
             ) from None
         skip.append(SkipRule(str(rule.get("column", "")), rule["pattern"]))
+    currency_column = section.get("currency_column")
+    if currency_column is not None and not (isinstance(currency_column, str) and currency_column):
+        raise MappingError(
+            f"{source}: currency_column must be a column header",
+            'e.g. currency_column = "Currency": the totals are then per currency',
+        )
     return Mapping(
-        kind, ordered, tuple(key), tuple(skip), _input_options(section, source), source, lines
+        kind,
+        ordered,
+        tuple(key),
+        tuple(skip),
+        _input_options(section, source),
+        source,
+        lines,
+        currency_column,
     )
 
 
@@ -507,4 +526,7 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
             + [c for c, _ in (b.object_columns or {}).values()]
         }
     )
-    return BoundMapping(mapping, headers, bound, skip, required_columns, lines)
+    currency_index = (
+        find(mapping.currency_column, "currency_column") if mapping.currency_column else None
+    )
+    return BoundMapping(mapping, headers, bound, skip, required_columns, lines, currency_index)

@@ -237,7 +237,8 @@ class Reporter:
         if totals is not None:
             for currency, stages in sorted(totals.sums.items()):
                 parts = ", ".join(f"{k} {totals.shown(currency, k)}" for k in stages)
-                self.line(f"{summary.kind}: {totals.field} total {currency}: {parts}", show=show)
+                heading = currency if totals.is_currency(currency) else f"({currency})"
+                self.line(f"{summary.kind}: {totals.field} total {heading}: {parts}", show=show)
 
     def _tables(self, summary: RunSummary) -> None:
         counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")

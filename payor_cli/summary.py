@@ -12,7 +12,10 @@ import pyarrow as pa
 from .values import DECIMAL_PLACES
 
 FIRST_ROWS = 10
-NO_CURRENCY = "(none)"
+NO_CURRENCY_COLUMN = "no currency column"
+"""The totals' heading where the file names no currency (amounts of any currency added)."""
+NO_CURRENCY = "currency empty"
+"""The totals' heading for rows whose currency cell is empty."""
 
 
 @dataclass(frozen=True)
@@ -115,17 +118,26 @@ class Totals:
     UNIT = Decimal(10) ** DECIMAL_PLACES
     """Amounts come in 10**-6 of a currency unit."""
 
-    def __init__(self, places: int | None = 2, field: str = "invoiceAmount") -> None:
+    def __init__(
+        self, places: int | None = 2, field: str = "invoiceAmount", *, currencies: bool = True
+    ) -> None:
         self.places = places
         self.field = field
         self.sums: dict[str, dict[str, int]] = {}
+        self._unnamed = NO_CURRENCY if currencies else NO_CURRENCY_COLUMN
+        """The heading of amounts with no currency: an empty cell, or no column at all."""
 
     def _bucket(self, currency: str | None) -> dict[str, int]:
-        name = currency or NO_CURRENCY
+        name = currency or self._unnamed
         bucket = self.sums.get(name)
         if bucket is None:
             bucket = self.sums[name] = dict.fromkeys(self.STAGES, 0)
         return bucket
+
+    @staticmethod
+    def is_currency(heading: str) -> bool:
+        """Whether a heading of the sums is a currency (not "no currency column")."""
+        return heading not in (NO_CURRENCY, NO_CURRENCY_COLUMN)
 
     def add(self, stage: str, amounts: pa.Array, currencies: pa.Array) -> None:
         if len(amounts) == 0:

@@ -235,7 +235,11 @@ def new_summary(source: Source, dry_run: bool) -> RunSummary:
         places = decimal_places(amount.scale) if amount is not None else 0
         if source.kind.field(amount_field).type is FieldType.MONEY:
             places = 2
-        summary.totals = Totals(places, amount_field)
+        currency = source.target.currency_field
+        named = source.mapping.currency_column is not None or (
+            currency is not None and currency in source.mapping.fields
+        )
+        summary.totals = Totals(places, amount_field, currencies=named)
     return summary
 
 
@@ -365,6 +369,8 @@ def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
     summary.totals.add("read", *part.read_amounts)
     summary.totals.add("rejected", *part.rejected_amounts)
     summary.totals.add("valid", part.amounts, part.currencies)
+    for stage, amount, currency in part.amount_extras:
+        summary.totals.add_value(stage, amount, currency)
 
 
 def exit_code(summary: RunSummary) -> int:

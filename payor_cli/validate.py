@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
@@ -42,6 +42,9 @@ class ValidatedChunk:
     currencies: pa.Array | None = None
     read_amounts: tuple[pa.Array, pa.Array] | None = None
     rejected_amounts: tuple[pa.Array, pa.Array] | None = None
+    amount_extras: list[tuple[str, Decimal, str | None]] = field(default_factory=list)
+    """(stage, amount in Totals units, currency) of rows whose amount the arrays cannot hold
+    (more decimals or digits than they have): refused rows, still in the totals."""
 
     @property
     def rows(self) -> np.ndarray:
@@ -79,6 +82,7 @@ class Validator:
         self.link_field = target.linked_field(self.kind)
         self.amount_field = target.amount_field
         self.currency_field = target.currency_field
+        self._extras: dict[int, Decimal] = {}
         self.missing_of = {
             index: b.spec.missing
             for b in bound.fields
@@ -131,8 +135,9 @@ class Validator:
             ]
         )
         groups = None
-        amounts = self._amounts_read(plain, literals)
+        amounts, self._extras = self._amounts_read(plain, literals)
         if self.bound.mapping.groups_rows:
+            self._extras = {}  # a record's amount is made from its rows (see _records)
             groups = records.adjacent(key_plain.to_pylist(), active_np)
             payloads, amounts = self._records(chunk, groups, literals, lines, errors)
             heads = groups.heads
@@ -200,17 +205,45 @@ class Validator:
         if links is not None:
             result.links = take(links).to_pylist()
         if amounts is not None:
-            currencies = plain.get(self.currency_field) if self.currency_field else None
+            currencies = self._currencies(plain, column)
             counted = heads & ~merged
             refused = rejected_np & heads if groups is not None else rejected_np
-            self._amounts(result, amounts, currencies, counted, refused)
+            self._amounts(result, amounts, currencies, counted, refused, self._extras)
         return result
+
+    def _currencies(self, plain: dict[str, pa.Array], column) -> pa.Array | None:
+        """Each row's currency for the totals: the mapped currency field, else the column the
+        mapping names for the report (`currency_column`); None: the file names none."""
+        if self.currency_field and self.currency_field in plain:
+            return plain[self.currency_field]
+        if self.bound.currency_index is not None:
+            return pc.utf8_upper(column(self.bound.currency_index))
+        return None
 
     def _amounts_read(
         self, plain: dict[str, pa.Array], literals: dict[str, values.Converted]
-    ) -> pa.Array | None:
+    ) -> tuple[pa.Array | None, dict[int, Decimal]]:
         """The amount of each row as the file states it, exact (10**-6 units), for the control
-        totals: also where the API's value could not be made (not whole after scale)."""
+        totals: also where the API's value could not be made (not whole after scale); an amount
+        those units cannot hold (more decimals) is given apart, by row offset."""
+        units = self._amount_units(plain, literals)
+        if units is None or units.null_count == plain[self.amount_field].null_count:
+            return units, {}
+        spec = self._bound_by_name[self.amount_field].spec
+        lost = pc.and_(pc.is_valid(plain[self.amount_field]), pc.is_null(units))
+        offsets = np.flatnonzero(lost.to_numpy(zero_copy_only=False))
+        cells = pc.take(plain[self.amount_field], pa.array(offsets, pa.int64()))
+        numbers = values.exact_numbers(cells, spec.decimal, spec.thousands)
+        extras = {
+            int(o): n * Totals.UNIT
+            for o, n in zip(offsets.tolist(), numbers, strict=True)
+            if n is not None
+        }
+        return units, extras
+
+    def _amount_units(
+        self, plain: dict[str, pa.Array], literals: dict[str, values.Converted]
+    ) -> pa.Array | None:
         bound_field = self._bound_by_name.get(self.amount_field)
         if bound_field is None or bound_field.spec.sum:
             return None  # a sum's amount is the record's, made in _records
@@ -365,6 +398,7 @@ class Validator:
         currencies: pa.Array | None,
         counted_np: np.ndarray,
         rejected_np: np.ndarray,
+        extras: dict[int, Decimal],
     ) -> None:
         """Control totals' inputs: a merged row repeats a record already counted, so it adds
         nothing to what was read."""
@@ -378,6 +412,12 @@ class Validator:
         result.read_amounts = (pc.filter(amounts, counted), pc.filter(currencies, counted))
         refused = pa.array(rejected_np)
         result.rejected_amounts = (pc.filter(amounts, refused), pc.filter(currencies, refused))
+        for offset, amount in extras.items():
+            currency = currencies[offset].as_py()
+            if counted_np[offset]:
+                result.amount_extras.append(("read", amount, currency))
+            if rejected_np[offset]:
+                result.amount_extras.append(("rejected", amount, currency))
 
     def _skipped(self, chunk: Chunk, column, n: int) -> pa.Array:
         """Report furniture: rows with every required column empty (or blank), and skip rules."""

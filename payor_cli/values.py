@@ -236,6 +236,50 @@ def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal
     if plain is not None:
         return Converted(pc.cast(plain, pa.string()), [], plain)
     present = pc.is_valid(cells)
+    canonical, negative, well_formed = _canonical(cells, decimal, thousands)
+
+    exponent = _power_of_ten(scale)
+    if exponent is not None:
+        whole, fraction_left = _shift_point(canonical, exponent)
+    else:
+        whole, fraction_left = _scale_exactly(canonical, scale)
+    digits = pc.utf8_ltrim(whole, "0")
+    digits = pc.if_else(pc.equal(digits, ""), "0", digits)
+    too_large = pc.fill_null(pc.greater(pc.utf8_length(digits), _MAX_DIGITS), False)
+    ok = pc.and_(pc.fill_null(pc.invert(fraction_left), False), pc.invert(too_large))
+    magnitude = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
+    values = pc.if_else(negative, pc.negate(magnitude), magnitude)
+    not_number = pc.and_kleene(present, pc.invert(well_formed))
+    shown_scale = f" × {scale.normalize():f}" if scale != 1 else ""
+    faults = [
+        Fault(not_number, "not_a_number", "is not a number"),
+        Fault(
+            pc.fill_null(pc.and_(well_formed, fraction_left), False),
+            "not_whole",
+            f"is not a whole number{shown_scale} (nothing is rounded; check scale)",
+        ),
+        Fault(pc.and_(pc.fill_null(well_formed, False), too_large), "too_large", "is too large"),
+    ]
+    literal = pc.cast(values, pa.string())
+    return Converted(literal, faults, values)
+
+
+def exact_numbers(cells: pa.Array, decimal: str, thousands: str | None) -> list[Decimal | None]:
+    """Each cell as the exact number it states, by the integer rules but with any number of
+    decimals and digits (None: not a number). For the few cells the fast paths refuse."""
+    canonical, negative, _ = _canonical(cells, decimal, thousands)
+    found: list[Decimal | None] = []
+    for text, minus in zip(canonical.to_pylist(), negative.to_pylist(), strict=True):
+        number = Decimal(text) if text not in (None, "", ".") else None
+        found.append(-number if number is not None and minus else number)
+    return found
+
+
+def _canonical(
+    cells: pa.Array, decimal: str, thousands: str | None
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """A number's text as plain digits with "." for its point (null: not a number), whether it
+    is negative, and whether it is well formed: the one grammar of amounts."""
     cells = pc.replace_substring(cells, "\u2212", "-")  # the typographic minus of some locales
     cleaned = pc.replace_substring_regex(pc.replace_substring_regex(cells, _CODE, ""), _NOISE, "")
     parts = pc.extract_regex(cleaned, _SIGNED)
@@ -263,32 +307,7 @@ def integer(cells: pa.Array, decimal: str, thousands: str | None, scale: Decimal
     if decimal != ".":
         canonical = pc.replace_substring(canonical, decimal, ".")
     canonical = pc.if_else(well_formed, canonical, pa.scalar(None, pa.string()))
-    negative = pc.greater(minuses, 0)
-
-    exponent = _power_of_ten(scale)
-    if exponent is not None:
-        whole, fraction_left = _shift_point(canonical, exponent)
-    else:
-        whole, fraction_left = _scale_exactly(canonical, scale)
-    digits = pc.utf8_ltrim(whole, "0")
-    digits = pc.if_else(pc.equal(digits, ""), "0", digits)
-    too_large = pc.fill_null(pc.greater(pc.utf8_length(digits), _MAX_DIGITS), False)
-    ok = pc.and_(pc.fill_null(pc.invert(fraction_left), False), pc.invert(too_large))
-    magnitude = pc.cast(pc.if_else(ok, digits, pa.scalar(None, pa.string())), pa.int64())
-    values = pc.if_else(negative, pc.negate(magnitude), magnitude)
-    not_number = pc.and_kleene(present, pc.invert(well_formed))
-    shown_scale = f" × {scale.normalize():f}" if scale != 1 else ""
-    faults = [
-        Fault(not_number, "not_a_number", "is not a number"),
-        Fault(
-            pc.fill_null(pc.and_(well_formed, fraction_left), False),
-            "not_whole",
-            f"is not a whole number{shown_scale} (nothing is rounded; check scale)",
-        ),
-        Fault(pc.and_(pc.fill_null(well_formed, False), too_large), "too_large", "is too large"),
-    ]
-    literal = pc.cast(values, pa.string())
-    return Converted(literal, faults, values)
+    return canonical, pc.greater(minuses, 0), well_formed
 
 
 def money(cells: pa.Array, decimal: str, thousands: str | None) -> Converted:

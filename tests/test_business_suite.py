@@ -122,7 +122,7 @@ def test_lines_and_german_amounts_arrive_exact(setup, upload, sandbox_server, pa
     assert report["customers"]["requests"] == 2
     assert report["invoices"]["requests"] == 40 + 7
     total = sum(p * q for lines in expected_invoices(rows).values() for _, p, q in lines)
-    assert report["invoices"]["totals"]["(none)"]["accepted"] == f"{total:.2f}"
+    assert report["invoices"]["totals"]["no currency column"]["accepted"] == f"{total:.2f}"
     # the dry run shows the reference, and money with exactly 2 decimals
     payloads = tmp_path / "p.jsonl"
     dry = payor(
@@ -382,5 +382,8 @@ def test_full_counts_invoices_it_cannot_resend_as_unchanged_not_accepted(
     invoices = report["invoices"]
     assert (invoices["rows_sent"], invoices["rows_accepted"]) == (0, 0)
     assert invoices["rows_unchanged"] == len(rows) - 1
-    assert invoices["totals"]["(none)"]["accepted"] == invoices["totals"]["(none)"]["read"]
+    assert (
+        invoices["totals"]["no currency column"]["accepted"]
+        == invoices["totals"]["no currency column"]["read"]
+    )
     assert server.stats()["writes"]["invoices"] == 10

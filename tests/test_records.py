@@ -235,9 +235,16 @@ invoiceAmount = { column = "InvoiceAmount", scale = 100 }
     assert run.code == 0, run.text
     shown = f"{expected:.2f}"
     assert report["totals"] == {
-        "(none)": {"read": shown, "rejected": "0.00", "valid": shown, "accepted": "0.00"}
+        "no currency column": {
+            "read": shown,
+            "rejected": "0.00",
+            "valid": shown,
+            "accepted": "0.00",
+        }
     }
-    assert f"invoiceAmount total (none): read {expected:,.2f}, rejected 0.00" in run.out
+    assert (
+        f"invoiceAmount total (no currency column): read {expected:,.2f}, rejected 0.00" in run.out
+    )
 
 
 # --- pad and missing -----------------------------------------------------------------------------
