@@ -378,11 +378,13 @@ class SharedClock:
         self.now += seconds
 
 
-def test_rate_limit_reset_as_epoch(start):
+def test_rate_limit_reset_as_epoch(start, monkeypatch):
+    clock = SharedClock(monkeypatch)
     server = start(rate_limit=5, rate_window=30, reset_style="epoch")
     answer = post(server, CUSTOMERS, [customer("C1")])
-    reset = int(answer.headers["X-RateLimit-Reset"])
-    assert time.time() <= reset <= time.time() + 31
+    # the window's end as a Unix time: 30 s after the window began, rounded up to a second
+    assert answer.headers["X-RateLimit-Reset"] == str(int(SharedClock.WALL + clock.now + 30))
+    assert answer.headers["X-RateLimit-Remaining"] == "4"
 
 
 def test_a_429_is_honoured_and_the_quota_comes_back_in_the_next_window(start, monkeypatch):
