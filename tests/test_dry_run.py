@@ -465,9 +465,10 @@ reference1 = "Quantity"
 invoiceDate = "InvoiceDate"
 invoiceAmount = { column = "UnitPrice", scale = 1000 }
 """
-    _run, payloads, _rejected, report = dry_run(
+    run, payloads, _rejected, report = dry_run(
         "invoices", DATA / "uci_online_retail_first70051.xlsx", mapping
     )
+    assert run.code == 1, run.text  # the rows without a CustomerID
     assert report["rows_read"] == 70051
     assert payloads[0]["invoiceNumber"] == "536365" and payloads[0]["customerNumber"] == "17850"
     assert payloads[0]["invoiceDate"] == "2010-12-01" and payloads[0]["invoiceAmount"] == 2550
