@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from payor_cli import sandbox as sandbox_module
 from payor_cli.client import ApiClient, Credentials
 from payor_cli.errors import AbortedError
 from payor_cli.retry import Clock, RetryPolicy
@@ -93,18 +95,20 @@ def test_jitter_draws_below_the_cap(sandbox):
     assert fake.sleeps == [0.25, 0.5, 1.0]
 
 
-def test_retry_after_is_honoured(sandbox):
+def test_retry_after_is_honoured(sandbox, monkeypatch):
+    # the server's clock stands still: its window never turns, whatever the client waits
+    frozen = SimpleNamespace(monotonic=lambda: 0.0, time=lambda: 1_800_000_000.0, sleep=time.sleep)
+    monkeypatch.setattr(sandbox_module, "time", frozen)
     server, fake = sandbox(rate_limit=1, rate_window=30), FakeClock()
     client = client_for(server, fake, max_retries=1)
     assert client.post(CUSTOMERS, body(1), 1).outcome == "accepted"
     assert fake.sleeps == []
     with pytest.raises(AbortedError, match="HTTP 429"):
         # the first answer said Remaining 0: the client waits for the reset instead of a 429;
-        # fake time does not move the server's window: it answers 429 with Retry-After
+        # the server's window has not turned: it answers 429 with Retry-After
         client.post(CUSTOMERS, body(2), 1)
-    assert 29 <= sum(fake.sleeps[:-1]) <= 30  # the reset, a second at a time
-    assert 29 <= fake.sleeps[-1] <= 30  # the 429's Retry-After
-    assert server.stats()["by_status"]["429"] == 2  # and its one retry, in the same real window
+    assert fake.sleeps == [1.0] * 30 + [30.0]  # the reset, a second at a time; the Retry-After
+    assert server.stats()["by_status"] == {"200": 1, "429": 2}  # the 429 and its one retry
 
 
 def test_quota_wait_before_spending_a_429(sandbox):
