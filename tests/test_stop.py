@@ -57,6 +57,12 @@ def journalled(tmp_path: Path) -> set[str]:
         return {key for (key,) in db.execute("SELECT key FROM accepted")}
 
 
+def row_of(key: str) -> int:
+    """The row of customer `key` in customers_file: the header is row 1, the broken row 6."""
+    number = int(key[1:])
+    return number + 2 if number < 4 else number + 3
+
+
 def stored_keys(server) -> set[str]:
     return {record["customerno"] for record in server.records("customers")}
 
@@ -87,6 +93,8 @@ def test_signal_stops_cleanly_and_the_report_is_true(
     assert journalled(tmp_path) == stored
     assert report["requests"] == server.stats()["requests"]
     assert f"nothing from row {report['stopped']['row']:,} on was delivered" in out
+    # ... and that is true: every stored row stands above that row
+    assert max(row_of(key) for key in stored) < report["stopped"]["row"]
     # the rejected-rows file of this run is written, with the row it refused
     assert [r["source_row"] for r in read_rejected(tmp_path / "rejected.csv")] == ["6"]
     # and a re-run goes on from there, sending nothing twice
@@ -200,5 +208,6 @@ def test_a_stop_in_a_long_file_says_it_was_not_read_to_the_end(tmp_path, sandbox
     assert 0 < report["rows_read"] < 100_000  # the first chunks; the rest was never read
     assert report["rows_accepted"] == len(stored)
     assert report["stopped"]["row"] == 2 + len(stored)  # batches go in file order
+    assert stored == {f"C{c:06d}" for c in range(len(stored))}  # the rows above it, all of them
     assert f"customers.csv was read to row {report['rows_read'] + 1:,} only, not to its end" in out
     assert f"nothing from row {2 + len(stored):,} on was delivered" in out
