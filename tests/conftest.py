@@ -224,7 +224,7 @@ def kill_upload_all_midway(server, tmp_path: Path, source: Path, config: Path, e
     while server.stats()["writes"]["invoices"] < invoices_written and time.monotonic() < deadline:
         time.sleep(0.01)
     victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    assert victim.wait() == -signal.SIGKILL  # killed mid-run, not ended on its own
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def test_float_cells_count_as_their_shortest_decimal_form():
         }
     )
     run = payor_cli.dry_run(frame, "invoices", mapping=INVOICES)
+    assert run.exit_code == 1  # the inexact float and the empty cell are rejected
     amounts = {p["invoiceNumber"]: p["invoiceAmount"] for p in run.payloads}
     assert amounts == {"I1": 123456, "I3": 12000000000000}
     assert {r["source_row"]: r["Amount"] for r in run.rejected} == {3: "0.30000000000000004", 5: ""}
@@ -111,6 +112,7 @@ def test_a_file_dry_run_with_a_mapping_file_is_the_clis_dry_run(tmp_path: Path):
     mapping = tmp_path / "map.toml"
     mapping.write_text('[customers.fields]\ncustomerno = "No"\nemailaddress1 = "E-mail"\n')
     run = payor_cli.dry_run(str(source), "customers", mapping=str(mapping), payloads="p.jsonl")
+    assert run.exit_code == 0
     assert run.payloads == [{"customerno": "7", "emailaddress1": "a@b.example"}]
     written = (tmp_path / "p.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in written] == run.payloads
@@ -119,6 +121,7 @@ def test_a_file_dry_run_with_a_mapping_file_is_the_clis_dry_run(tmp_path: Path):
 def test_a_notebook_uploads_a_dataframe_to_the_sandbox(tmp_path: Path):
     state = tmp_path / "state"
     run = payor_cli.upload(customers_frame(), "customers", CUSTOMERS, sandbox=True, state_dir=state)
+    assert run.exit_code == 1  # the row without an e-mail address is rejected
     assert run.summary["rows_accepted"] == 2
     assert run.payloads is None
     with sqlite3.connect(state / "sandbox.sqlite") as db:
@@ -127,6 +130,7 @@ def test_a_notebook_uploads_a_dataframe_to_the_sandbox(tmp_path: Path):
     again = payor_cli.upload(
         customers_frame(), "customers", CUSTOMERS, sandbox=True, state_dir=state
     )
+    assert again.exit_code == 1
     assert again.summary["rows_unchanged"] == 2
     assert again.summary["rows_sent"] == 0
 
@@ -153,6 +157,7 @@ def test_source_row_is_the_position_plus_two_whatever_the_index(tmp_path: Path):
     frame["No"] = pd.array([10001, None, 10003], dtype="Int64")  # a nullable integer column
     report = tmp_path / "run.json"
     run = payor_cli.dry_run(frame, "customers", CUSTOMERS, report_json=report)
+    assert run.exit_code == 1
     assert [p["customerno"] for p in run.payloads] == ["10001", "10003"]
     assert [r["source_row"] for r in run.rejected] == [3]
     assert run.rejected[0]["No"] == ""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from payor_cli import sandbox as sandbox_module
 from payor_cli.client import ApiClient, Credentials
 from payor_cli.errors import AbortedError
 from payor_cli.retry import Clock, RetryPolicy
@@ -92,28 +95,43 @@ def test_jitter_draws_below_the_cap(sandbox):
     assert fake.sleeps == [0.25, 0.5, 1.0]
 
 
-def test_retry_after_is_honoured(sandbox):
+def test_retry_after_is_honoured(sandbox, monkeypatch):
+    # the server's clock stands still: its window never turns, whatever the client waits
+    frozen = SimpleNamespace(monotonic=lambda: 0.0, time=lambda: 1_800_000_000.0, sleep=time.sleep)
+    monkeypatch.setattr(sandbox_module, "time", frozen)
     server, fake = sandbox(rate_limit=1, rate_window=30), FakeClock()
     client = client_for(server, fake, max_retries=1)
     assert client.post(CUSTOMERS, body(1), 1).outcome == "accepted"
     assert fake.sleeps == []
     with pytest.raises(AbortedError, match="HTTP 429"):
         # the first answer said Remaining 0: the client waits for the reset instead of a 429;
-        # fake time does not move the server's window: it answers 429 with Retry-After
+        # the server's window has not turned: it answers 429 with Retry-After
         client.post(CUSTOMERS, body(2), 1)
-    assert 29 <= sum(fake.sleeps[:-1]) <= 30  # the reset, a second at a time
-    assert 29 <= fake.sleeps[-1] <= 30  # the 429's Retry-After
-    assert server.stats()["by_status"]["429"] == 2  # and its one retry, in the same real window
+    assert fake.sleeps == [1.0] * 30 + [30.0]  # the reset, a second at a time; the Retry-After
+    assert server.stats()["by_status"] == {"200": 1, "429": 2}  # the 429 and its one retry
 
 
 def test_quota_wait_before_spending_a_429(sandbox):
     server = sandbox(rate_limit=2, rate_window=0.5)
+    waits: list[float] = []  # real time (the server's windows are), every wait recorded
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
     client = ApiClient(
-        server.url, Credentials("key-1234", "secret-5678"), policy=RetryPolicy(max_retries=2)
+        server.url,
+        Credentials("key-1234", "secret-5678"),
+        policy=RetryPolicy(max_retries=2),
+        clock=Clock(sleep=sleep),
     )
     for n in range(8):
         assert client.post(CUSTOMERS, body(n), 1).outcome == "accepted"
-    assert server.stats()["by_status"].get("429", 0) <= 1
+    # 8 requests at 2 a window, each accepted at its first try: the client waited for the
+    # window ends (its waits), and the server never had to say 429
+    assert server.stats()["by_status"] == {"200": 8}
+    assert (client.requests, client.retries) == (8, 0)
+    assert waits
     assert len(server.records("customers")) == 8
 
 

@@ -141,6 +141,7 @@ def test_schema_command_lists_fields_and_required_marks(payor):
     assert fields["billAddr"]["type"] == "json" and fields["postDate"]["type"] == "date"
     assert len(fields) == 31
     plain = payor("schema")
+    assert plain.code == 0, plain.text
     assert (
         "emailaddress1" in plain.out and "required" in plain.out and "customerNumber" in plain.out
     )

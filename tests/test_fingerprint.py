@@ -113,4 +113,5 @@ def test_a_journal_of_an_older_payor_knows_its_rows_once_then_holds_todays_print
         assert db.execute("PRAGMA user_version").fetchone() == (3,)
     assert kinds == {2: 270}  # 20 customers and 250 invoices, all with today's fingerprint
     run, report = upload(server, *args)
+    assert run.code == 0, run.text
     assert report["invoices"]["rows_unchanged"] == 250 and server.stats()["requests"] == before

@@ -44,6 +44,7 @@ def test_every_command_has_a_purpose_and_an_example(payor, command):
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_flags_show_no_value_marker(payor, command):
     run = payor(*command, "--help")
+    assert run.code == 0, run.text
     flags = ["--help"] + (
         ["--dry-run", "--full", "--sandbox", "--quiet"]
         if command[1:] and command[0] == "upload"
@@ -57,8 +58,10 @@ def test_flags_show_no_value_marker(payor, command):
 
 def test_required_arguments_are_shown_as_required(payor):
     init = payor("init", "--help")
+    assert init.code == 0, init.text
     assert "Usage: payor init [OPTIONS] KIND FILE" in init.out
     upload = payor("upload", "invoices", "--help")
+    assert upload.code == 0, upload.text
     assert "Usage: payor upload invoices [OPTIONS] FILE" in upload.out
 
 
@@ -76,7 +79,9 @@ def test_list_presets_needs_no_arguments(payor):
 
 
 def test_upload_help_ends_with_credentials_precedence_and_exit_codes(payor):
-    text = payor("upload", "invoices", "--help").out
+    run = payor("upload", "invoices", "--help")
+    assert run.code == 0, run.text
+    text = run.out
     tail = text[text.index("--help") :]
     for needed in ("PAYOR_API_KEY", "PAYOR_API_SECRET", "flags beat the environment"):
         assert needed in tail, tail
@@ -123,7 +128,9 @@ def test_bash_completion_completes_commands_and_options(payor):
         "COMP_WORDS": "payor upload all --dry",
         "COMP_CWORD": "3",
     }
-    assert payor(env=env).out.split() == ["--dry-run"]
+    run = payor(env=env)
+    assert run.code == 0, run.text
+    assert run.out.split() == ["--dry-run"]
 
 
 def test_the_examples_run(payor, tmp_path: Path):
@@ -133,7 +140,9 @@ def test_the_examples_run(payor, tmp_path: Path):
     for command in COMMANDS:
         if command == ["sandbox"]:
             continue
-        example = example_of(payor(*command, "--help").out).split()[1:]
+        help_run = payor(*command, "--help")
+        assert help_run.code == 0, help_run.text
+        example = example_of(help_run.out).split()[1:]
         run = payor(*example)
         assert run.code == 0, (example, run.text)
     assert (tmp_path / "payor.toml").is_file()  # init's example wrote its mapping

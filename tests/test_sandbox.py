@@ -12,10 +12,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from payor_cli import sandbox as sandbox_module
+from payor_cli.client import ApiClient, Credentials
+from payor_cli.retry import Clock
 from payor_cli.sandbox import Sandbox, SandboxConfig
 from payor_cli.schema import kind
 
@@ -346,21 +350,58 @@ def test_rate_limit_headers_and_429_beyond_the_quota(start):
     }
 
 
-def test_rate_limit_reset_as_epoch(start):
+class SharedClock:
+    """One fake time for the sandbox's quota windows and payor's client: it moves only when the
+    client waits, and every wait is recorded, so a window turns exactly when the client waited
+    for it (never between two requests by chance) and no assertion reads the wall clock."""
+
+    WALL = 1_800_000_000.0
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        # the sandbox reads its windows from its module's `time`; it must see this clock from
+        # its construction on (its first window starts then)
+        fake_time = SimpleNamespace(
+            monotonic=lambda: self.now, time=lambda: self.WALL + self.now, sleep=time.sleep
+        )
+        monkeypatch.setattr(sandbox_module, "time", fake_time)
+        self.client = Clock(
+            monotonic=lambda: self.now,
+            wall=lambda: self.WALL + self.now,
+            sleep=self._sleep,
+            random=lambda: 0.0,  # no jitter: a wait is exactly what the server asked for
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limit_reset_as_epoch(start, monkeypatch):
+    clock = SharedClock(monkeypatch)
     server = start(rate_limit=5, rate_window=30, reset_style="epoch")
     answer = post(server, CUSTOMERS, [customer("C1")])
-    reset = int(answer.headers["X-RateLimit-Reset"])
-    assert time.time() <= reset <= time.time() + 31
+    # the window's end as a Unix time: 30 s after the window began, rounded up to a second
+    assert answer.headers["X-RateLimit-Reset"] == str(int(SharedClock.WALL + clock.now + 30))
+    assert answer.headers["X-RateLimit-Remaining"] == "4"
 
 
-def test_quota_comes_back_in_the_next_window(start):
-    server = start(rate_limit=1, rate_window=0.3)
+def test_a_429_is_honoured_and_the_quota_comes_back_in_the_next_window(start, monkeypatch):
+    clock = SharedClock(monkeypatch)
+    server = start(rate_limit=1, rate_window=30)
+    # another client of the same key spends the window's one request: payor meets a 429
     assert post(server, CUSTOMERS, [customer("C1")]).status_code == 200
-    refused = post(server, CUSTOMERS, [customer("C2")])
-    if refused.status_code == 429:  # unless the window turned between the two requests
-        time.sleep(0.35)
-        assert post(server, CUSTOMERS, [customer("C2")]).status_code == 200
-    assert len(server.records("customers")) == 2
+    client = ApiClient(server.url, Credentials(KEY, SECRET), clock=clock.client, timeout=5)
+    answer = client.post(CUSTOMERS, json.dumps([customer("C2")]).encode(), "1 customer")
+    assert answer.outcome == "accepted"
+    stats = server.stats()
+    assert stats["rate_limited"] == 1  # the sandbox did answer 429 ...
+    assert stats["by_status"] == {"200": 2, "429": 1}
+    assert clock.sleeps == [30.0]  # ... payor waited its Retry-After, to the window's end ...
+    assert (client.requests, client.retries) == (2, 1)
+    # ... and its one retry, in the next window, was stored
+    assert server.records("customers") == [customer("C1"), customer("C2")]
 
 
 # --- stats, reset, logs, transport ------------------------------------------------------------
