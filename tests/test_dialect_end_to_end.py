@@ -15,7 +15,8 @@ from conftest import CREDENTIALS, write_csv, write_mapping, write_xlsx
 
 HEADER = ["Customer No", "Company", "E-mail", "Street", "Zip", "City", "Country", "Invoice No",
           "Invoice Date", "Due Date", "Currency", "Pos", "Line Text", "Qty", "Unit Price"]  # fmt: skip
-FAULTS = ("--fault-rate", "0.2", "--faults", "500,502,503,504,429,drop", "--seed", "5")
+STALLS = ("--stall-rate", "0.25", "--stall-seconds", "1")  # stored, answered after the timeout
+FAULTS = ("--fault-rate", "0.2", "--faults", "500,502,503,504,429,drop", "--seed", "5", *STALLS)
 BUG_DESCRIPTION = (
     "known sender bug (fixed on main): an onlyoffice line whose description cell is empty "
     'is written as invalid JSON ([,"quantity"...]): the run stops (JSONDecodeError, exit 3)'
@@ -39,6 +40,7 @@ def known(reason: str) -> pytest.MarkDecorator:
 BUSINESS_SUITE = """
 [api]
 target = "business-suite"
+timeout = 0.5
 
 [customers]
 [customers.fields]
@@ -64,6 +66,7 @@ qty = "Qty"
 ONLYOFFICE = """
 [api]
 target = "onlyoffice"
+timeout = 0.5
 invoice_item = "Services"
 
 [customers]
@@ -154,9 +157,10 @@ def check_store(server, stored_customers: list[dict], stored_invoices: list[dict
     "faults",
     [
         pytest.param(()),
+        pytest.param(("--fault-rate", "0.2", "--faults", "429,drop", "--seed", "5", *STALLS)),
         pytest.param(FAULTS, marks=known(BUG_RESET)),
     ],
-    ids=["no-faults", "faults"],
+    ids=["no-faults", "429-and-drops", "faults"],
 )
 def test_business_suite_stores_every_record_once(
     faults, tmp_path, sandbox_server, upload_one_export
@@ -194,7 +198,7 @@ def test_business_suite_stores_every_record_once(
     assert server.stats()["writes"] == {"customers": 12, "invoices": len(sendable)}
     check_store(server, stored, server.records("invoices"))
     if faults:
-        assert sum(server.stats()["injected"].values()) > 0
+        assert sum(server.stats()["injected"].values()) > 0 and server.stats()["stalled"] > 0
 
 
 @pytest.mark.parametrize(
@@ -249,4 +253,4 @@ def test_onlyoffice_stores_every_record_once_under_faults(
         assert lines == invoices[record["number"]]
     assert server.stats()["writes"]["invoices"] == len(invoices)
     check_store(server, stored, stored_invoices)
-    assert sum(server.stats()["injected"].values()) > 0
+    assert sum(server.stats()["injected"].values()) > 0 and server.stats()["stalled"] > 0
