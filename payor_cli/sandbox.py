@@ -25,7 +25,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -523,6 +523,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is not None:
             self._api(body)
 
+    # methods no dialect routes: answered by the API (405 on a known path), not by http.server
+    do_DELETE = do_PATCH = do_PUT
+
     def _api(self, body: bytes) -> None:
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -535,7 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 reply = sandbox._answer(self.command, parts.path, query, self.headers, body)
             except Exception as exc:  # a sandbox bug must answer, not hang the client
-                reply = HttpReply(500, failure(f"sandbox error: {type(exc).__name__}: {exc}"))
+                reply = sandbox.error(500, f"sandbox error: {type(exc).__name__}: {exc}")
             self._send(reply)
         finally:
             sandbox.in_flight(-1)
@@ -544,7 +547,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Exactly Content-Length bytes, so the next request on this connection parses."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
-            self._send(HttpReply(411, failure("send a Content-Length, not a chunked body")))
+            self._send(self.sandbox.error(411, "send a Content-Length, not a chunked body"))
             return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -552,11 +555,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._send(HttpReply(400, failure("invalid Content-Length")))
+            self._send(self.sandbox.error(400, "invalid Content-Length"))
             return None
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            self._send(HttpReply(413, failure(f"body too large, max {MAX_BODY_BYTES} bytes")))
+            self._send(self.sandbox.error(413, f"body too large, max {MAX_BODY_BYTES} bytes"))
             return None
         return self.rfile.read(length)
 
@@ -576,6 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
         # logged before answering, so a client that has its answer finds the line written
         if not urlsplit(self.path).path.startswith("/sandbox/"):
+            self.sandbox.dress(reply)
             self.sandbox.log(f"{what} -> {reply.status}{' ' + reply.note if reply.note else ''}")
         try:
             self.send_response(reply.status)
@@ -697,6 +701,7 @@ class Sandbox:
             self._rng = random.Random(self.config.seed)
             self._window_index = -1
             self._window_used = 0
+            self._window_end_epoch = 0
             self._origin = time.monotonic()
             self._stats: dict[str, Any] = {
                 "requests": 0,
@@ -709,6 +714,9 @@ class Sandbox:
                 "in_flight_max": 0,
                 "write_spans": {},
             }
+            if getattr(self.routes, "body_stats", False):
+                # what arrived that payor should never send: "" values, bodies that are no JSON
+                self._stats |= {"empty_strings": {}, "malformed_bodies": 0}
             self._in_flight = 0
 
     # -- one request --------------------------------------------------------------------------
@@ -720,27 +728,29 @@ class Sandbox:
         route = self.routes.route(method, path)
         with self._lock:
             self._stats["requests"] += 1
-            limit_headers, retry_after = self._take_quota() if route else ({}, None)
+            limit_headers, retry_after = (
+                self._take_quota(consume=route is not None)
+                if route or self._limit_headers == "always"
+                else ({}, None)
+            )
             fault, fault_wait, stall = (
                 self._roll() if route and retry_after is None else (None, 0, False)
             )
         if route is None:
             allowed = self.routes.methods(path)
             if allowed:
-                reply = HttpReply(405, failure(f"use {allowed}"), {"Allow": allowed})
+                reply = self.error(405, f"use {allowed}", {"Allow": allowed})
             else:
-                reply = HttpReply(404, failure(f"no such endpoint: {method} {path}"))
+                reply = self.error(404, f"no such endpoint: {method} {path}")
         elif retry_after is not None:
-            reply = HttpReply(
-                429,
-                failure(
-                    f"rate limit exceeded, {self.config.rate_limit} requests per {self.config.rate_window:g} s"
-                ),
-                {"Retry-After": str(retry_after)},
-                note="rate limited",
+            limit, window = self._quota() or (0, 0.0)
+            wait = {"Retry-After": str(retry_after)} if self._retry_after_on_quota else {}
+            reply = self.error(
+                429, f"rate limit exceeded, {limit} requests per {window:g} s", wait, "rate limited"
             )
         elif fault is not None:
-            reply = _injected(fault, fault_wait)
+            make_fault = getattr(self.routes, "fault", None)
+            reply = make_fault(fault, fault_wait) if make_fault else _injected(fault, fault_wait)
         else:
             reply = route(self, query, headers, body)
             if stall and method != "GET" and 200 <= reply.status < 300:
@@ -778,25 +788,74 @@ class Sandbox:
                     span = self._stats["write_spans"].setdefault(kind, [at, at])
                     span[1] = at
 
-    def _take_quota(self) -> tuple[dict[str, str], int | None]:
-        """X-RateLimit-* headers for this request, and Retry-After seconds if over quota."""
-        limit = self.config.rate_limit
-        if limit is None:
+    # -- the dialect's answers ------------------------------------------------------------------
+    def error(
+        self, status: int, message: str, headers: dict[str, str] | None = None, note: str = ""
+    ) -> HttpReply:
+        """An error answer in the dialect's shape (PayorCRM's is `{"success": false, ...}`)."""
+        make = getattr(self.routes, "error", None)
+        reply = make(status, message) if make else HttpReply(status, failure(message))
+        reply.headers.update(headers or {})
+        reply.note = note or reply.note
+        return reply
+
+    def dress(self, reply: HttpReply) -> None:
+        """Give an API answer that has none the quota headers, where the dialect sends them on
+        every answer (also a refused body or a sandbox error)."""
+        if self._limit_headers == "always" and "X-RateLimit-Limit" not in reply.headers:
+            with self._lock:
+                reply.headers.update(self._take_quota(consume=False)[0])
+
+    def saw(self, method: str, path: str, data: Any) -> None:
+        """Count the empty strings a request's JSON body holds, by where they were: payor leaves
+        an empty cell's field out, so an `""` that arrives is the sender's, which tests see."""
+        found = list(_empty_strings(data, ""))
+        if not found:
+            return
+        where = f"{method} {re.sub(r'/[0-9]+(?=/|$)', '/{id}', path)}"
+        with self._lock:
+            seen = self._stats["empty_strings"]
+            for name in found:
+                seen[f"{where} {name}"] = seen.get(f"{where} {name}", 0) + 1
+
+    @property
+    def _limit_headers(self) -> str:
+        """always | when_limited | never: which answers carry the X-RateLimit-* headers."""
+        return str(getattr(self.routes, "limit_headers", "when_limited"))
+
+    @property
+    def _retry_after_on_quota(self) -> bool:
+        return bool(getattr(self.routes, "retry_after_on_quota", True))
+
+    def _quota(self) -> tuple[int, float] | None:
+        """(requests, window seconds): the options', else the dialect's documented quota."""
+        if self.config.rate_limit is not None:
+            return self.config.rate_limit, self.config.rate_window
+        return getattr(self.routes, "quota", None)
+
+    def _take_quota(self, consume: bool = True) -> tuple[dict[str, str], int | None]:
+        """X-RateLimit-* headers for this request, and Retry-After seconds if over quota;
+        `consume` False only reads them (an answer that is no API request, like a 404)."""
+        quota = self._quota()
+        if quota is None:
             return {}, None
-        window = self.config.rate_window
+        limit, window = quota
         now = time.monotonic()
         index = math.floor((now - self._origin) / window)
+        reset_in = max(self._origin + (index + 1) * window - now, 0.001)
         if index != self._window_index:
             self._window_index, self._window_used = index, 0
-        # how far into its window the first limited request came: what the quota lets a
-        # client do from there is the benchmark's measure
-        self._stats.setdefault("first_quota_phase_s", round((now - self._origin) % window, 4))
-        reset_in = max(self._origin + (index + 1) * window - now, 0.001)
+            # one Unix time for the whole window, as a server with a fixed window says it
+            self._window_end_epoch = math.ceil(time.time() + reset_in)
         over = self._window_used >= limit
-        if not over:
-            self._window_used += 1
-        if self.config.reset_style == "epoch":
-            reset = str(math.ceil(time.time() + reset_in))
+        if consume:
+            # how far into its window the first limited request came: what the quota lets a
+            # client do from there is the benchmark's measure
+            self._stats.setdefault("first_quota_phase_s", round((now - self._origin) % window, 4))
+            if not over:
+                self._window_used += 1
+        if (getattr(self.routes, "reset_style", None) or self.config.reset_style) == "epoch":
+            reset = str(self._window_end_epoch)
         else:
             # to the millisecond, so a client pacing itself on Remaining: 0 loses no time
             reset = f"{reset_in:.3f}"
@@ -805,7 +864,9 @@ class Sandbox:
             "X-RateLimit-Remaining": str(limit - self._window_used),
             "X-RateLimit-Reset": reset,
         }
-        return headers, (math.ceil(reset_in) if over else None)
+        if self._limit_headers == "never":
+            headers = {}
+        return headers, (math.ceil(reset_in) if over and consume else None)
 
     def _roll(self) -> tuple[str | None, int, bool]:
         """(fault or None, its Retry-After, stall?): always four draws, so runs repeat exactly."""
@@ -918,6 +979,38 @@ def same_secret(given: str | None, expected: str) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+
+
+def dialect_fault(fault: str, wait: int, error: Callable[[int, str], HttpReply]) -> HttpReply:
+    """An injected fault in a dialect's own error shape (a documented API's answers, JSON,
+    never a proxy's page), with Retry-After on 429 and 503."""
+    if fault == "drop":
+        return HttpReply(0, drop=True, note="(injected)")
+    status, message = {
+        "soft": (200, "temporarily unavailable"),
+        "429": (429, "too many requests"),
+        "500": (500, "internal server error"),
+        "502": (502, "bad gateway"),
+        "503": (503, "service unavailable"),
+        "504": (504, "gateway time-out"),
+    }[fault]
+    reply = error(status, message)
+    if fault in ("429", "503"):
+        reply.headers["Retry-After"] = str(wait)
+    reply.note = f"injected {fault}"
+    return reply
+
+
+def _empty_strings(value: Any, at: str) -> Iterator[str]:
+    """Where `value` holds an empty string: `address.street`, `invoiceLines[].description`."""
+    if value == "":
+        yield at or "(body)"
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            yield from _empty_strings(inner, f"{at}.{name}" if at else str(name))
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _empty_strings(inner, f"{at}[]")
 
 
 def _injected(fault: str, wait: int) -> HttpReply:

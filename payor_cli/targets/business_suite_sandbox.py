@@ -2,6 +2,11 @@
 server is (Bearer key, 422 field errors, 409 on a second invoice number, 413 above 100
 customers a batch, 404 for unknown ids), on the generic server of payor_cli/sandbox.py with
 all its faults, stalls and rate limits.
+
+Its quota is the documented one (1000 requests an hour) unless `--rate-limit` sets another,
+and every answer, faults and refusals included, carries `X-RateLimit-Limit`, `-Remaining` and
+`-Reset` as the Unix time of the window's end; a 429 of the quota has no Retry-After (none is
+documented). The rules and their tests: tests/dialect_rules.md.
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
-from payor_cli.sandbox import HttpReply, Sandbox, failure, same_secret
+from payor_cli.sandbox import HttpReply, Sandbox, dialect_fault, failure, same_secret
 
-from .business_suite import API, BATCH_LIMIT, CUSTOMERS, INVOICES
+from .business_suite import API, BATCH_LIMIT, CUSTOMERS, HOURLY_QUOTA, INVOICES
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CUSTOMER = re.compile(rf"^{API}/customers/(\d+)$")
 CUSTOMER_FIELDS = {f.name for f in CUSTOMERS.fields}
+INVOICE_FIELDS = {"invoice_number", "customer_id", "date", "due_date", "notes", "items"}
+ITEM_FIELDS = {"description", "amount", "qty"}
 PAGE_LIMIT = 100
 
 Route = Callable[[Sandbox, dict[str, str], Mapping[str, str], bytes], HttpReply]
@@ -26,6 +35,17 @@ Route = Callable[[Sandbox, dict[str, str], Mapping[str, str], bytes], HttpReply]
 
 class BusinessSuiteRoutes:
     kinds: ClassVar = {k.name: k for k in (CUSTOMERS, INVOICES)}
+    body_stats = True
+    quota = (HOURLY_QUOTA, 3600.0)
+    limit_headers = "always"
+    reset_style = "epoch"
+    retry_after_on_quota = False
+
+    def error(self, status: int, message: str) -> HttpReply:
+        return HttpReply(status, failure(message), note=message)
+
+    def fault(self, fault: str, wait: int) -> HttpReply:
+        return dialect_fault(fault, wait, self.error)
 
     def route(self, method: str, path: str) -> Route | None:
         handler: Callable[..., HttpReply] | None = None
@@ -51,18 +71,33 @@ class BusinessSuiteRoutes:
                 )
             if method in ("POST", "PUT"):
                 try:
-                    data = json.loads(body.decode("utf-8"))
+                    # decimals as sent: an amount's places are checked, then stored as a number
+                    data = json.loads(body.decode("utf-8"), parse_float=Decimal)
                 except (UnicodeDecodeError, ValueError) as exc:
-                    return HttpReply(400, failure(f"malformed JSON: {exc}"))
-                return handler(sandbox, data, record_id) if record_id else handler(sandbox, data)
-            return handler(sandbox, query, record_id) if record_id else handler(sandbox, query)
+                    sandbox.count("malformed_bodies", 1)
+                    return HttpReply(400, _invalid({"body": f"malformed JSON: {exc}"}))
+                sandbox.saw(method, path, data)
+                return (
+                    handler(sandbox, data, record_id)
+                    if record_id is not None
+                    else handler(sandbox, data)
+                )
+            return (
+                handler(sandbox, query, record_id)
+                if record_id is not None
+                else handler(sandbox, query)
+            )
 
         return answer
 
     def methods(self, path: str) -> str:
-        if path in (f"{API}/customers", f"{API}/invoices"):
+        if path == f"{API}/invoices":
             return "GET, POST"
-        return "PUT" if _CUSTOMER.match(path) else ""
+        if path == f"{API}/customers":
+            return "GET"
+        if path == f"{API}/batch/customers":
+            return "POST"
+        return "GET, PUT" if _CUSTOMER.match(path) else ""
 
     # -- customers -----------------------------------------------------------------------------
     def _list_customers(self, sandbox: Sandbox, query: dict[str, str]) -> HttpReply:
@@ -79,7 +114,7 @@ class BusinessSuiteRoutes:
 
     def _create_customers(self, sandbox: Sandbox, data: Any) -> HttpReply:
         rows = data.get("customers") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
+        if not isinstance(rows, list) or not rows:
             return HttpReply(422, _invalid({"customers": "is required and must be a list"}))
         if len(rows) > BATCH_LIMIT:
             return HttpReply(413, failure(f"at most {BATCH_LIMIT} customers a request"))
@@ -102,7 +137,7 @@ class BusinessSuiteRoutes:
             created = []
             for row in rows:
                 email = row["email"].lower()
-                record_id = store.insert("customers", email, lambda i, r=row: _stamped(r, i))
+                record_id = store.insert("customers", email, lambda i, r=row: _stamped(r, i, None))
                 created.append({"id": record_id, "account": row["account"], "email": row["email"]})
         sandbox.count("writes", len(rows), "customers")
         return HttpReply(201, {"success": True, "data": created}, note=f"created {len(rows)}")
@@ -120,7 +155,7 @@ class BusinessSuiteRoutes:
                 problems["email"] = "has already been taken"
             if problems:
                 return HttpReply(422, _invalid(problems))
-            updated = _stamped(data, record_id)
+            updated = _stamped(data, record_id, existing.get("created_at"))
             store.replace("customers", record_id, email, updated)
         sandbox.count("writes", 1, "customers")
         return HttpReply(200, {"success": True, "data": updated}, note="updated")
@@ -144,7 +179,7 @@ class BusinessSuiteRoutes:
             number = str(data["invoice_number"])
             if store.find("invoices", number) is not None:
                 return HttpReply(409, failure(f"invoice {number} already exists"), note="duplicate")
-            record_id = store.insert("invoices", number, lambda i: _stamped(data, i))
+            record_id = store.insert("invoices", number, lambda i: _stamped(data, i, None))
             created = store.by_id("invoices", record_id or 0)
         sandbox.count("writes", 1, "invoices")
         return HttpReply(201, {"success": True, "data": created}, note=f"created {number}")
@@ -159,9 +194,21 @@ def _invalid(errors: dict[str, str]) -> dict[str, Any]:
     return {"success": False, "message": "Validation failed", "errors": errors}
 
 
-def _stamped(row: dict[str, Any], record_id: int) -> dict[str, Any]:
+def _stamped(row: dict[str, Any], record_id: int, created: str | None) -> dict[str, Any]:
+    """The record as stored: what arrived (amounts as JSON numbers), its id and times."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return {"id": record_id, **row, "created_at": now, "updated_at": now}
+    return {"id": record_id, **_numbers(row), "created_at": created or now, "updated_at": now}
+
+
+def _numbers(value: Any) -> Any:
+    """The parsed body with its decimals as floats again, for the JSON store."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 def _page(records: list[dict[str, Any]], query: dict[str, str]) -> HttpReply:
@@ -196,22 +243,26 @@ def _customer_problems(sandbox: Sandbox, row: Any) -> dict[str, str]:
 def _invoice_problems(sandbox: Sandbox, data: Any) -> dict[str, str]:
     if not isinstance(data, dict):
         return {"invoice": "must be an object"}
-    allowed = {"invoice_number", "customer_id", "date", "due_date", "notes", "items"}
-    problems = {name: "is not an invoice field" for name in data if name not in allowed}
+    problems = {name: "is not an invoice field" for name in data if name not in INVOICE_FIELDS}
     if not isinstance(data.get("invoice_number"), str) or not data["invoice_number"].strip():
         problems["invoice_number"] = "is required"
+    if "notes" in data and not isinstance(data["notes"], str):
+        problems["notes"] = "must be a string"
     customer = data.get("customer_id")
     if isinstance(customer, bool) or not isinstance(customer, int):
         problems["customer_id"] = "is required and must be an integer"
     elif sandbox._store.by_id("customers", customer) is None:
         problems["customer_id"] = "does not exist"
     for name, required in (("date", True), ("due_date", False)):
+        if name not in data and not required:
+            continue
         value = data.get(name)
-        if value is None and not required:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            problems[name] = "must be a date (YYYY-MM-DD)"
             continue
         try:
             dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
+        except ValueError:
             problems[name] = "must be a date (YYYY-MM-DD)"
     items = data.get("items")
     if not isinstance(items, list) or not items:
@@ -229,15 +280,15 @@ def _invoice_problems(sandbox: Sandbox, data: Any) -> dict[str, str]:
 def _item_problems(item: Any) -> dict[str, str]:
     if not isinstance(item, dict):
         return {"item": "must be an object"}
-    problems = {
-        n: "is not an item field" for n in item if n not in {"description", "amount", "qty"}
-    }
+    problems = {n: "is not an item field" for n in item if n not in ITEM_FIELDS}
     if not isinstance(item.get("description"), str) or not item["description"].strip():
         problems["description"] = "is required"
     for name, required in (("amount", True), ("qty", False)):
+        if name not in item and not required:
+            continue  # qty: 1 when absent
         value = item.get(name)
-        if value is None and not required:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
             problems[name] = "must be a number"
+        elif name == "amount" and isinstance(value, Decimal) and value.as_tuple().exponent < -2:
+            problems[name] = "must have at most 2 decimal places"
     return problems

@@ -1,6 +1,12 @@
 """The sandbox's onlyoffice dialect: the CRM endpoints payor uses, in the envelope, as strict
 as the portal (a token or a sign-in; 400 "invalid arguments" naming no field), with seeded
 invoice items and taxes and invoices that stop being Draft, for rehearsing `cannot_update`.
+
+Every answer, the generic server's faults, 404s and 429s included, is the envelope; 429 and 503
+carry Retry-After, and no X-RateLimit-* header is sent (none is documented). Look-ups match by
+substring, as the portal's do. What arrives is stored as it is: an address part sent as `""` is
+stored (the portal would), and the sandbox's stats count it under `empty_strings`. The rules and
+their tests: tests/dialect_rules.md.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from payor_cli.sandbox import HttpReply, Sandbox, same_secret
+from payor_cli.sandbox import HttpReply, Sandbox, dialect_fault, same_secret
 
 from .onlyoffice import API, CUSTOMERS, DRAFT, INVOICES
 
@@ -21,10 +27,21 @@ SENT = 2
 _ID = r"(\d+)"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+ADDRESS_PARTS = {"street", "city", "state", "zip", "country"}
+INVOICE_FIELDS = {
+    "number", "issueDate", "dueDate", "contactId", "currency", "exchangeRate", "terms",
+    "templateType", "language", "purchaseOrderNumber", "description", "invoiceLines",
+}  # fmt: skip
+LINE_FIELDS = {
+    "invoiceItemID", "invoiceTax1ID", "invoiceTax2ID", "description", "quantity", "price",
+    "discount",
+}  # fmt: skip
 
 
 def envelope(status: int, response: Any) -> HttpReply:
-    return HttpReply(status, {"count": 1, "status": 0, "statusCode": status, "response": response})
+    count = len(response) if isinstance(response, list) else 1
+    body = {"count": count, "status": 0, "statusCode": status, "response": response}
+    return HttpReply(status, body)
 
 
 def error(status: int, message: str) -> HttpReply:
@@ -34,6 +51,14 @@ def error(status: int, message: str) -> HttpReply:
 
 class OnlyOfficeRoutes:
     kinds: ClassVar = {k.name: k for k in (CUSTOMERS, INVOICES)}
+    body_stats = True
+    limit_headers = "never"
+
+    def error(self, status: int, message: str) -> HttpReply:
+        return error(status, message)
+
+    def fault(self, fault: str, wait: int) -> HttpReply:
+        return dialect_fault(fault, wait, error)
 
     def __init__(self) -> None:
         self.table: list[tuple[str, re.Pattern[str], Callable[..., HttpReply]]] = [
@@ -60,13 +85,16 @@ class OnlyOfficeRoutes:
                     handler,
                     match.groups(),
                     signing_in=verb == "POST" and path == f"{API}/authentication",
+                    where=(method, path),
                 )
         return None
 
     def methods(self, path: str) -> str:
         return ", ".join(v for v, p, _ in self.table if p.fullmatch(path))
 
-    def _guarded(self, handler, groups: tuple, *, signing_in: bool) -> Callable[..., HttpReply]:
+    def _guarded(
+        self, handler, groups: tuple, *, signing_in: bool, where: tuple[str, str]
+    ) -> Callable[..., HttpReply]:
         def answer(
             sandbox: Sandbox, query: dict[str, str], headers: Mapping[str, str], body: bytes
         ):
@@ -79,7 +107,10 @@ class OnlyOfficeRoutes:
                 try:
                     data = json.loads(body.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
+                    sandbox.count("malformed_bodies", 1)
                     return error(400, "Invalid arguments")
+                if not signing_in:  # a password is no statistic
+                    sandbox.saw(*where, data)
             with sandbox._store.lock:
                 return handler(sandbox, query, data, *[int(g) for g in groups])
 
@@ -146,9 +177,11 @@ class OnlyOfficeRoutes:
         if not isinstance(data, dict) or data.get("infoType") not in ("Email", "Phone"):
             return error(400, "Invalid arguments")
         value = data.get("data")
-        if not isinstance(value, str) or (
-            data["infoType"] == "Email" and not _EMAIL.fullmatch(value)
-        ):
+        if not isinstance(value, str) or not value.strip():
+            return error(400, "Invalid arguments")
+        if data["infoType"] == "Email" and not _EMAIL.fullmatch(value):
+            return error(400, "Invalid arguments")
+        if not isinstance(data.get("isPrimary", False), bool):
             return error(400, "Invalid arguments")
         if sandbox.refuse is not None and sandbox.refuse.search(value):
             return error(400, "Invalid arguments")
@@ -170,14 +203,18 @@ class OnlyOfficeRoutes:
         if company is None:
             return error(404, "Not found")
         address = data.get("address") if isinstance(data, dict) else None
-        if not isinstance(address, dict):
+        if not isinstance(address, dict) or not _valid_address(address):
             return error(400, "Invalid arguments")
+        # stored as it arrived: a part not sent is absent, a part sent as "" is kept (and counted
+        # in the stats' empty_strings), as the portal keeps it
         company["addresses"] = [address]
         store.replace("customers", record_id, _company_key(company), company)
         return envelope(201, address)
 
     def _by_contact_info(self, sandbox: Sandbox, query, data) -> HttpReply:
-        wanted = query.get("data", "").casefold()
+        if query.get("infoType") not in ("Email", "Phone") or not query.get("data"):
+            return error(400, "Invalid arguments")
+        wanted = query["data"].casefold()
         found = [
             c
             for c in sandbox._store.every("customers")
@@ -226,10 +263,11 @@ class OnlyOfficeRoutes:
             return error(403, "Access denied")
         if not _valid_invoice(sandbox, data, creating=False):
             return error(400, "Invalid arguments")
+        # the number stays the stored one: a PUT's body has none
         updated = {
+            **data,
             "id": record_id,
             "number": invoice["number"],
-            **data,
             "status": invoice["status"],
         }
         store.replace("invoices", record_id, invoice["number"], updated)
@@ -258,22 +296,50 @@ def _taxes(sandbox: Sandbox) -> dict[int, tuple[str, float]]:
     return found
 
 
+_TEXTS = ("language", "purchaseOrderNumber", "description")
+
+
+def _is_date(value: Any) -> bool:
+    """`YYYY-MM-DDT00:00:00` of a real day."""
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_address(address: dict) -> bool:
+    """Only the documented parts, each a string; isPrimary a boolean, category a string."""
+    if not set(address) <= ADDRESS_PARTS | {"category", "isPrimary"}:
+        return False
+    if not all(isinstance(address[p], str) for p in ADDRESS_PARTS & set(address)):
+        return False
+    return isinstance(address.get("isPrimary", True), bool) and isinstance(
+        address.get("category", ""), str
+    )
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _valid_invoice(sandbox: Sandbox, data: Any, *, creating: bool) -> bool:
     """Everything the portal checks; it says only "invalid arguments" when one fails."""
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not set(data) <= INVOICE_FIELDS:
         return False
     if creating and (not isinstance(data.get("number"), str) or not data["number"].strip()):
+        return False
+    if not all(isinstance(data.get(n, ""), str) for n in _TEXTS):
+        return False
+    template = data.get("templateType", 0)
+    if isinstance(template, bool) or not isinstance(template, int):
         return False
     contact = data.get("contactId")
     if not _number(contact) or sandbox._store.by_id("customers", int(contact)) is None:
         return False
-    if not all(
-        isinstance(data.get(d), str) and _DATE.fullmatch(data[d]) for d in ("issueDate", "dueDate")
-    ):
+    if not all(_is_date(data.get(d)) for d in ("issueDate", "dueDate")):
         return False
     if data.get("currency") not in CURRENCIES:
         return False
@@ -286,15 +352,19 @@ def _valid_invoice(sandbox: Sandbox, data: Any, *, creating: bool) -> bool:
         return False
     items, taxes = _items(sandbox), _taxes(sandbox)
     for line in lines:
-        if not isinstance(line, dict) or line.get("invoiceItemID") not in items:
+        if not isinstance(line, dict) or not set(line) <= LINE_FIELDS:
+            return False
+        if not isinstance(line.get("description", ""), str):
+            return False
+        if line.get("invoiceItemID") not in items:
             return False
         if line.get("invoiceTax1ID", 0) not in (0, *taxes) or line.get("invoiceTax2ID", 0) not in (
             0,
             *taxes,
         ):
             return False
-        if not _number(line.get("quantity")) or line["quantity"] <= 0:
-            return False
+        if not _number(line.get("quantity", 1)) or line.get("quantity", 1) <= 0:
+            return False  # quantity: 1 when absent
         if not _number(line.get("price")):
             return False
         if not _number(line.get("discount", 0)) or not 0 <= line.get("discount", 0) <= 100:
