@@ -135,11 +135,6 @@ def test_lines_and_german_amounts_arrive_exact(setup, upload, sandbox_server, pa
     assert read_jsonl(payloads)[1]["items"][1]["qty"] == 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known sender bug (fixed on main): a 5xx carrying X-RateLimit-Reset, which the "
-    "business-suite dialect now sends on every answer as documented, ends the run (exit 3)",
-)
 def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server):
     source, config, rows = setup(60)
     server = bs_server(

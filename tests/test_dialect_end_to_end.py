@@ -17,26 +17,6 @@ HEADER = ["Customer No", "Company", "E-mail", "Street", "Zip", "City", "Country"
           "Invoice Date", "Due Date", "Currency", "Pos", "Line Text", "Qty", "Unit Price"]  # fmt: skip
 STALLS = ("--stall-rate", "0.25", "--stall-seconds", "1")  # stored, answered after the timeout
 FAULTS = ("--fault-rate", "0.2", "--faults", "500,502,503,504,429,drop", "--seed", "5", *STALLS)
-BUG_DESCRIPTION = (
-    "known sender bug (fixed on main): an onlyoffice line whose description cell is empty "
-    'is written as invalid JSON ([,"quantity"...]): the run stops (JSONDecodeError, exit 3)'
-)
-BUG_STREET = (
-    'known sender bug (fixed on main): an empty street cell is posted as "street": "" '
-    "in the onlyoffice address"
-)
-BUG_RESET = (
-    "known sender bug (fixed on main): a business-suite 5xx carrying X-RateLimit-Reset "
-    "(every answer carries it) ends the run, exit 3"
-)
-
-
-def known(reason: str) -> pytest.MarkDecorator:
-    """The mark of a test that meets a known sender bug: it must fail (an assertion) until the
-    fix is merged, then XPASS fails the run and the mark goes."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
-
-
 BUSINESS_SUITE = """
 [api]
 target = "business-suite"
@@ -158,7 +138,7 @@ def check_store(server, stored_customers: list[dict], stored_invoices: list[dict
     [
         pytest.param(()),
         pytest.param(("--fault-rate", "0.2", "--faults", "429,drop", "--seed", "5", *STALLS)),
-        pytest.param(FAULTS, marks=known(BUG_RESET)),
+        pytest.param(FAULTS),
     ],
     ids=["no-faults", "429-and-drops", "faults"],
 )
@@ -205,12 +185,9 @@ def test_business_suite_stores_every_record_once(
     ("empty_streets", "empty_texts"),
     [
         pytest.param(False, False, id="no-empty-cells"),
-        pytest.param(True, False, id="empty-streets",
-                     marks=known(BUG_STREET)),
-        pytest.param(False, True, id="empty-line-texts",
-                     marks=known(BUG_DESCRIPTION)),
-        pytest.param(True, True, id="both",
-                     marks=known(f"{BUG_STREET}; {BUG_DESCRIPTION}")),
+        pytest.param(True, False, id="empty-streets"),
+        pytest.param(False, True, id="empty-line-texts"),
+        pytest.param(True, True, id="both"),
     ],
 )  # fmt: skip
 def test_onlyoffice_stores_every_record_once_under_faults(
