@@ -191,6 +191,8 @@ def _text_chunks(source: Source, layout: Layout, chunk_rows: int) -> Iterator[Ch
     file is read again with the csv module, from the first record not yet handed out. Arrow
     cannot skip spaces before a quoted field: such files go to the csv module whole.
     """
+    if _nothing_below_header(source, layout):
+        return
     if layout.initial_space:
         yield from _csv_module_chunks(source, layout, 0, chunk_rows)
         return
@@ -256,6 +258,16 @@ def _text_chunks(source: Source, layout: Layout, chunk_rows: int) -> Iterator[Ch
         if reader is not None:
             reader.close()  # Arrow's read-ahead threads end here, not at interpreter exit
     yield from _csv_module_chunks(source, layout, emitted, chunk_rows)
+
+
+def _nothing_below_header(source: Source, layout: Layout) -> bool:
+    """The whole file was sampled and has not a line below its header. Arrow's reader is then
+    never started: on a stream with no data it now and then ends the process as it exits
+    ("terminate called without an active exception", exit 134)."""
+    if source.size is None or len(source.head) < source.size:
+        return False
+    lines = split_lines(source.head.decode(layout.encoding, errors="replace"))
+    return len(lines) < layout.data_line
 
 
 def _csv_module_chunks(
