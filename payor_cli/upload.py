@@ -27,12 +27,13 @@ from .errors import (
     MappingError,
     PayorError,
 )
-from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
+from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping, read_toml
 from .outputs import PayloadWriter, RejectedWriter
 from .readahead import ReadAhead
 from .readers import Chunk, InputOptions, Table, open_table
+from .rejected import origin_of
 from .schema import FieldType, Kind
-from .settings import Settings
+from .settings import Settings, TargetChoice, with_mapping_target
 from .stop import StopRequest
 from .summary import RejectedRow, RunSummary, Stopped, Totals, decimal_places
 from .targets import Target
@@ -118,11 +119,13 @@ class RunOutputs:
         self.paths = outputs
         self.kept = kept
         self._headers: list[str] = []
+        self._table: Table | None = None
         self._rejected: RejectedWriter | None = None
         self._payloads: PayloadWriter | None = None
 
     def open(self, table: Table) -> None:
         self._headers = table.headers
+        self._table = table
         if self.paths.rejected is not None:
             self._rejected = RejectedWriter(self.paths.rejected, table)
         if self.paths.payloads is not None:
@@ -134,7 +137,9 @@ class RunOutputs:
         if self.kept is not None:
             for row in rows:
                 cells = dict(zip(self._headers, row.cells, strict=False))
-                self.kept.rejected.append({"source_row": row.row, "errors": row.message} | cells)
+                lead = {"source_row": row.row, "errors": row.message}
+                lead["origin"] = origin_of(self._table, row.row)
+                self.kept.rejected.append(lead | cells)
 
     def payloads(self, payloads: pa.Array) -> None:
         if self._payloads is not None:
@@ -216,6 +221,29 @@ def resolve_mapping(
             )
         mapping, inferred = suggestion.mapping, suggestion.toml
     return Source(kind, Path(path), mapping.with_input(**overrides), target, inferred)
+
+
+def mapping_targets(request: UploadRequest, settings: Settings) -> list[tuple[str, str]]:
+    """(target, where) for each mapping section of the run that names the target it was
+    written for (`target = "onlyoffice"`)."""
+    found = []
+    for kind in request.files:
+        given = request.mapping_path
+        if isinstance(given, dict):
+            section, where = given.get(kind), f"mapping [{kind}]"
+            if section is None and "fields" in given:
+                section = given
+        elif given is not None:
+            data = read_toml(given)
+            section, where = data.get(kind), f"{given} [{kind}]"
+            if section is None and "fields" in data:
+                section = data
+        else:
+            section = settings.mapping_section(kind)
+            where = f"{settings.config_path} [{kind}]"
+        if isinstance(section, dict) and "target" in section:
+            found.append((section["target"], where))
+    return found
 
 
 def plan(source: Source) -> Planned:
@@ -423,6 +451,11 @@ def run_upload(
     """Every kind of the request in order; invoices of rejected customers are held back."""
     from .targets import get_target
 
+    chosen = settings.target_choice
+    if chosen.name != settings.target:  # Settings made in code (the Python API, tests)
+        chosen = TargetChoice(settings.target, "the settings")
+    chosen = with_mapping_target(chosen, mapping_targets(request, settings))
+    settings.target = chosen.name
     target = get_target(settings.target)
     stop = stop or StopRequest()
     several = len(request.files) > 1

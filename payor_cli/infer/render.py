@@ -9,7 +9,6 @@ from typing import Any
 
 from payor_cli.readers import Table
 from payor_cli.schema import FieldType
-from payor_cli.targets import DEFAULT_TARGET
 
 from .amounts import NUMBER_TYPES
 from .dates import date_ok
@@ -75,9 +74,8 @@ def render(
         out.append(f"# Preset: {preset}")
     out.extend(f"# Note: {_comment(note)}" for note in plan.notes)
     out += ["", f"[{kind.name}]"]
-    target = target_of(kind).name
-    if target != DEFAULT_TARGET:
-        out.append(f"# for --target {target}")
+    # the target whose fields these are: an upload to another one stops, naming both
+    out.append(f"target = {toml_string(target_of(kind).name)}")
     out.extend(_input_lines(located, table))
     # settings shared by every field of a type go to the section
     shared_format = _shared_format(plan)
