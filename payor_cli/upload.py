@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from . import records
 from .connection import connection, quota_plan
+from .deliver import Undelivered
 from .errors import (
     AbortedError,
     ExitCode,
@@ -35,7 +36,7 @@ from .rejected import origin_of
 from .schema import FieldType, Kind
 from .settings import Settings, TargetChoice, with_mapping_target
 from .stop import StopRequest
-from .summary import RejectedRow, RunSummary, Stopped, Totals, decimal_places
+from .summary import RejectedRow, RunSummary, Span, Stopped, Totals, decimal_places
 from .targets import Target
 from .validate import ValidatedChunk, Validator
 
@@ -65,7 +66,7 @@ class Sink(Protocol):
 
     def finish(self) -> list[RejectedRow]: ...
 
-    def first_unsent_row(self) -> int | None: ...
+    def undelivered(self) -> Undelivered: ...
 
     def close(self) -> None: ...
 
@@ -257,6 +258,7 @@ def plan(source: Source) -> Planned:
 
 def new_summary(source: Source, dry_run: bool) -> RunSummary:
     summary = RunSummary(source.kind.name, source.path, dry_run, target=source.target.name)
+    summary.link = source.kind.parent[:2] if source.kind.parent else None
     amount_field = source.target.amount_field
     if source.kind.field(amount_field) is not None:
         amount = source.mapping.fields.get(amount_field)
@@ -293,7 +295,7 @@ def run_source(
         summary.rows_rejected += len(rows)
         for row in rows:
             for error in row.errors:
-                summary.errors.add(error)
+                summary.errors.add(error, row.cells)
         outputs.rejected(rows)
         if held_back is not None:
             held_back.add(rows)
@@ -374,17 +376,24 @@ def _stopped(
     server_refused: Callable[[list[RejectedRow]], None],
     first_row: int,
 ) -> Stopped:
-    """Why and where the run stopped: the first row it did not deal with."""
-    waiting: list[int] = []
+    """Why and where the run stopped: the first row it did not deal with, and what was and
+    was not delivered of the requests in flight."""
+    rest: list[int] = []
+    spans: list[Span] = []
+    after = 0
     if sink is not None:
         if sink.failure is None:  # nothing new goes out after the run broke
             sink.failure = AbortedError(exc.message, exc.hint)
         server_refused(sink.finish())  # what the server answered counts, also now
-        if (row := sink.first_unsent_row()) is not None:
-            waiting.append(row)
+        gaps = sink.undelivered()
+        spans, after = gaps.spans, gaps.delivered_after
+        if gaps.rest_from is not None:
+            rest.append(gaps.rest_from)
     if not summary.read_to_end:
-        waiting.append(summary.last_row + 1 if summary.last_row else first_row)
-    return Stopped(getattr(exc, "reason", "aborted"), str(exc), min(waiting, default=None))
+        rest.append(summary.last_row + 1 if summary.last_row else first_row)
+    rest_from = min(rest, default=None)
+    first = min([*rest, *(s.first for s in spans)], default=None)
+    return Stopped(getattr(exc, "reason", "aborted"), str(exc), first, spans, rest_from, after)
 
 
 def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
