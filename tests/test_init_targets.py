@@ -61,6 +61,7 @@ def test_customers_init_then_dry_run(tmp_path, payor):
     data = tomllib.loads(text)
     assert list(data) == ["customers"]  # the kind's section only: no [api]
     assert section_lines(text, "customers")[0] == 'target = "business-suite"'
+    assert "`payor schema --target business-suite customers` lists the fields" in text
     assert data["customers"]["fields"] == {
         "account": "Company",
         "email": "E-mail",

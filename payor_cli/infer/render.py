@@ -9,6 +9,7 @@ from typing import Any
 
 from payor_cli.readers import Table
 from payor_cli.schema import FieldType
+from payor_cli.targets import DEFAULT_TARGET
 
 from .amounts import NUMBER_TYPES
 from .dates import date_ok
@@ -195,7 +196,10 @@ def _unmapped_lines(plan: Plan) -> list[str]:
     ]
     if not unmapped:
         return []
-    out = ["", f"# Columns not mapped (`payor schema {plan.kind.name}` lists the fields):"]
+    target = target_of(plan.kind).name
+    chosen = "" if target == DEFAULT_TARGET else f"--target {target} "
+    schema = f"payor schema {chosen}{plan.kind.name}"
+    out = ["", f"# Columns not mapped (`{schema}` lists the fields):"]
     line = "#"
     for label in (toml_string(h) for h in unmapped):
         if len(line) + len(label) > 98 and line != "#":
