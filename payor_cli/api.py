@@ -30,7 +30,7 @@ from .rejected import spool_path
 from .settings import Settings, load_settings
 from .stop import StopRequest
 from .summary import RunSummary
-from .targets import get_target
+from .targets import DEFAULT_TARGET, get_target, target_names
 from .upload import Observer, Outputs, UploadRequest, UploadResult, per_kind, run_upload
 
 KINDS = ("customers", "invoices")
@@ -232,6 +232,9 @@ def _inputs(
     journal = settings.state_dir / JOURNAL_NAME
     for path in (journal, journal.with_name(journal.name + "-wal"), settings.state_dir / LOCK_NAME):
         found.append(("the journal", path))
+    for name in target_names():  # --sandbox keeps its data beside the journal
+        db = "sandbox.sqlite" if name == DEFAULT_TARGET else f"sandbox-{name}.sqlite"
+        found.append(("the sandbox's data in the state dir", settings.state_dir / db))
     return found
 
 

@@ -179,3 +179,16 @@ def test_a_rejected_file_replaces_the_old_one_and_leaves_no_working_file(tmp_pat
     assert lines[0] == "source_row,errors,origin,Customer,Invoice,Amount"
     assert len(lines) == 3001
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "m.toml", "r.csv"]
+
+
+def test_the_sandbox_data_in_the_state_dir_is_never_an_output(tmp_path, payor, export, mapping):
+    state = tmp_path / "state"
+    state.mkdir()
+    data = state / "sandbox.sqlite"
+    data.write_bytes(b"SQLite format 3\x00 stands in for the sandbox's rows")
+    before = data.read_bytes()
+    run = payor(
+        "upload", "invoices", export, "--mapping", mapping, "--sandbox", "--state-dir", state,
+        "--report-json", data,
+    )  # fmt: skip
+    assert_refused(run, before, data, f"--report-json {data} is the sandbox's data")
