@@ -17,12 +17,21 @@ from typing import Any
 
 from .errors import ConfigError, MappingError, PayorError
 from .frame import FRAME_LABEL, is_dataframe, open_frame
-from .outputs import check_rejected_path, check_writable, write_failure_report, write_json
+from .journal import JOURNAL_NAME, LOCK_NAME
+from .outputs import (
+    OutputConflict,
+    check_outputs,
+    check_rejected_path,
+    check_writable,
+    write_failure_report,
+    write_json,
+)
+from .rejected import spool_path
 from .settings import Settings, load_settings
 from .stop import StopRequest
 from .summary import RunSummary
-from .targets import get_target
-from .upload import Observer, Outputs, UploadRequest, UploadResult, run_upload
+from .targets import DEFAULT_TARGET, get_target, target_names
+from .upload import Observer, Outputs, UploadRequest, UploadResult, per_kind, run_upload
 
 KINDS = ("customers", "invoices")
 _TERMINAL_ONLY = {"quiet", "log_file"}
@@ -152,14 +161,17 @@ class _Silent:
         pass
 
 
-def prepare(options: UploadOptions) -> tuple[Settings, list[str]]:
+def prepare(
+    options: UploadOptions, files: dict[str, Path], mapping: Path | dict[str, Any] | None = None
+) -> tuple[Settings, list[str]]:
     """The settings of an upload and its warnings; every output checked before any work.
 
-    The CLI and the functions above both start here: an output that cannot be written, a bad
-    config or an unknown target is a usage error (exit 2) before anything is read.
+    The CLI and the functions above both start here: an output that cannot be written, or
+    that is one of the run's inputs (`files`, the config, the mapping, the journal), a bad
+    config or an unknown target is a usage error (exit 2) before anything is read or written.
     """
-    for path in (options.rejected, options.payloads, options.report_json):
-        if path is not None:
+    for path in (options.rejected, options.payloads, options.report_json, options.log_file):
+        if path is not None and not _standard_stream(path):
             check_writable(path)
     settings = load_settings(
         options.config,
@@ -170,12 +182,60 @@ def prepare(options: UploadOptions) -> tuple[Settings, list[str]]:
         target=options.target,
     )
     get_target(settings.target)
+    inputs = _inputs(files, settings, mapping if mapping is not None else options.mapping)
+    check_outputs(_outputs(options, files), inputs)
     warnings = list(settings.warnings)
     if options.rejected is not None:
         check_rejected_path(options.rejected)
     if options.payloads is not None and not options.dry_run:
         warnings.append("--payloads is written only with --dry-run; ignored")
     return settings, warnings
+
+
+def _standard_stream(path: Path) -> bool:
+    return str(path) == "-"
+
+
+def _outputs(options: UploadOptions, files: dict[str, Path]) -> list[tuple[str, Path]]:
+    """Every file the run may write, with the option that names it (`upload all` writes a
+    file per kind), and the rejected rows' spool, which waits beside its file."""
+    several = len(files) > 1
+    found: list[tuple[str, Path]] = []
+    for kind in files:
+        rejected = per_kind(options.rejected, kind, several)
+        if rejected is not None:
+            label = f"--rejected ({rejected.name})" if several else "--rejected"
+            found.append((label, rejected))
+            found.append((f"{label}'s spool ({spool_path(rejected).name})", spool_path(rejected)))
+        payloads = per_kind(options.payloads, kind, several) if options.dry_run else None
+        if payloads is not None:
+            found.append((f"--payloads ({payloads.name})" if several else "--payloads", payloads))
+    for label, path in (("--report-json", options.report_json), ("--log-file", options.log_file)):
+        if path is not None and not _standard_stream(path):
+            found.append((label, path))
+    return found
+
+
+def _inputs(
+    files: dict[str, Path], settings: Settings, mapping: Path | dict[str, Any] | None
+) -> list[tuple[str, Path]]:
+    """Every file the run reads or keeps: the exports, the config, the mapping, the journal."""
+    found = [
+        (f"the {kind} export" if len(files) > 1 else "the export", path)
+        for kind, path in files.items()
+        if not _standard_stream(path) and str(path) != FRAME_LABEL
+    ]
+    if settings.config_path is not None:
+        found.append(("the config file", settings.config_path))
+    if mapping is not None and not isinstance(mapping, MappingType):
+        found.append(("the mapping (--mapping)", Path(mapping)))
+    journal = settings.state_dir / JOURNAL_NAME
+    for path in (journal, journal.with_name(journal.name + "-wal"), settings.state_dir / LOCK_NAME):
+        found.append(("the journal", path))
+    for name in target_names():  # --sandbox keeps its data beside the journal
+        db = "sandbox.sqlite" if name == DEFAULT_TARGET else f"sandbox-{name}.sqlite"
+        found.append(("the sandbox's data in the state dir", settings.state_dir / db))
+    return found
 
 
 def execute(
@@ -198,8 +258,8 @@ def failed(
     options: UploadOptions, files: dict[str, Path], exc: PayorError, code: int | None = None
 ) -> None:
     """A run that failed still writes its report: tonight's says what went wrong, not last
-    night's."""
-    if options.report_json is not None:
+    night's (unless the report's file is one the run must not write)."""
+    if options.report_json is not None and not isinstance(exc, OutputConflict):
         write_failure_report(options.report_json, files, options.dry_run, exc, code)
 
 
@@ -222,7 +282,7 @@ def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
     if frame:
         request.openers[kind] = lambda input_options: open_frame(source, input_options)
     try:
-        settings, warnings = prepare(options)
+        settings, warnings = prepare(options, request.files, request.mapping_path)
         result = execute(request, options, settings, _Silent())
     except PayorError as exc:
         failed(options, request.files, exc)

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -22,11 +22,13 @@ from . import __version__, api
 from .api import UploadOptions
 from .errors import AbortedError, ExitCode, PayorError
 from .outputs import (
+    OutputConflict,
+    check_outputs,
     open_log,
     write_mapping_section,
 )
 from .report import Reporter
-from .settings import is_loopback
+from .settings import is_loopback, resolve_target
 from .stop import StopRequest
 from .targets import get_target
 
@@ -54,7 +56,10 @@ class KindName(StrEnum):
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="Settings TOML (default ./payor.toml, else the user config)."),
+    typer.Option(
+        "--config",
+        help="Settings TOML (env PAYOR_CONFIG; default ./payor.toml, else the user config).",
+    ),
 ]
 MappingOpt = Annotated[
     Path | None, typer.Option("--mapping", help="Mapping TOML (default: the config's sections).")
@@ -90,7 +95,8 @@ TargetOpt = Annotated[
     str | None,
     typer.Option(
         "--target",
-        help="The API: payorcrm (default), business-suite or onlyoffice (env PAYOR_TARGET).",
+        help="The API: payorcrm (default), business-suite or onlyoffice (env PAYOR_TARGET, "
+        "config \\[api].target; else the mapping's target).",
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -132,10 +138,11 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
     with ExitStack() as stack:
         reporter = Reporter(quiet=options.quiet)
         try:
+            request = options.request(files)
+            # checked before the log is opened: no output may be an input, the log included
+            settings, warnings = api.prepare(options, files)
             if options.log_file is not None:
                 reporter.log = stack.enter_context(open_log(options.log_file))
-            request = options.request(files)
-            settings, warnings = api.prepare(options)
             reporter.secrets = settings.secrets
             for warning in warnings:
                 reporter.warning(warning)
@@ -144,6 +151,8 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
                 request, options, settings, reporter, show_inferred=reporter.show_mapping, stop=stop
             )
         except PayorError as exc:
+            if options.log_file is not None and reporter.log is None:
+                _log_failure(stack, reporter, options.log_file, exc)
             api.failed(options, files, exc)
             _fail(reporter, exc)
         except KeyboardInterrupt:
@@ -155,6 +164,15 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
             api.failed(options, files, AbortedError(str(exc)), code)
             raise typer.Exit(code) from None
         raise typer.Exit(result.exit_code)
+
+
+def _log_failure(stack: ExitStack, reporter: Reporter, path: Path, exc: PayorError) -> None:
+    """A run that failed before its log was opened still leaves its error there, unless the
+    log is a file the run must not write."""
+    if isinstance(exc, OutputConflict):
+        return
+    with suppress(PayorError):
+        reporter.log = stack.enter_context(open_log(path))
 
 
 @contextmanager
@@ -339,6 +357,7 @@ def init(
         bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
     ] = False,
     target: TargetOpt = None,
+    config: ConfigOpt = None,
     sheet: SheetOpt = None,
     header_row: HeaderRowOpt = None,
     encoding: EncodingOpt = None,
@@ -358,7 +377,9 @@ def init(
     )
     try:
         given = InputOptions().overridden(**reading.input_overrides())
-        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+        chosen = get_target(resolve_target(target, config).name)
+        if output is not None:
+            check_outputs([("-o", output)], [("the export", file)])
         suggestion = suggest_mapping(file, chosen.kind(kind.value), given, preset)
         if output is not None:
             write_mapping_section(output, kind.value, suggestion.toml, force=force)
@@ -380,8 +401,8 @@ def init(
         raise typer.Exit(ExitCode.ROWS_REJECTED)
     if output is not None:
         reporter.line(
-            f"try it: payor upload {kind.value} {file} --mapping {output} --dry-run"
-            + ("" if chosen.name == "payorcrm" else f" --target {chosen.name}"),
+            # the mapping names its target: the upload takes it from there
+            f"try it: payor upload {kind.value} {file} --mapping {output} --dry-run",
             error=True,
         )
 
@@ -394,13 +415,14 @@ def schema(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     target: TargetOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Show a target's fields (default PayorCRM): name, type, required.
 
     Example: payor schema invoices --target business-suite
     """
     try:
-        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+        chosen = get_target(resolve_target(target, config).name)
     except PayorError as exc:
         _fail(Reporter(), exc)
     kinds = [chosen.kind(kind.value)] if kind else list(chosen.kinds.values())
@@ -470,6 +492,7 @@ def sandbox(
         str | None, typer.Option("--refuse-keys", help="Regex of keys to refuse, for rehearsals.")
     ] = None,
     target: TargetOpt = None,
+    config: ConfigOpt = None,
     items: Annotated[
         str | None, typer.Option("--items", help="onlyoffice: invoice items, comma-separated.")
     ] = None,
@@ -494,7 +517,7 @@ def sandbox(
     defaults = SandboxConfig()
     reporter = Reporter()
     try:
-        chosen = get_target(target or os.environ.get("PAYOR_TARGET"))
+        chosen = get_target(resolve_target(target, config).name)
     except PayorError as exc:
         _fail(reporter, exc)
     own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))

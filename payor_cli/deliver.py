@@ -22,7 +22,7 @@ from .journal import Journal, contains
 from .readers import Chunk
 from .schema import Kind
 from .stop import StopRequest
-from .summary import RejectedRow, RowError, RunSummary
+from .summary import RejectedRow, RowError, RunSummary, Span
 from .targets import Target
 from .validate import ValidatedChunk
 
@@ -44,6 +44,11 @@ class Pending:
     members: list[int] | None = None
     """The offsets of all the record's rows, where a record spans rows."""
     sent: bool = False
+    batch: int = -1
+    """The number of the batch it went out in."""
+    settled: bool = False
+    """The server's answer is booked: accepted or refused."""
+    accepted: bool = False
 
     @property
     def size(self) -> int:
@@ -67,6 +72,15 @@ class Pending:
         import json
 
         return json.loads(self.payload)
+
+
+@dataclass
+class Undelivered:
+    """What a delivery that ended early did not deliver (see `Delivery.undelivered`)."""
+
+    spans: list[Span]
+    rest_from: int | None
+    delivered_after: int
 
 
 EARLY_PARTS = 8
@@ -135,8 +149,10 @@ class Delivery:
         # as many batches wait as are in flight: enough to keep every sender busy, and a
         # bound on the memory they hold
         self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(concurrency)
-        self._unsettled: dict[int, int] = {}
-        """Batch number -> its first row, for batches the server has not finished with."""
+        self._unsettled: dict[int, list[Pending]] = {}
+        """Batch number -> its records, for batches the server has not finished with."""
+        self._accepted_in: dict[int, int] = {}
+        """Batch number -> the rows accepted of it (to say what came after a gap)."""
         self._submitted = 0
         self._refused: list[RejectedRow] = []
         self._not_taken: int | None = None
@@ -247,16 +263,52 @@ class Delivery:
         self.close()
         return refused + self._book()
 
-    def first_unsent_row(self) -> int | None:
-        """The first row that the server has not settled (accepted or refused), if any:
-        a re-run goes on from there."""
-        waiting = list(self._unsettled.values())
-        waiting += [int(part.rows[0]) for part in self._early if len(part.offsets)]
+    def undelivered(self) -> Undelivered:
+        """What the server has not settled, once the senders are done: the records of the
+        batches in flight that got no answer where rows after them were delivered (as spans
+        of rows), the row from which nothing was delivered, and how many rows after the
+        first gap were delivered all the same (other batches in flight were answered while
+        one failed, or went out while an earlier one waited)."""
+        spans: list[tuple[Span, int]] = []  # with the batch number of the span's last record
+        run: list[Pending] = []
+
+        def close_run() -> None:
+            if run:
+                span = Span(run[0].row, run[-1].row, sum(p.size for p in run))
+                spans.append((span, run[-1].batch))
+                run.clear()
+
+        for number in range(min(self._unsettled, default=self._submitted), self._submitted):
+            for pending in self._unsettled.get(number, ()):
+                if pending.settled:
+                    close_run()
+                else:
+                    run.append(pending)
+            if number not in self._unsettled:
+                close_run()  # a batch answered in between
+        close_run()
+        rest = [int(part.rows[0]) for part in self._early if len(part.offsets)]
         if self.pending:
-            waiting.append(self.pending[0].row)
+            rest.append(self.pending[0].row)
         if self._not_taken is not None:
-            waiting.append(self._not_taken)
-        return min(waiting, default=None)
+            rest.append(self._not_taken)
+        # a gap after which nothing was delivered is where delivery ended, not a gap
+        while spans and self._accepted_after(*spans[-1]) == 0:
+            rest.append(spans.pop()[0].first)
+        after = self._accepted_after(*spans[0]) if spans else 0
+        return Undelivered([span for span, _ in spans], min(rest, default=None), after)
+
+    def _accepted_after(self, span: Span, batch: int) -> int:
+        """Rows accepted after the span: of the batches in flight, and of those answered."""
+        found = 0
+        for batch_rows in self._unsettled.values():
+            found += sum(p.size for p in batch_rows if p.accepted and p.row > span.last)
+        found += sum(
+            rows
+            for number, rows in self._accepted_in.items()
+            if number > batch and number not in self._unsettled
+        )
+        return found
 
     def close(self) -> None:
         """Let the senders finish what is queued (or skip it, after a failure) and stop."""
@@ -273,7 +325,9 @@ class Delivery:
         batch, self.pending = self.pending[:size], self.pending[size:]
         number = self._submitted
         self._submitted += 1
-        self._unsettled[number] = batch[0].row
+        for pending in batch:
+            pending.batch = number
+        self._unsettled[number] = batch
         while self.failure is None and not self.stop.requested:
             try:
                 self._outbox.put((number, batch), timeout=0.2)
@@ -323,11 +377,17 @@ class Delivery:
                 summary.requests += data[0]
                 summary.retries += data[1]
             elif event in ("accepted", "unchanged"):
-                batch = data[0]
+                batch, rows = data[0], 0
+                for p in batch:  # unchanged: in the CRM as the file has it, sent nothing for
+                    p.settled = p.accepted = True
+                    rows += p.size
                 if event == "accepted":
-                    summary.rows_accepted += sum(p.size for p in batch)
+                    summary.rows_accepted += rows
                 else:
-                    summary.rows_unchanged += sum(p.size for p in batch)
+                    summary.rows_unchanged += rows
+                if batch:  # one sender's answer is of one batch
+                    number = batch[0].batch
+                    self._accepted_in[number] = self._accepted_in.get(number, 0) + rows
                 if totals is not None:  # in the CRM as the file has it: counted as accepted
                     for p in batch:
                         if p.amount is not None:
@@ -335,6 +395,7 @@ class Delivery:
                 self.progress(summary)
             elif event == "refused":
                 pending, reason, why = data
+                pending.settled = True
                 refused.extend(pending.rejected(reason, why))
                 if totals is not None and pending.amount is not None:
                     totals.add_value("rejected", pending.amount, pending.currency)

@@ -29,6 +29,7 @@ SECTION_KEYS = {
     "fields",
     "lines",
     "currency_column",
+    "target",
 }
 FIELD_KEYS = {
     "column",
@@ -207,7 +208,8 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
         "thousands": section.get("thousands"),
         "missing": _missing(section.get("missing", []), f"{source} missing"),
     }
-    ordered = _parse_fields(fields_table, kind.fields, kind.name, "fields", defaults, source)
+    _check_target(section.get("target"), kind, source)
+    ordered = _parse_fields(fields_table, kind, "fields", defaults, source)
     lines = _parse_lines(section, kind, defaults, source)
     required = list(kind.required)
     if kind.lines and lines is None and kind.amount_without_lines:
@@ -263,27 +265,86 @@ def parse_mapping(section: dict[str, Any], kind: Kind, source: str = "mapping") 
 
 def _parse_fields(
     table: dict[str, Any],
-    fields: tuple[Field, ...],
-    kind_name: str,
+    kind: Kind,
     part: str,
     defaults: dict[str, Any],
     source: str,
 ) -> dict[str, FieldSpec]:
     """The field specs of a `fields` or `lines` table, in the API's order."""
+    fields = _part_fields(kind, part)
     known = {f.name: f for f in fields}
     specs: dict[str, FieldSpec] = {}
     for name, raw in table.items():
         schema_field = known.get(name)
         if schema_field is None:
-            raise MappingError(
-                f"{source}: {name!r} is not a {kind_name} {part[:-1]} field",
-                _did_you_mean(name, list(known))
-                or f"see `payor schema {kind_name}` for the fields",
-            )
+            raise _unknown_field(name, kind, part, source)
         specs[name] = _parse_field(name, schema_field.type, raw, defaults, source)
         if specs[name].sum and part == "lines":
             raise MappingError(f"{source} line field {name}: sum is for record fields")
     return {f.name: specs[f.name] for f in fields if f.name in specs}
+
+
+def kind_target(kind: Kind) -> str:
+    """The name of the target whose kind `kind` is (the default target's for one of none)."""
+    from .targets import DEFAULT_TARGET, get_target, target_names
+
+    for name in target_names():
+        if get_target(name).kinds.get(kind.name) is kind:
+            return name
+    return DEFAULT_TARGET
+
+
+def _check_target(named: Any, kind: Kind, source: str) -> None:
+    """A section's `target` names the target it was written for: it must be the run's."""
+    from .targets import get_target, target_names
+
+    if named is None:
+        return
+    if not isinstance(named, str) or named.strip().lower() not in target_names():
+        raise MappingError(
+            f"{source}: target {named!r} is not a target payor knows",
+            f"write one of: {', '.join(target_names())}",
+        )
+    if get_target(named).name != kind_target(kind):
+        raise MappingError(
+            f"{source}: written for {get_target(named).name}, but the target is "
+            f"{kind_target(kind)}",
+            f"use --target {get_target(named).name}, or a mapping written for {kind_target(kind)}",
+        )
+
+
+def _unknown_field(name: str, kind: Kind, part: str, source: str) -> MappingError:
+    """A field the target's schema lacks: the nearest names, or the target the mapping looks
+    written for, and the command that lists this target's fields."""
+    from .targets import get_target, target_names
+
+    this = kind_target(kind)
+    what = "line field" if part == "lines" else "field"
+    message = f"{source}: {name!r} is not a {what} of {this}'s {kind.name}"
+    schema = f"`payor schema --target {this} {kind.name}`"
+    close = _did_you_mean(name, [f.name for f in _part_fields(kind, part)])
+    if close:
+        return MappingError(message, f"{close} ({schema} lists the fields)")
+    others = [
+        other
+        for other in target_names()
+        if other != this
+        and name in {f.name for f in _part_fields(get_target(other).kinds.get(kind.name), part)}
+    ]
+    if others:
+        return MappingError(
+            message,
+            f"{name!r} is a field of {' and '.join(others)}'s {kind.name}: the mapping looks "
+            f"written for {others[0]} (use --target {others[0]}, or write one for {this} with "
+            f"`payor init {kind.name} FILE --target {this}`)",
+        )
+    return MappingError(message, f"{schema} lists the fields")
+
+
+def _part_fields(kind: Kind | None, part: str) -> tuple[Field, ...]:
+    if kind is None:
+        return ()
+    return kind.lines if part == "lines" else kind.fields
 
 
 def _parse_lines(
@@ -301,7 +362,7 @@ def _parse_lines(
         )
     if not isinstance(table, dict) or not table:
         raise MappingError(f"{source}: [{kind.name}.lines] must be a table of line fields")
-    lines = _parse_fields(table, kind.lines, kind.name, "lines", defaults, source)
+    lines = _parse_fields(table, kind, "lines", defaults, source)
     missing = [f.name for f in kind.lines if f.required and f.name not in lines]
     if missing:
         raise MappingError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,13 +16,26 @@ from .errors import ConfigError, MappingError, PayorError
 # the rejected-rows file has its own module; callers keep importing it from here
 from .rejected import RejectedWriter, check_rejected_path  # noqa: F401
 from .summary import RunSummary
+from .whole import create_beside, same_file, write_text_whole
+
+
+class OutputConflict(ConfigError):
+    """An output file names an input of the run, or another output: the run stops before it
+    reads or writes anything (exit 2)."""
 
 
 class PayloadWriter:
-    """Dry run: the objects a real run would send, as JSON Lines, in order."""
+    """Dry run: the objects a real run would send, as JSON Lines, in order.
+
+    Written to a temporary file beside PATH and renamed into place at the end, so PATH holds
+    a whole file or none: the old one is removed at the start, and never passes for new.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._file = path.open("w", encoding="utf-8", newline="\n")
+        self.path = path
+        handle, self._partial = create_beside(path)
+        self._file = os.fdopen(handle, "w", encoding="utf-8", newline="\n")
+        path.unlink(missing_ok=True)
 
     def write(self, payloads: pa.Array) -> None:
         if len(payloads):
@@ -30,6 +44,29 @@ class PayloadWriter:
 
     def close(self) -> None:
         self._file.close()
+        os.replace(self._partial, self.path)
+
+
+def check_outputs(outputs: Iterable[tuple[str, Path]], inputs: Iterable[tuple[str, Path]]) -> None:
+    """No output may be an input of the run, nor two outputs one file: compared as files
+    (symlinks, hard links, case-insensitive file systems), before anything is read."""
+    seen: list[tuple[str, Path]] = []
+    sources = list(inputs)
+    for label, path in outputs:
+        for what, source in sources:
+            if same_file(path, source):
+                raise OutputConflict(
+                    f"{label} {_both(path, source, what)}: writing it would destroy what "
+                    "the run reads",
+                    "write the output to another file",
+                )
+        for other, earlier in seen:
+            if same_file(path, earlier):
+                raise OutputConflict(
+                    f"{label} {_both(path, earlier, f'the file of {other}')}: two outputs cannot share a file",
+                    "give each output a file of its own",
+                )
+        seen.append((label, path))
 
 
 def check_writable(path: Path) -> None:
@@ -55,12 +92,16 @@ def open_log(path: Path) -> IO[str]:
         raise ConfigError(f"cannot write the log file {path}: {exc.strerror}") from None
 
 
+def _both(path: Path, other: Path, what: str) -> str:
+    if str(path) == str(other):
+        return f"{path} is {what}"
+    return f"{path} is {what} {other} (the same file by another name)"
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically, so a reader never sees half a report."""
-    partial = path.with_name(path.name + ".partial")
     try:
-        partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_text_whole(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 
@@ -100,7 +141,7 @@ def write_mapping_section(path: Path, kind: str, toml: str, *, force: bool = Fal
                 "remove it, write to another file with -o, or overwrite the file with --force",
             )
         text = path.read_text(encoding="utf-8")
-        path.write_text(text.rstrip("\n") + "\n\n" + toml, encoding="utf-8")
+        write_text_whole(path, text.rstrip("\n") + "\n\n" + toml)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(toml, encoding="utf-8")
+    write_text_whole(path, toml)

@@ -1,13 +1,14 @@
 """The rejected-rows file: the refused rows as the source had them, ready to fix and upload again.
 
-Both formats lead with `source_row` and `errors`, then the source's columns, then the cells a
-row had beyond the header in `extra_1`, `extra_2`, ... . In a workbook each cell that caused a
-rejection is marked and carries its reasons as a comment.
+Both formats lead with `source_row`, `errors` and `origin`, then the source's columns, then the
+cells a row had beyond the header in `extra_1`, `extra_2`, ... . `origin` names the row in the
+export it first came from ("invoices.csv row 1433"), and is carried over when a fixed rejected
+file is uploaded again, round after round (`source_row` is the row in the file read). In a
+workbook each cell that caused a rejection is marked and carries its reasons as a comment.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -19,8 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .readers import REJECTED_LEAD, Table
+from .readers import ORIGIN, REJECTED_LEAD, Table
 from .summary import RejectedRow, RowError
+from .whole import written_whole
+
+LEAD = (*REJECTED_LEAD, ORIGIN)
+"""payor's own columns before the source's: source_row, errors, origin."""
 
 REJECTED_SUFFIXES = (".csv", ".xlsx")
 EXTRA_PREFIX = "extra_"
@@ -29,6 +34,7 @@ COMMENT_LIMIT = 5_000
 past this many the cells are still marked, and the `errors` column still says why."""
 ERRORS_WIDTH = 60
 """The `errors` column's width in characters; its text wraps within it."""
+ORIGIN_WIDTH = 28
 SHEET_NAME = "Rejected rows"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 """What a worksheet cell cannot hold (the characters openpyxl refuses)."""
@@ -37,6 +43,23 @@ CONTROL_REASON = f"a control character a workbook cannot hold was replaced by {R
 
 Marks = dict[int, list[str]]
 """Line position -> the reasons that cell caused; position 1 (`errors`) is the row's own."""
+
+
+def spool_path(path: Path) -> Path:
+    """Where the rows wait until the file is whole: a rejected-rows CSV of its own, so a
+    killed run leaves the rows found so far in a file that is fixed and uploaded like any."""
+    return path.with_name(path.name + ".partial.csv")
+
+
+def origin_of(table: Table | None, row: int) -> str:
+    """Where a row of `table` came from: the row the export had, carried over from a rejected
+    file that is read again ("invoices.csv row 1433")."""
+    if table is None:
+        return ""
+    if table.origins is not None and row in table.origins:
+        return table.origins[row]
+    sheet = f", sheet {table.sheet!r}," if table.sheet is not None else ""
+    return f"{table.path.name}{sheet} row {row}"
 
 
 def check_rejected_path(path: Path) -> None:
@@ -54,34 +77,40 @@ class RejectedWriter:
     finds it; a text source's delimiter and encoding are kept. payor knows the file again by
     its first two columns, so the fixed file uploads with the very same mapping (the
     `extra_N` columns are not in any mapping, so they are read and left alone).
+
+    The file is whole at every moment: a header-only file replaces any old one at the start
+    (an old file never passes for a new one), the rows wait in a spool beside it
+    (`spool_path`), which is renamed into place at `close`.
     """
 
     def __init__(self, path: Path, table: Table | None = None) -> None:
         check_rejected_path(path)
         self.path = path
         self.count = 0
+        self._table = table
         headers = list(table.headers) if table else []
-        self._width = len(REJECTED_LEAD) + len(headers)
+        self._width = len(LEAD) + len(headers)
         # a header named twice: its first column is the one the mapping binds
         self._positions: dict[str, int] = {}
-        for position, header in enumerate(headers, start=len(REJECTED_LEAD)):
+        for position, header in enumerate(headers, start=len(LEAD)):
             self._positions.setdefault(header, position)
-        header = list(REJECTED_LEAD) + headers
-        self._out: _CsvOut | _XlsxOut
+        header = list(LEAD) + headers
+        self._out: _CsvFile | _XlsxOut
         self._xlsx = path.suffix.lower() == ".xlsx"
         if self._xlsx:
             self._out = _XlsxOut(path, header, (table.sheet if table else None) or SHEET_NAME)
         else:
             encoding = (table.encoding if table else None) or "utf-8-sig"
             delimiter = (table.delimiter if table else None) or ","
-            self._out = _CsvOut(path, header, encoding, delimiter)
+            self._out = _CsvFile(path, header, encoding, delimiter)
 
     def write(self, rows: list[RejectedRow]) -> None:
         lines = []
         for row in rows:
-            cells = list(row.cells) + [""] * (self._width - len(REJECTED_LEAD) - len(row.cells))
+            cells = list(row.cells) + [""] * (self._width - len(LEAD) - len(row.cells))
             marks = self._marks(row) if self._xlsx else {}  # a CSV has no place for them
-            lines.append(([row.row, row.message, *cells, *_kept(row.extra)], marks))
+            origin = origin_of(self._table, row.row)
+            lines.append(([row.row, row.message, origin, *cells, *_kept(row.extra)], marks))
         self._out.write(lines, max((len(line) for line, _ in lines), default=0) - self._width)
         self.count += len(rows)
 
@@ -127,6 +156,25 @@ def extra_names(headers: list[str], count: int) -> list[str]:
     return names
 
 
+class _CsvFile:
+    """A rejected-rows CSV: a header-only file at once, the rows spooled beside it (a CSV of
+    its own, whole after every batch), renamed into place at the end."""
+
+    def __init__(self, path: Path, header: list[str], encoding: str, delimiter: str) -> None:
+        self.path = path
+        with written_whole(path) as temporary:
+            _CsvOut(temporary, header, encoding, delimiter).close()
+        self.spool_path = spool_path(path)
+        self._spool = _CsvOut(self.spool_path, header, encoding, delimiter)
+
+    def write(self, lines: list[tuple[list[Any], Marks]], extras: int) -> None:
+        self._spool.write(lines, extras)
+
+    def close(self) -> None:
+        self._spool.close()
+        os.replace(self.spool_path, self.path)
+
+
 class _CsvOut:
     """A CSV whose file on disk is a whole table after every batch.
 
@@ -164,14 +212,16 @@ class _CsvOut:
     def _widen(self, extras: int) -> None:
         header = self._header + extra_names(self._header, extras)
         self._file.close()
-        partial = self.path.with_name(self.path.name + ".partial")
-        with self._open("r") as old, self._open("w", partial) as new:
+        with (
+            written_whole(self.path) as partial,
+            self._open("r") as old,
+            self._open("w", partial) as new,
+        ):
             rows = csv.reader(old, delimiter=self._delimiter)
             next(rows, None)
             out = self._writer(new)
             out.writerow(header)
             out.writerows(row + [""] * (len(header) - len(row)) for row in rows)
-        os.replace(partial, self.path)
         self._extras = extras
         self._file = self._open("a")  # in append mode no second byte-order mark is written
 
@@ -193,7 +243,7 @@ class _XlsxOut:
 
     def __init__(self, path: Path, header: list[str], sheet: str) -> None:
         self.path, self._sheet, self._rows = path, sheet, 0
-        self.spool_path = path.with_name(path.name + ".partial.csv")
+        self.spool_path = spool_path(path)
         self._save(header, iter(()))
         self._spool = _CsvOut(self.spool_path, header, "utf-8-sig", ",")
         # a cell's reasons have no place in a CSV: they wait apart, a line per row
@@ -227,19 +277,15 @@ class _XlsxOut:
         # sheet views and column widths precede the rows in the file: set before any row
         sheet.freeze_panes = "A2"
         sheet.column_dimensions["B"].width = ERRORS_WIDTH
+        sheet.column_dimensions["C"].width = ORIGIN_WIDTH
         sheet.append(header)
         style = _Style(book)
         for line, marks in lines:
             sheet.append(style.cells(sheet, line, marks))
         # the filter follows the rows in the file, so it can span them all
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
-        partial = self.path.with_name(self.path.name + ".partial")
-        try:
+        with written_whole(self.path) as partial:
             book.save(partial)
-            os.replace(partial, self.path)
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink()
 
 
 def _replace_control_characters(line: list[Any], marks: Marks) -> None:
@@ -248,7 +294,7 @@ def _replace_control_characters(line: list[Any], marks: Marks) -> None:
     for position, value in enumerate(line):
         if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
             line[position] = CONTROL_CHARACTERS.sub(REPLACEMENT, value)
-            if position >= len(REJECTED_LEAD):
+            if position >= len(LEAD):
                 marks.setdefault(position, []).append(CONTROL_REASON)
 
 

@@ -23,7 +23,7 @@ from rich.table import Table as RichTable
 
 from .mapping import Mapping
 from .readers import Table
-from .summary import ErrorGroup, RunSummary
+from .summary import ErrorGroup, RunSummary, Stopped
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 SHOWN_GROUPS = 12
@@ -56,6 +56,14 @@ def one_line(summary: RunSummary) -> str:
     return line
 
 
+def _rate(rate: float) -> str:
+    """Rows a second, with a decimal when there are few (one record a request): never a
+    "0 rows/s" for a run that moves."""
+    if rate >= 10 or rate == 0:
+        return f"{rate:,.0f}"
+    return f"{rate:.2g}" if rate < 0.1 else f"{rate:.1f}"
+
+
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
@@ -73,12 +81,37 @@ def how_far(summary: RunSummary) -> str:
             if summary.last_row
             else f"{summary.file} was not read"
         )
-    if stopped.row is not None:
+    if stopped.spans and stopped.delivered_after:
+        parts.append(_not_delivered(stopped))
+    elif stopped.row is not None:
         done = "checked" if summary.dry_run else "delivered"
         parts.append(f"nothing from row {stopped.row:,} on was {done}")
     if not summary.dry_run:
-        parts.append("a re-run goes on from the last accepted batch")
+        parts.append(
+            "a re-run sends what was not delivered"
+            if stopped.spans and stopped.delivered_after
+            else "a re-run goes on from the last accepted batch"
+        )
     return "; ".join(parts)
+
+
+def _not_delivered(stopped: Stopped) -> str:
+    """Requests in flight when the run stopped: some answered, some not. What was and was not
+    delivered, so nobody takes the rows after a gap for lost, nor the gap for delivered."""
+    shown = [span.shown() for span in stopped.spans]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    one = len(shown) == 1 and stopped.spans[0].first == stopped.spans[0].last
+    after = stopped.delivered_after
+    rows = f"{after:,} {'row' if after == 1 else 'rows'}"
+    if stopped.rest_from is not None:
+        return (
+            f"{listed} {'was' if one else 'were'} not delivered, nor any row from "
+            f"{stopped.rest_from:,} on; {rows} in between {'was' if after == 1 else 'were'}"
+        )
+    return (
+        f"{listed} {'was' if one else 'were'} not delivered; {rows} after "
+        f"{'it' if one else 'them'} {'was' if after == 1 else 'were'}"
+    )
 
 
 def group_line(group: ErrorGroup) -> str:
@@ -122,6 +155,8 @@ class Reporter:
         self._last_plain = 0.0
         self._started = 0.0
         self._expected: tuple[int, bool] | None = None
+        self._plain_shown = False
+        """A plain progress line was shown: the run ends with a final, true one."""
         self._gone: list[Console] = []
 
     # -- plain lines ------------------------------------------------------------------------
@@ -179,25 +214,33 @@ class Reporter:
             )
         self._expected = (table.rows_expected, table.rows_exact) if table.rows_expected else None
         self._started = self._last_plain = time.monotonic()
+        self._plain_shown = False
 
-    def progress(self, summary: RunSummary) -> None:
-        counts = f"{summary.rows_read:,}{self._of_total()} read, {summary.rows_rejected:,} rejected"
+    def progress(self, summary: RunSummary, *, final: bool = False) -> None:
+        """The counts so far; `final`: the run is over, so the counts are complete, the
+        total is what was read, and no time is left."""
+        counts = f"{summary.rows_read:,}{self._of_total(summary, final)} read, "
+        counts += f"{summary.rows_rejected:,} rejected"
         done = summary.rows_read
         if not summary.dry_run:
             counts += f", {summary.rows_accepted:,} accepted"
-            # a row read is not done until the server has it (or it needs no sending)
-            done -= summary.rows_valid - summary.rows_accepted - summary.rows_unchanged
+            if not final:
+                # a row read is not done until the server has it (or it needs no sending)
+                done -= summary.rows_valid - summary.rows_accepted - summary.rows_unchanged
         elapsed = time.monotonic() - self._started
         rate = done / elapsed if elapsed > 0 else 0.0
-        counts += f", {rate:,.0f} rows/s"
-        left = self._time_left(done, rate)
+        counts += f", {_rate(rate)} rows/s"
+        left = "" if final else self._time_left(done, rate)
         if self._bar is not None:
             self._bar.update(self._task, completed=done, counts=counts, status="")
-        elif time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
+        elif final or time.monotonic() - self._last_plain >= PLAIN_PROGRESS_EVERY_S:
             self._last_plain = time.monotonic()
+            self._plain_shown = True
             self.line(f"{summary.kind}: {counts}{left}", show=not self.quiet)
 
-    def _of_total(self) -> str:
+    def _of_total(self, summary: RunSummary, final: bool) -> str:
+        if final and summary.read_to_end:
+            return ""  # read to the end: the count is the total, whatever the estimate was
         if self._expected is None:
             return ""
         total, exact = self._expected
@@ -217,6 +260,9 @@ class Reporter:
             self._bar.update(self._task, status=cut(text, "")[:120])
 
     def finished(self, summary: RunSummary) -> None:
+        if self._plain_shown:
+            # the last progress line was taken mid-run: the final one is true
+            self.progress(summary, final=True)
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
@@ -228,6 +274,8 @@ class Reporter:
         else:
             self.line(one_line(summary))
             self._details(summary, show=not self.quiet)
+        if summary.note:
+            self.line(f"{summary.kind}: {summary.note}", error=True)
 
     # -- closing summary --------------------------------------------------------------------
     def _details(self, summary: RunSummary, show: bool) -> None:

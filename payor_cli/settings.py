@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import platformdirs
 
 from .errors import ConfigError
 from .mapping import read_toml, suggest
-from .targets import Credentials
+from .targets import Credentials, get_target, target_names
 
 APP = "payor"
 CONFIG_NAME = "payor.toml"
@@ -45,6 +46,8 @@ class Settings:
     config: dict[str, Any] = field(default_factory=dict, repr=False)
     target: str | None = None
     """The target's name (None: the default, payorcrm)."""
+    target_choice: TargetChoice = field(default_factory=lambda: TargetChoice(None, ""))
+    """Where the target came from (see `choose_target`)."""
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     api_secret: str | None = field(default=None, repr=False)
@@ -113,6 +116,127 @@ def default_config_path() -> Path | None:
     return user if user.is_file() else None
 
 
+def config_file(given: Path | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The settings file: --config, else PAYOR_CONFIG, else the default places (or none)."""
+    env = os.environ if environ is None else environ
+    if given is not None:
+        if not Path(given).is_file():
+            raise ConfigError(f"{given}: no such config file")
+        return Path(given)
+    named = env.get("PAYOR_CONFIG")
+    if named:
+        if not Path(named).is_file():
+            raise ConfigError(
+                f"{named}: no such config file (named by PAYOR_CONFIG)",
+                "fix PAYOR_CONFIG, or unset it to use ./payor.toml or the user config",
+            )
+        return Path(named)
+    return default_config_path()
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """The target a command works with, and where that choice came from."""
+
+    name: str | None
+    """The target's name as given (None: none was, so the default or the mapping's)."""
+    origin: str
+    """"--target", "PAYOR_TARGET", "CONFIG [api].target", or "" when nothing chose it."""
+
+    @property
+    def explicit(self) -> bool:
+        return self.name is not None
+
+    @property
+    def resolved(self) -> str:
+        """The target's canonical name (the default when none was chosen)."""
+        return get_target(self.name).name
+
+    def described(self) -> str:
+        return f"{self.resolved} (from {self.origin})" if self.origin else self.resolved
+
+
+def choose_target(
+    flag: str | None,
+    environ: Mapping[str, str],
+    api_table: Mapping[str, Any],
+    config_path: Path | None,
+) -> TargetChoice:
+    """The one rule for every command: --target, else PAYOR_TARGET, else the config's
+    [api].target, else none (the mapping's, or the default)."""
+    if flag:
+        choice = TargetChoice(flag, "--target")
+    elif environ.get("PAYOR_TARGET"):
+        choice = TargetChoice(environ["PAYOR_TARGET"], "PAYOR_TARGET")
+    elif (named := api_table.get("target")) is not None:
+        if not isinstance(named, str):
+            raise ConfigError(
+                f'{config_path}: [api] target must be a name in quotes, e.g. target = "onlyoffice"'
+            )
+        choice = TargetChoice(named, f"{config_path} [api].target")
+    else:
+        return TargetChoice(None, "")
+    if str(choice.name).strip().lower() not in target_names():
+        raise ConfigError(
+            f"unknown target {choice.name!r} (from {choice.origin})",
+            f"choose one of: {', '.join(target_names())}",
+        )
+    return choice
+
+
+def resolve_target(
+    flag: str | None = None,
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> TargetChoice:
+    """The target of a command that needs no other settings (init, schema, sandbox): by the
+    same rule as an upload's, from the same config file."""
+    env = os.environ if environ is None else environ
+    config_path = config_file(config, env)
+    api: dict[str, Any] = {}
+    if config_path is not None and not flag and not env.get("PAYOR_TARGET"):
+        try:
+            data = read_toml(config_path)
+        except Exception as exc:  # MappingError from read_toml: report as a config problem
+            raise ConfigError(str(exc).replace("mapping", "config")) from None
+        api = _table(data, "api", API_KEYS, config_path)
+    return choose_target(flag, env, api, config_path)
+
+
+def with_mapping_target(choice: TargetChoice, named: list[tuple[str, str]]) -> TargetChoice:
+    """The run's target once the mappings have spoken: `named` holds (target, where) for each
+    mapping section that names the target it was written for. A target chosen by a flag, the
+    environment or the config must agree with them; with none chosen, theirs is taken."""
+    wanted: dict[str, str] = {}
+    for name, where in named:
+        if not isinstance(name, str) or name.strip().lower() not in target_names():
+            raise ConfigError(
+                f"{where}: target {name!r} is not a target payor knows",
+                f"write one of: {', '.join(target_names())}",
+            )
+        wanted.setdefault(get_target(name).name, where)
+    if len(wanted) > 1:
+        (first, at_first), (second, at_second) = list(wanted.items())[:2]
+        raise ConfigError(
+            f"the mappings were written for different targets: {at_first} for {first}, "
+            f"{at_second} for {second}",
+            "upload each kind with the mapping written for the target it goes to",
+        )
+    if not wanted:
+        return choice
+    ((mapped, where),) = wanted.items()
+    if choice.explicit:
+        if choice.resolved != mapped:
+            raise ConfigError(
+                f"the target is {choice.resolved} (from {choice.origin}), but {where} was "
+                f"written for {mapped}",
+                f"use --target {mapped}, or a mapping written for {choice.resolved} "
+                f"(`payor init ... --target {choice.resolved}`)",
+            )
+        return choice
+    return TargetChoice(mapped, where)
+
+
 def is_loopback(host: str) -> bool:
     """localhost, 127.0.0.0/8 or ::1: this machine only."""
     import ipaddress
@@ -149,10 +273,7 @@ def load_settings(
 ) -> Settings:
     """Flags (the keyword arguments) beat the environment, which beats the file, then defaults."""
     env = os.environ if environ is None else environ
-    if config_path is None:
-        config_path = default_config_path()
-    elif not Path(config_path).is_file():
-        raise ConfigError(f"{config_path}: no such config file")
+    config_path = config_file(config_path, env)
     config: dict[str, Any] = {}
     warnings: list[str] = []
     if config_path is not None:
@@ -180,7 +301,8 @@ def load_settings(
         return table.get(name)
 
     settings = Settings(config_path=config_path, config=config, warnings=warnings)
-    settings.target = pick(target, "PAYOR_TARGET", api, "target")
+    settings.target_choice = choose_target(target, env, api, config_path)
+    settings.target = settings.target_choice.name
     settings.base_url = pick(base_url, "PAYOR_BASE_URL", api, "base_url")
     settings.api_key = pick(None, "PAYOR_API_KEY", api, "api_key")
     settings.api_secret = pick(None, "PAYOR_API_SECRET", api, "api_secret")

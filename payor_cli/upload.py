@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from . import records
 from .connection import connection, quota_plan
+from .deliver import Undelivered
 from .errors import (
     AbortedError,
     ExitCode,
@@ -27,14 +28,15 @@ from .errors import (
     MappingError,
     PayorError,
 )
-from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
+from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping, read_toml
 from .outputs import PayloadWriter, RejectedWriter
 from .readahead import ReadAhead
 from .readers import Chunk, InputOptions, Table, open_table
+from .rejected import origin_of
 from .schema import FieldType, Kind
-from .settings import Settings
+from .settings import Settings, TargetChoice, with_mapping_target
 from .stop import StopRequest
-from .summary import RejectedRow, RunSummary, Stopped, Totals, decimal_places
+from .summary import RejectedRow, RunSummary, Span, Stopped, Totals, decimal_places
 from .targets import Target
 from .validate import ValidatedChunk, Validator
 
@@ -64,7 +66,7 @@ class Sink(Protocol):
 
     def finish(self) -> list[RejectedRow]: ...
 
-    def first_unsent_row(self) -> int | None: ...
+    def undelivered(self) -> Undelivered: ...
 
     def close(self) -> None: ...
 
@@ -118,11 +120,13 @@ class RunOutputs:
         self.paths = outputs
         self.kept = kept
         self._headers: list[str] = []
+        self._table: Table | None = None
         self._rejected: RejectedWriter | None = None
         self._payloads: PayloadWriter | None = None
 
     def open(self, table: Table) -> None:
         self._headers = table.headers
+        self._table = table
         if self.paths.rejected is not None:
             self._rejected = RejectedWriter(self.paths.rejected, table)
         if self.paths.payloads is not None:
@@ -134,7 +138,9 @@ class RunOutputs:
         if self.kept is not None:
             for row in rows:
                 cells = dict(zip(self._headers, row.cells, strict=False))
-                self.kept.rejected.append({"source_row": row.row, "errors": row.message} | cells)
+                lead = {"source_row": row.row, "errors": row.message}
+                lead["origin"] = origin_of(self._table, row.row)
+                self.kept.rejected.append(lead | cells)
 
     def payloads(self, payloads: pa.Array) -> None:
         if self._payloads is not None:
@@ -218,6 +224,29 @@ def resolve_mapping(
     return Source(kind, Path(path), mapping.with_input(**overrides), target, inferred)
 
 
+def mapping_targets(request: UploadRequest, settings: Settings) -> list[tuple[str, str]]:
+    """(target, where) for each mapping section of the run that names the target it was
+    written for (`target = "onlyoffice"`)."""
+    found = []
+    for kind in request.files:
+        given = request.mapping_path
+        if isinstance(given, dict):
+            section, where = given.get(kind), f"mapping [{kind}]"
+            if section is None and "fields" in given:
+                section = given
+        elif given is not None:
+            data = read_toml(given)
+            section, where = data.get(kind), f"{given} [{kind}]"
+            if section is None and "fields" in data:
+                section = data
+        else:
+            section = settings.mapping_section(kind)
+            where = f"{settings.config_path} [{kind}]"
+        if isinstance(section, dict) and "target" in section:
+            found.append((section["target"], where))
+    return found
+
+
 def plan(source: Source) -> Planned:
     """Open the file and bind the mapping to its header (exit 2 on any problem)."""
     if source.opener is not None:
@@ -229,6 +258,7 @@ def plan(source: Source) -> Planned:
 
 def new_summary(source: Source, dry_run: bool) -> RunSummary:
     summary = RunSummary(source.kind.name, source.path, dry_run, target=source.target.name)
+    summary.link = source.kind.parent[:2] if source.kind.parent else None
     amount_field = source.target.amount_field
     if source.kind.field(amount_field) is not None:
         amount = source.mapping.fields.get(amount_field)
@@ -269,7 +299,7 @@ def run_source(
         summary.rows_rejected += len(rows)
         for row in rows:
             for error in row.errors:
-                summary.errors.add(error)
+                summary.errors.add(error, row.cells)
         outputs.rejected(rows)
         if held_back is not None:
             held_back.add(rows)
@@ -350,17 +380,24 @@ def _stopped(
     server_refused: Callable[[list[RejectedRow]], None],
     first_row: int,
 ) -> Stopped:
-    """Why and where the run stopped: the first row it did not deal with."""
-    waiting: list[int] = []
+    """Why and where the run stopped: the first row it did not deal with, and what was and
+    was not delivered of the requests in flight."""
+    rest: list[int] = []
+    spans: list[Span] = []
+    after = 0
     if sink is not None:
         if sink.failure is None:  # nothing new goes out after the run broke
             sink.failure = AbortedError(exc.message, exc.hint)
         server_refused(sink.finish())  # what the server answered counts, also now
-        if (row := sink.first_unsent_row()) is not None:
-            waiting.append(row)
+        gaps = sink.undelivered()
+        spans, after = gaps.spans, gaps.delivered_after
+        if gaps.rest_from is not None:
+            rest.append(gaps.rest_from)
     if not summary.read_to_end:
-        waiting.append(summary.last_row + 1 if summary.last_row else first_row)
-    return Stopped(getattr(exc, "reason", "aborted"), str(exc), min(waiting, default=None))
+        rest.append(summary.last_row + 1 if summary.last_row else first_row)
+    rest_from = min(rest, default=None)
+    first = min([*rest, *(s.first for s in spans)], default=None)
+    return Stopped(getattr(exc, "reason", "aborted"), str(exc), first, spans, rest_from, after)
 
 
 def _add_totals(summary: RunSummary, part: ValidatedChunk) -> None:
@@ -429,6 +466,11 @@ def run_upload(
     """Every kind of the request in order; invoices of rejected customers are held back."""
     from .targets import get_target
 
+    chosen = settings.target_choice
+    if chosen.name != settings.target:  # Settings made in code (the Python API, tests)
+        chosen = TargetChoice(settings.target, "the settings")
+    chosen = with_mapping_target(chosen, mapping_targets(request, settings))
+    settings.target = chosen.name
     target = get_target(settings.target)
     stop = stop or StopRequest()
     several = len(request.files) > 1

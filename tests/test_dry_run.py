@@ -42,7 +42,8 @@ def test_rejected_rows_exit_1_with_source_row_errors_and_cells(tmp_path, dry_run
     assert run.code == 1
     assert [p["invoiceNumber"] for p in payloads] == ["I1"]
     assert [r["source_row"] for r in rejected] == ["3", "4"]
-    assert list(rejected[0]) == ["source_row", "errors", *HEADER]
+    assert list(rejected[0]) == ["source_row", "errors", "origin", *HEADER]
+    assert [r["origin"] for r in rejected] == ["in.csv row 3", "in.csv row 4"]
     assert rejected[0]["Amount"] == "abc" and rejected[0]["Invoice"] == ""
     assert rejected[0]["errors"] == (
         'invoiceNumber (column "Invoice"): is empty (required); '
@@ -59,8 +60,8 @@ def test_rejected_xlsx_keeps_source_cells(tmp_path, payor):
     run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run", "--rejected", out)
     assert run.code == 1
     rows = list(openpyxl.load_workbook(out).active.values)
-    assert rows[0] == ("source_row", "errors", *HEADER)
-    assert rows[1][0] == 2 and rows[1][2:] == ("C1", "0012", "=1+1")
+    assert rows[0] == ("source_row", "errors", "origin", *HEADER)
+    assert rows[1][0] == 2 and rows[1][2:] == ("in.csv row 2", "C1", "0012", "=1+1")
 
 
 def test_rejected_file_reuploads_with_the_same_mapping(tmp_path, payor):

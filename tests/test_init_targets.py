@@ -60,7 +60,8 @@ def test_customers_init_then_dry_run(tmp_path, payor):
     text = mapping.read_text(encoding="utf-8")
     data = tomllib.loads(text)
     assert list(data) == ["customers"]  # the kind's section only: no [api]
-    assert section_lines(text, "customers")[0] == "# for --target business-suite"
+    assert section_lines(text, "customers")[0] == 'target = "business-suite"'
+    assert "`payor schema --target business-suite customers` lists the fields" in text
     assert data["customers"]["fields"] == {
         "account": "Company",
         "email": "E-mail",
@@ -92,7 +93,7 @@ def test_invoices_init_then_dry_run_german_amounts_and_dates(tmp_path, payor):
     text = mapping.read_text(encoding="utf-8")
     data = tomllib.loads(text)
     assert list(data) == ["invoices"]
-    assert section_lines(text, "invoices")[0] == "# for --target business-suite"
+    assert section_lines(text, "invoices")[0] == 'target = "business-suite"'
     section = data["invoices"]
     assert section["date_format"] == "%d.%m.%Y"
     assert section["decimal"] == ","

@@ -139,7 +139,7 @@ def test_rejected_file_of_a_report_has_its_header_on_line_1_and_uploads_again(tm
     assert run.code == 1, run.text
     raw = rejected.read_bytes().decode("cp1252")
     header = raw.splitlines()[0].split(";")
-    assert header[:4] == ["source_row", "errors", "Customer No", "Customer"]
+    assert header[:5] == ["source_row", "errors", "origin", "Customer No", "Customer"]
     rows = list(csv.reader(raw.splitlines()[1:], delimiter=";"))
     assert [r[0] for r in rows] == ["6"]
     # fixed by a person, then uploaded with the same mapping and the same --header-row 4
@@ -154,7 +154,7 @@ def test_rejected_file_of_a_report_has_its_header_on_line_1_and_uploads_again(tm
         ("INV-2026-00001", 633707)
     ]
     # the lead columns never stack up
-    assert again.read_bytes().decode("cp1252").splitlines()[0].split(";")[:3] == ["source_row", "errors", "Customer No"]  # fmt: skip
+    assert again.read_bytes().decode("cp1252").splitlines()[0].split(";")[:4] == ["source_row", "errors", "origin", "Customer No"]  # fmt: skip
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
@@ -183,7 +183,8 @@ def test_a_repeated_key_that_comes_back_unchanged_is_refused_again(
         assert rows[0]["errors"].startswith(
             'invoiceNumber: "I1" repeats the key of row 2 of the first upload'
         )
-        assert list(rows[0]) == ["source_row", "errors", "Customer", "Invoice", "Amount"]
+        assert list(rows[0]) == ["source_row", "errors", "origin", "Customer", "Invoice", "Amount"]
+        assert rows[0]["origin"] == "i.csv row 4"  # the first upload's row, every round
     assert [(r["invoiceNumber"], r["invoiceAmount"]) for r in server.records("invoices")] == [
         ("I1", 10),
         ("I2", 5),
@@ -214,7 +215,7 @@ def test_a_failed_run_replaces_last_nights_rejected_file(tmp_path, payor):
     mapping = write_mapping(tmp_path / "m.toml", INVOICE_MAPPING)
     run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run", "--rejected", rejected)  # fmt: skip
     assert run.code == 2, run.text
-    assert lines_of(rejected) == ["source_row,errors"]
+    assert lines_of(rejected) == ["source_row,errors,origin"]
 
 
 # --- control totals --------------------------------------------------------------------------
@@ -473,7 +474,7 @@ def test_a_rejected_workbook_uploads_again_with_a_mapping_that_names_a_sheet(tmp
     assert run.code == 1, run.text
     sheet = openpyxl.load_workbook(rejected).active
     header = [c.value for c in sheet[1]]
-    assert header[:3] == ["source_row", "errors", "Customer No"]
+    assert header[:4] == ["source_row", "errors", "origin", "Customer No"]
     sheet.cell(2, header.index("Amount") + 1).value = "6,337.07"  # the clerk fixes the amount
     fixed = tmp_path / "fixed.xlsx"
     sheet.parent.save(fixed)

@@ -74,24 +74,28 @@ def test_workbook_marks_the_cells_to_fix_and_the_fixed_file_uploads(tmp_path, pa
     assert run.code == 1, run.text
 
     sheet = openpyxl.load_workbook(out).active
-    assert [c.value for c in sheet[1]] == ["source_row", "errors", *HEADER]
+    assert [c.value for c in sheet[1]] == ["source_row", "errors", "origin", *HEADER]
     assert [sheet.cell(r, 1).value for r in range(2, sheet.max_row + 1)] == [3, 4, 5]
     assert marked(sheet) == {
-        "E2": "invoiceAmount is not a number",
-        "F2": NOT_A_DATE,
-        "D3": "invoiceNumber is empty (required)",
-        "E4": "invoiceAmount is not a whole number (nothing is rounded; check scale)",
+        "F2": "invoiceAmount is not a number",
+        "G2": NOT_A_DATE,
+        "E3": "invoiceNumber is empty (required)",
+        "F4": "invoiceAmount is not a whole number (nothing is rounded; check scale)",
     }
-    assert commented(sheet) == {"E2", "F2", "D3", "E4"}
-    assert {sheet[c].border.left.style for c in ("E2", "F2", "D3", "E4")} == {"medium"}
-    assert sheet["E2"].fill.fill_type == "solid"
-    assert sheet["G2"].value == note and sheet["G2"].data_type == "s"
+    assert commented(sheet) == {"F2", "G2", "E3", "F4"}
+    assert {sheet[c].border.left.style for c in ("F2", "G2", "E3", "F4")} == {"medium"}
+    assert sheet["F2"].fill.fill_type == "solid"
+    assert sheet["H2"].value == note and sheet["H2"].data_type == "s"
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:G4"
+    assert sheet.auto_filter.ref == "A1:H4"
     assert [sheet.cell(r, 2).alignment.wrap_text for r in range(1, 5)] == [None, True, True, True]
     assert sheet.column_dimensions["B"].width == rejected_module.ERRORS_WIDTH
+    sheet_name = ", sheet 'Sheet1'," if suffix == "xlsx" else ""
+    assert [sheet.cell(r, 3).value for r in range(2, 5)] == [
+        f"in.{suffix}{sheet_name} row {r}" for r in (3, 4, 5)
+    ]
 
-    for coordinate, fixed in {"E2": "12", "F2": "28.02.2024", "D3": "I3", "E4": "8"}.items():
+    for coordinate, fixed in {"F2": "12", "G2": "28.02.2024", "E3": "I3", "F4": "8"}.items():
         sheet[coordinate] = fixed
     sheet.parent.save(out)
     payloads = tmp_path / "p.jsonl"
@@ -118,7 +122,7 @@ def test_a_row_refused_by_the_server_marks_its_errors_cell(tmp_path, payor, sand
     )  # fmt: skip
     assert run.code == 1, run.text
     sheet = openpyxl.load_workbook(out).active
-    assert [c.value for c in sheet[2]][2:] == ["C2", "b@x.example", "B"]
+    assert [c.value for c in sheet[2]][3:] == ["C2", "b@x.example", "B"]
     assert "refused by the server" in sheet["B2"].value
     assert marked(sheet) == {"B2": None}
     assert sheet["B2"].border.left.style == "medium"
@@ -156,28 +160,30 @@ def reread(path: Path) -> tuple[list[str], list[list[str]]]:
     return table.headers, rows
 
 
-LEAD = ["source_row", "errors"]
+LEAD = ["source_row", "errors", "origin"]
 MESSAGE = 'invoiceAmount (column "Amount"): "{}" is not a number'
 
 
 def test_csv_widens_its_header_for_extra_cells_and_reads_again(tmp_path):
     path = tmp_path / "r.csv"
     writer = RejectedWriter(path, table_for(tmp_path / "in.csv"))
+    spool = tmp_path / "r.csv.partial.csv"
     writer.write([bad_amount(2, "x")])
-    assert read_csv(path) == [LEAD + TABLE_HEADERS, ["2", MESSAGE.format("x"), "C2", "I2", "x"]]
+    assert read_csv(spool) == [LEAD + TABLE_HEADERS, ["2", MESSAGE.format("x"), "in.csv row 2", "C2", "I2", "x"]]  # fmt: skip
     writer.write([bad_amount(3, "y", ["e1", "", "e3", " "]), bad_amount(4, "z")])
     # on disk before close, as a killed run would leave it: one width for every line
-    assert read_csv(path) == [
+    assert read_csv(spool) == [
         LEAD + TABLE_HEADERS + ["extra_1", "extra_2", "extra_3"],
-        ["2", MESSAGE.format("x"), "C2", "I2", "x", "", "", ""],
-        ["3", MESSAGE.format("y"), "C3", "I3", "y", "e1", "", "e3"],
-        ["4", MESSAGE.format("z"), "C4", "I4", "z", "", "", ""],
+        ["2", MESSAGE.format("x"), "in.csv row 2", "C2", "I2", "x", "", "", ""],
+        ["3", MESSAGE.format("y"), "in.csv row 3", "C3", "I3", "y", "e1", "", "e3"],
+        ["4", MESSAGE.format("z"), "in.csv row 4", "C4", "I4", "z", "", "", ""],
     ]
+    assert read_csv(path) == [LEAD + TABLE_HEADERS]  # the file itself: whole, header only
     writer.write([bad_amount(5, "w", ["f1"])])
     writer.close()
-    assert read_csv(path)[-1] == ["5", MESSAGE.format("w"), "C5", "I5", "w", "f1", "", ""]
+    assert read_csv(path)[-1] == ["5", MESSAGE.format("w"), "in.csv row 5", "C5", "I5", "w", "f1", "", ""]  # fmt: skip
     assert path.read_bytes().count(b"\xef\xbb\xbf") == 1
-    assert not path.with_name("r.csv.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv"]
     headers, rows = reread(path)
     assert headers == [*TABLE_HEADERS, "extra_1", "extra_2", "extra_3"]
     assert [row[:3] for row in rows] == [["C2", "I2", "x"], ["C3", "I3", "y"], ["C4", "I4", "z"], ["C5", "I5", "w"]]  # fmt: skip
@@ -191,10 +197,10 @@ def test_xlsx_names_extra_columns_and_reads_again(tmp_path):
     writer.close()
     sheet = openpyxl.load_workbook(path).active
     assert [c.value for c in sheet[1]] == LEAD + TABLE_HEADERS + ["extra_1", "extra_2", "extra_3"]
-    assert [c.value for c in sheet[3]][2:] == ["C3", "I3", "y", "e1", None, "e3"]
-    assert [c.value for c in sheet[4]][2:] == ["C4", "I4", "z", "f1", None, None]
-    assert sheet.auto_filter.ref == "A1:H4"
-    assert marked(sheet) == {f"E{r}": "invoiceAmount is not a number" for r in (2, 3, 4)}
+    assert [c.value for c in sheet[3]][3:] == ["C3", "I3", "y", "e1", None, "e3"]
+    assert [c.value for c in sheet[4]][3:] == ["C4", "I4", "z", "f1", None, None]
+    assert sheet.auto_filter.ref == "A1:I4"
+    assert marked(sheet) == {f"F{r}": "invoiceAmount is not a number" for r in (2, 3, 4)}
     headers, rows = reread(path)
     assert headers == [*TABLE_HEADERS, "extra_1", "extra_2", "extra_3"]
     assert rows[1] == ["C3", "I3", "y", "e1", "", "e3"]
@@ -254,10 +260,12 @@ def kill_while_writing(path: Path) -> None:
     assert proc.returncode == -9, proc.stderr
 
 
-def test_a_killed_csv_run_leaves_the_rows_written_so_far(tmp_path):
+def test_a_killed_csv_run_leaves_a_new_file_and_its_rows_in_the_spool(tmp_path):
     path = tmp_path / "r.csv"
+    write_csv(path, [["old", "file"], ["from", "yesterday"]])
     kill_while_writing(path)
-    headers, rows = reread(path)
+    assert reread(path) == ([*TABLE_HEADERS], [])
+    headers, rows = reread(tmp_path / "r.csv.partial.csv")
     assert headers == [*TABLE_HEADERS, "extra_1"]
     assert rows == [["C2", "I2", "x", ""], ["C3", "I3", "y", "e1"]]
 
@@ -278,7 +286,7 @@ def test_a_finished_xlsx_run_leaves_the_workbook_alone(tmp_path):
     writer.write([bad_amount(2, "x")])
     writer.close()
     assert [c.value for c in openpyxl.load_workbook(path).active[2]] == [
-        2, MESSAGE.format("x"), "C2", "I2", "x"
+        2, MESSAGE.format("x"), "in.csv row 2", "C2", "I2", "x"
     ]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.xlsx"]
 
@@ -297,9 +305,9 @@ def test_reasons_of_one_cell_are_joined_and_fields_of_several_columns_mark_each(
     sheet = openpyxl.load_workbook(path).active
     assert marked(sheet) == {
         "B2": None,
-        "C2": "reference is not a JSON object",
         "D2": "reference is not a JSON object",
-        "E2": "invoiceAmount is not a number\ntaxAmount is empty (required)",
+        "E2": "reference is not a JSON object",
+        "F2": "invoiceAmount is not a number\ntaxAmount is empty (required)",
     }
 
 
@@ -311,9 +319,9 @@ def test_past_the_comment_limit_cells_are_still_marked(tmp_path, monkeypatch):
     writer.close()
     sheet = openpyxl.load_workbook(path).active
     assert marked(sheet) == {
-        "E2": "invoiceAmount is not a number",
-        "E3": "invoiceAmount is not a number",
-        "E4": None,
+        "F2": "invoiceAmount is not a number",
+        "F3": "invoiceAmount is not a number",
+        "F4": None,
     }
 
 
@@ -325,8 +333,8 @@ def test_a_control_character_a_workbook_cannot_hold_is_replaced_and_marked(tmp_p
     run = payor("upload", "invoices", source, "--mapping", mapping, "--dry-run", "--rejected", out)
     assert run.code == 1, run.text
     sheet = openpyxl.load_workbook(out).active
-    assert sheet["G2"].value == "bell\ufffdhere"
+    assert sheet["H2"].value == "bell\ufffdhere"
     assert marked(sheet) == {
-        "E2": "invoiceAmount is not a number",
-        "G2": rejected_module.CONTROL_REASON,
+        "F2": "invoiceAmount is not a number",
+        "H2": rejected_module.CONTROL_REASON,
     }

@@ -75,9 +75,8 @@ def render(
         out.append(f"# Preset: {preset}")
     out.extend(f"# Note: {_comment(note)}" for note in plan.notes)
     out += ["", f"[{kind.name}]"]
-    target = target_of(kind).name
-    if target != DEFAULT_TARGET:
-        out.append(f"# for --target {target}")
+    # the target whose fields these are: an upload to another one stops, naming both
+    out.append(f"target = {toml_string(target_of(kind).name)}")
     out.extend(_input_lines(located, table))
     # settings shared by every field of a type go to the section
     shared_format = _shared_format(plan)
@@ -197,7 +196,10 @@ def _unmapped_lines(plan: Plan) -> list[str]:
     ]
     if not unmapped:
         return []
-    out = ["", f"# Columns not mapped (`payor schema {plan.kind.name}` lists the fields):"]
+    target = target_of(plan.kind).name
+    chosen = "" if target == DEFAULT_TARGET else f"--target {target} "
+    schema = f"payor schema {chosen}{plan.kind.name}"
+    out = ["", f"# Columns not mapped (`{schema}` lists the fields):"]
     line = "#"
     for label in (toml_string(h) for h in unmapped):
         if len(line) + len(label) > 98 and line != "#":

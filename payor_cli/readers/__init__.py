@@ -18,6 +18,7 @@ from .encoding import detect_encoding
 from .sample import read_sample_rows, sniff_report_delimiter
 from .table import (
     CHUNK_ROWS,
+    ORIGIN,
     REJECTED_LEAD,
     Chunk,
     InputOptions,
@@ -30,6 +31,7 @@ from .workbook import is_workbook, open_workbook, worksheet_names
 __all__ = [
     "CHUNK_ROWS",
     "DELIMITERS",
+    "ORIGIN",
     "REJECTED_LEAD",
     "Chunk",
     "InputOptions",

@@ -13,7 +13,9 @@ from payor_cli.errors import InputError
 CHUNK_ROWS = 25_000
 SAMPLE_BYTES = 256 * 1024
 REJECTED_LEAD = ("source_row", "errors")
-"""The columns payor puts before the source's own in a rejected-rows file."""
+"""The columns payor puts before the source's own in a rejected-rows file (how it knows one)."""
+ORIGIN = "origin"
+"""The third of them: where the row came from in the export it was first read from."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class Table:
     """How sure the encoding guess is, when it was a guess worth a word (low confidence)."""
     member: str | None = None
     """The file read inside a .zip or .gz archive."""
+    origins: dict[int, str] | None = None
+    """payor's own rejected-rows file: each row's origin in the first export (by row number
+    here), filled as the rows are read."""
     _chunks: Callable[[], Iterator[Chunk]] | None = None
 
     def chunks(self) -> Iterator[Chunk]:
@@ -110,19 +115,36 @@ class Table:
 
 def own_rejected(table: Table) -> Table:
     """A rejected-rows file read as its source: the lead columns leave the data, their
-    `errors` cells stay with each row (a repeated key that comes back unchanged is refused)."""
-    lead = len(REJECTED_LEAD)
+    `errors` cells stay with each row (a repeated key that comes back unchanged is refused),
+    and each row's origin is kept (`origins`): an older file without the `origin` column
+    gives its `source_row`, the row in the export it was written from."""
+    with_origin = len(table.headers) > len(REJECTED_LEAD) and (
+        table.headers[len(REJECTED_LEAD)].strip() == ORIGIN
+    )
+    lead = len(REJECTED_LEAD) + with_origin
     read = table._chunks
     assert read is not None
+    origins: dict[int, str] = {}
 
     def chunks() -> Iterator[Chunk]:
         for chunk in read():
             chunk.prior_errors = chunk.columns[1]
+            given = chunk.columns[2].to_pylist() if with_origin else [None] * chunk.num_rows
+            for offset, (source_row, origin) in enumerate(
+                zip(chunk.columns[0].to_pylist(), given, strict=True)
+            ):
+                if origin and origin.strip():
+                    origins[chunk.first_row + offset] = origin.strip()
+                elif not with_origin and source_row and source_row.strip():
+                    where = f"the export behind {table.path.name}"
+                    origins[chunk.first_row + offset] = f"row {source_row.strip()} of {where}"
             chunk.columns = chunk.columns[lead:]
             chunk.date_cells = chunk.date_cells[lead:]
             yield chunk
 
-    return replace(table, headers=table.headers[lead:], rejected_file=True, _chunks=chunks)
+    return replace(
+        table, headers=table.headers[lead:], rejected_file=True, origins=origins, _chunks=chunks
+    )
 
 
 def read_head(path: Path) -> bytes:
