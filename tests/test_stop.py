@@ -80,12 +80,6 @@ def journalled(tmp_path: Path) -> set[str]:
         return {key for (key,) in db.execute("SELECT key FROM accepted")}
 
 
-def row_of(key: str) -> int:
-    """The row of customer `key` in customers_file: the header is row 1, the broken row 6."""
-    number = int(key[1:])
-    return number + 2 if number < 4 else number + 3
-
-
 def stored_keys(server) -> set[str]:
     return {record["customerno"] for record in server.records("customers")}
 
