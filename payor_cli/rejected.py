@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import SECRETS, ConfigError
 from .readers import REJECTED_LEAD, Table
 from .summary import RejectedRow, RowError
 
@@ -81,7 +81,7 @@ class RejectedWriter:
         for row in rows:
             cells = list(row.cells) + [""] * (self._width - len(REJECTED_LEAD) - len(row.cells))
             marks = self._marks(row) if self._xlsx else {}  # a CSV has no place for them
-            lines.append(([row.row, row.message, *cells, *_kept(row.extra)], marks))
+            lines.append(([row.row, SECRETS(row.message), *cells, *_kept(row.extra)], marks))
         self._out.write(lines, max((len(line) for line, _ in lines), default=0) - self._width)
         self.count += len(rows)
 
@@ -114,7 +114,7 @@ def _kept(extra: list[str]) -> list[str]:
 
 
 def _reason(error: RowError) -> str:
-    return f"{error.field} {error.text}" if error.field else error.text
+    return SECRETS(f"{error.field} {error.text}" if error.field else error.text)
 
 
 def extra_names(headers: list[str], count: int) -> list[str]:
