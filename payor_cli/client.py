@@ -158,11 +158,10 @@ class ApiClient:
         threads that send at the same time."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = _Session()
             # the environment's proxies and CA bundle count for a remote API only: plain http
             # to this machine never goes through a proxy (it would carry the secret in clear)
             session.trust_env = not self._loopback
-            session.max_redirects = 0  # belt and braces: every request says allow_redirects=False
             session.auth = _NoNetrc()  # ~/.netrc must not replace the API's own credentials
             adapter = _WatchedAdapter()
             session.mount("http://", adapter)
@@ -731,6 +730,15 @@ class _WatchedAdapter(HTTPAdapter):
         if not proxy.lower().startswith("socks"):
             manager.pool_classes_by_scheme = _POOLS
         return manager
+
+
+class _Session(requests.Session):
+    """requests' session, that sees no redirect at all: every request says
+    allow_redirects=False, and then requests would still read a 3xx's whole body (unbounded)
+    to prepare the redirect it does not follow."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
 
 
 class _NoNetrc(requests.auth.AuthBase):
