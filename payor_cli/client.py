@@ -427,7 +427,7 @@ class ApiClient:
             data,
             self._message(response, content, data, form),
             response.url.split("?")[0],
-            response.reason or "",
+            self._oneline(response.reason or ""),
             self._clean,
             method,
             form,
@@ -625,10 +625,12 @@ class _Deadline:
         self._shutdown: Callable[[int], None] | None = None
         self._lock = threading.Lock()
 
-    def attach(self, shutdown: Callable[[int], None]) -> None:
-        """The request is sent: its answer is due within the read timeout from now."""
+    def attach(self, shutdown: Callable[[int], None], *, answer: bool) -> None:
+        """The socket to shut at the deadline; with `answer`, the request is sent and its
+        answer is due within the read timeout from now."""
         with self._lock:
-            self.at = time.monotonic() + self.answer_within
+            if answer:
+                self.at = time.monotonic() + self.answer_within
             self._shutdown = shutdown
             if self.expired:
                 _shut(shutdown)
@@ -688,23 +690,39 @@ class _Watcher:
                 self._condition.wait(None if due is None else max(0.01, due - now))
 
 
-def _attach_deadline(sock: Any) -> None:
+def _watch(sock: Any, *, answer: bool) -> None:
     deadline = getattr(_current, "deadline", None)
     shutdown = getattr(sock, "shutdown", None)
     if deadline is not None and shutdown is not None:
-        deadline.attach(shutdown)
+        deadline.attach(shutdown, answer=answer)
 
 
-class _WatchedConnection(urllib3.connection.HTTPConnection):
+class _Watched:
+    """A connection whose socket the request's deadline can shut: from the moment it is
+    connected (or reused) while the request is sent, then while its answer comes."""
+
+    sock: Any
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _watch(self.sock, answer=False)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # a kept-alive connection, reused
+            _watch(self.sock, answer=False)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
     def getresponse(self):  # type: ignore[no-untyped-def]
-        _attach_deadline(self.sock)
-        return super().getresponse()
+        _watch(self.sock, answer=True)
+        return super().getresponse()  # type: ignore[misc]
 
 
-class _WatchedTlsConnection(urllib3.connection.HTTPSConnection):
-    def getresponse(self):  # type: ignore[no-untyped-def]
-        _attach_deadline(self.sock)
-        return super().getresponse()
+class _WatchedConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedTlsConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _Pool(urllib3.HTTPConnectionPool):

@@ -95,7 +95,8 @@ class Scrubber:
                 return
             self._secrets.extend(fresh)
             forms = sorted({f for s in self._secrets for f in _forms(s)}, key=len, reverse=True)
-            self._whole = re.compile("|".join(map(re.escape, forms)))
+            # a server may echo a secret in another case (API_KEY=KEY-...): hidden as well
+            self._whole = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
             self._pieces = [_pieces_of(form) for form in forms if len(form) > MIN_SECRET]
 
     @property
@@ -151,7 +152,7 @@ def _pieces_of(form: str) -> re.Pattern[str]:
     for char in form[1:-MIN_SECRET]:  # (?:(?:b)?c)?defg: the longest end first
         earlier = f"(?:{earlier}{re.escape(char)})?"
     end = earlier + re.escape(form[-MIN_SECRET:])
-    return re.compile(rf"{start}(?={_CUT}|\Z)|(?:\A|(?<=…)|(?<=\.\.\.)){end}")
+    return re.compile(rf"{start}(?={_CUT}|\Z)|(?:\A|(?<=…)|(?<=\.\.\.)){end}", re.IGNORECASE)
 
 
 SECRETS = Scrubber()

@@ -163,20 +163,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- writing ---------------------------------------------------------------------------------
-    def head(self, status: int, headers: dict[str, str]) -> None:
-        self.send_response(status)
+    def head(self, status: int, headers: dict[str, str], reason: str | None = None) -> None:
+        self.send_response(status, reason)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
 
 
 # -- acts ----------------------------------------------------------------------------------------
-def raw(status: int, body: bytes, content_type: str = "application/json", **headers: str) -> Act:
+def raw(
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    reason: str | None = None,
+    **headers: str,
+) -> Act:
+    """`body` as it is; `reason`: the status line's phrase ("OK" and the like by default)."""
+
     def act(handler: _Handler) -> None:
         fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
         if status == 204:
             del fields["Content-Length"]
-        handler.head(status, fields)
+        handler.head(status, fields, reason)
         if body:
             handler.wfile.write(body)
 

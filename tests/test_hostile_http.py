@@ -214,6 +214,7 @@ def test_an_unclear_create_is_looked_up_and_not_created_twice(upload, sandbox, h
         ({"count": 1, "status": 0, "response": "signed in"}, "a sign-in without a token"),
         ({"token": "t-123456"}, "a JSON object, not its envelope"),
         (["token"], "a JSON list, not its envelope"),
+        ({"response": {"token": "t-1\r\nX-Evil: 1"}}, "a sign-in without a token"),
     ],
 )
 def test_an_onlyoffice_answer_of_another_shape_is_unclear_not_a_crash(

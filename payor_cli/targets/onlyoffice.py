@@ -170,7 +170,8 @@ def _not_an_answer(reply: Reply, envelope: dict | None) -> str | None:
     response, path = reply.data, urlsplit(reply.url).path
     if path.endswith("/authentication"):
         token = response.get("token") if isinstance(response, dict) else None
-        return None if isinstance(token, str) and token.strip() else "a sign-in without a token"
+        usable = isinstance(token, str) and token.strip() and token.isprintable()
+        return None if usable else "a sign-in without a token (one line of text)"
     if not isinstance(response, dict | list) or (
         reply.method != "GET" and isinstance(response, list)
     ):
