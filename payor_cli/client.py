@@ -337,16 +337,17 @@ class ApiClient:
         headers = response.headers
         declared = headers.get("Content-Length", "").strip()
         if declared.isdigit() and int(declared) > MAX_ANSWER:
-            raise _Unclear(_too_large(f"{int(declared):,} bytes"), headers)
+            raise _Unclear(_too_large(int(declared)), headers)
         parts: list[bytes] = []
         size = 0
         try:
-            while chunk := response.raw.read1(READ_CHUNK):
+            # decoded as read, each read at most READ_CHUNK bytes: a gzip bomb is no bomb here
+            while chunk := response.raw.read1(READ_CHUNK, decode_content=True):
                 if deadline.expired:
                     raise _Unclear(self._late(), headers)
                 size += len(chunk)
                 if size > MAX_ANSWER:
-                    raise _Unclear(_too_large("more"), headers)
+                    raise _Unclear(_too_large(), headers)
                 parts.append(chunk)
         except urllib3.exceptions.DecodeError:
             raise _Unclear(
@@ -594,7 +595,8 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def _too_large(size: str) -> str:
+def _too_large(declared: int | None = None) -> str:
+    size = f"{declared:,} bytes, more" if declared is not None else "more"
     return (
         f"an answer of {size} than {MAX_ANSWER // (1024 * 1024)} MiB, which is not the API's "
         "(its answers are small): not read further"

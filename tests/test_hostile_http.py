@@ -5,6 +5,8 @@ in front of a real sandbox, so what arrived is what the sandbox stored."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import signal
@@ -165,8 +167,9 @@ def test_a_302_does_not_turn_the_upload_into_an_accepted_get(upload, hostile):
         (no_content(), "no body (HTTP 204)"),
         (json_answer(200, [{"stored": 2}]), "a JSON list, not a JSON object"),
         (nested(100_000), "JSON nested more than 64 levels deep"),
+        (json_answer(200, {"success": "false"}), '"success": "false", neither true nor false'),
     ],
-    ids=["html", "not-json", "empty", "204", "list", "nested"],
+    ids=["html", "not-json", "empty", "204", "list", "nested", "success-text"],
 )
 def test_a_2xx_that_is_not_the_apis_answer_is_not_an_acceptance(
     act, said, upload, sandbox, hostile
@@ -276,6 +279,33 @@ def test_a_huge_answer_is_not_read_past_the_limit(act, upload, hostile):
     assert run.code == 3, run.out
     assert "than 8 MiB, which is not the API's" in run.out
     assert server.sent_bytes < 32 * 1024 * 1024  # the 8 MiB read and what the sockets buffer
+
+
+def test_a_gzipped_answer_is_read_and_a_gzip_bomb_is_not(upload, sandbox, hostile):
+    """An answer's Content-Encoding is decoded as it is read, the limit counting what it
+    decodes to: 1 GB of spaces in 1 MB of gzip is not read past 8 MiB."""
+    upstream = sandbox()
+    honest = hostile(
+        lambda seen: after_upstream(
+            raw(
+                200,
+                gzip.compress(b'{"success": true, "stored": 2}'),
+                **{"Content-Encoding": "gzip"},
+            )
+        ),
+        upstream.url,
+    )
+    run = upload(honest.url)
+    assert run.code == 0, run.out
+    assert run.report["rows_accepted"] == 2
+    bomb = io.BytesIO()
+    with gzip.GzipFile(fileobj=bomb, mode="wb") as packed:
+        for _ in range(1024):
+            packed.write(b" " * 1024 * 1024)
+    hostile_one = hostile(lambda seen: raw(200, bomb.getvalue(), **{"Content-Encoding": "gzip"}))
+    run = upload(hostile_one.url, state="other")
+    assert run.code == 3, run.out
+    assert "than 8 MiB, which is not the API's" in run.out
 
 
 def test_an_answer_cut_off_mid_body_is_sent_again(upload, sandbox, hostile):

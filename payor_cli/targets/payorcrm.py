@@ -8,6 +8,7 @@ retried, 400/409/422 with or without row numbers, 413 halving the batch.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from payor_cli.schema import Kind, fields_of
@@ -62,6 +63,8 @@ class PayorCrm(Target):
         anything else (a proxy's page, an empty body, a 204, a list) is not its answer."""
         if not isinstance(reply.data, dict):
             return f"{reply.form}, not a JSON object"
+        if reply.data.get("success", True) not in (True, False):
+            return f'"success": {json.dumps(reply.data["success"])[:40]}, neither true nor false'
         return None
 
     def refusal(self, reply: Reply) -> Answer | None:
