@@ -22,6 +22,7 @@ import re
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +84,7 @@ class Reply:
 
     def short(self, text: Any) -> str:
         """A text from the answer as a message: scrubbed first, then on one line and cut."""
-        return self.clean(" ".join(self.clean(text).split())[:MAX_MESSAGE])
+        return self.clean(_printable(" ".join(self.clean(text).split())[:MAX_MESSAGE]))
 
 
 class _Unclear(Exception):
@@ -484,7 +485,7 @@ class ApiClient:
         return self._oneline(text)
 
     def _oneline(self, text: Any) -> str:
-        return self._clean(" ".join(self._clean(text).split())[:MAX_MESSAGE])
+        return self._clean(_printable(" ".join(self._clean(text).split())[:MAX_MESSAGE]))
 
     def _clean(self, text: Any) -> str:
         return SECRETS(self._scrub(text))
@@ -568,6 +569,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _first_line(exc: BaseException, clean: Callable[[str], str]) -> str:
     lines = clean(str(exc)).strip().splitlines()
     return clean(lines[0][:MAX_MESSAGE]) if lines else type(exc).__name__
+
+
+def _printable(text: str) -> str:
+    """A server's text with its control and format characters (an escape sequence for the
+    operator's terminal, a right-to-left override) shown as U+FFFD: it goes to a terminal."""
+    return "".join(
+        "\ufffd" if unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n" else c for c in text
+    )
 
 
 def _text(response: requests.Response, content: bytes) -> str:

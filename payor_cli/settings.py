@@ -248,6 +248,11 @@ def load_settings(
     )
     settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path, most=MAX_TIMEOUT)
     settings.ca_bundle = _ca_bundle(api.get("ca_bundle"), config_path)
+    if settings.ca_bundle is None and _remote_https(settings.base_url):
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # what requests would use
+            if env.get(name):
+                _ca_bundle(env[name], f"the environment's {name}")
+                break
     settings.batch_size = _count(batch_size, upload, "batch_size", settings.batch_size)
     settings.concurrency = _count(concurrency, upload, "concurrency", settings.concurrency)
     chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
@@ -315,16 +320,22 @@ def _number(
     return float(value)
 
 
-def _ca_bundle(value: Any, path: Path | None) -> str | None:
+def _remote_https(url: str | None) -> bool:
+    parts = urlsplit(url or "")
+    return parts.scheme == "https" and not is_loopback(parts.hostname or "")
+
+
+def _ca_bundle(value: Any, path: Path | str | None) -> str | None:
     """The CA bundle's path, checked now: a file (or folder) of certificates that loads."""
     if value is None:
         return None
+    where = path if isinstance(path, str) else f"{path}: [api] ca_bundle"
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{path}: [api] ca_bundle must be a file name in quotes")
+        raise ConfigError(f"{where} must be a file name in quotes")
     bundle = Path(value).expanduser()
     if not bundle.exists():
         raise ConfigError(
-            f"{path}: [api] ca_bundle {str(bundle)!r}: no such file",
+            f"{where} {str(bundle)!r}: no such file",
             "name the PEM file of the CA certificates your proxy or server uses",
         )
     try:
@@ -334,7 +345,7 @@ def _ca_bundle(value: Any, path: Path | None) -> str | None:
         )
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(
-            f"{path}: [api] ca_bundle {str(bundle)!r} holds no certificate payor can read "
+            f"{where} {str(bundle)!r} holds no certificate payor can read "
             f"({getattr(exc, 'strerror', None) or exc})",
             "give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)",
         ) from None

@@ -5,10 +5,12 @@ in front of a real sandbox, so what arrived is what the sandbox stored."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -233,6 +235,35 @@ def test_an_onlyoffice_answer_of_another_shape_is_unclear_not_a_crash(
     assert "that is not ONLYOFFICE CRM's answer: " + said in run.out
     assert "Error" not in run.out  # no AttributeError, no traceback
     assert upstream.records("customers") == []
+
+
+def test_a_servers_reason_reaches_a_terminal_as_text_not_as_markup_or_escapes(tmp_path, hostile):
+    """On a terminal the summary's tables show the server's reasons: rich markup in them is
+    text (not a crash), and an escape sequence or a right-to-left override is not passed on."""
+    reason = "bad [/bold] value [link=https://evil.example]x[/link] \x1b]0;owned\x07 \u202eevil"
+    errors = [{"index": 0, "message": reason}, {"index": 1, "message": reason}]
+    server = hostile(lambda seen: json_answer(422, {"errors": errors}))
+    source = write_csv(tmp_path / "customers.csv", ROWS)
+    config = CONFIG.format(target="payorcrm", timeout=5, retries=1, fields=FIELDS["payorcrm"])
+    settings = write_mapping(tmp_path / "payor.toml", config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
+    env |= {"COLUMNS": "250", "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payor_cli", "upload", "customers", str(source), "--config",
+         str(settings), "--base-url", server.url, "--state-dir", str(tmp_path / "state")],
+        env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the process has ended
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    os.close(leader)
+    assert process.wait(timeout=60) == 1, shown
+    text = shown.decode("utf-8", "replace")
+    assert "bad [/bold] value [link=https://evil.example]x[/link]" in text
+    assert "\x1b]0;owned" not in text and "\u202e" not in text
 
 
 # -- time and size ---------------------------------------------------------------------------------

@@ -90,3 +90,22 @@ def test_one_api_address_is_one_journal_scope_however_it_is_written(tmp_path: Pa
     assert (runs[0].report["rows_accepted"], runs[0].report["rows_unchanged"]) == (2, 0)
     assert (runs[1].report["rows_sent"], runs[1].report["rows_unchanged"]) == (0, 2)
     assert stored["requests"] == 1, stored
+
+
+def test_a_missing_requests_ca_bundle_is_one_line_and_exit_2_before_any_work(tmp_path: Path):
+    """No [api].ca_bundle: requests would use REQUESTS_CA_BUNDLE; one that does not exist is
+    said before any work, not as a failure of the first request."""
+    config = write_mapping(tmp_path / "payor.toml", MAPPING)
+    source = write_csv(tmp_path / "customers.csv", ROWS)
+    run = invoke(
+        tmp_path, "upload", "customers", source, "--config", config, "--base-url",
+        "https://crm.example.test", "--state-dir", tmp_path / "state",
+        env=CREDENTIALS | {"REQUESTS_CA_BUNDLE": "/nonexistent/bundle.pem"},
+    )  # fmt: skip
+    assert run.code == 2, run.out
+    lines = run.out.strip().splitlines()
+    assert len(lines) == 1, run.out
+    assert (
+        "the environment's REQUESTS_CA_BUNDLE '/nonexistent/bundle.pem': no such file" in lines[0]
+    )
+    assert not (tmp_path / "state").exists()

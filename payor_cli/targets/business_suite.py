@@ -99,7 +99,7 @@ class BusinessSuite(Target):
             # the API's "no such id"; a proxy's 404 page is no word on the record
             return Answer("missing", reply.status, reply.message, data=reply.data)
         if reply.status in (400, 409, 422):
-            errors = field_errors(reply.data, reply.clean)
+            errors = field_errors(reply.data, reply.short)  # scrubbed, one line, printable
             return Answer("refused", reply.status, reply.message, errors, reply.data)
         return None
 

@@ -71,7 +71,7 @@ class PayorCrm(Target):
         from payor_cli.client import Answer
 
         if reply.status in (400, 409, 422):
-            errors = row_errors(reply.data, reply.clean)
+            errors = row_errors(reply.data, reply.short)  # scrubbed, one line, printable
             return Answer("refused", reply.status, reply.message, errors)
         return None
 
