@@ -250,7 +250,9 @@ class ApiClient:
                     cause, reached = exc.cause, True
                 else:
                     cause = self._connection_cause(exc)
-                    reached = not isinstance(exc, requests.ConnectTimeout) and not cause.startswith(
+                    # a proxy that failed did not pass the request on
+                    unsent = (requests.ConnectTimeout, requests.exceptions.ProxyError)
+                    reached = not isinstance(exc, unsent) and not cause.startswith(
                         ("connection refused", "host name not found")
                     )
                 if reached:  # counted as the server saw them: a refused connection is none
@@ -390,6 +392,8 @@ class ApiClient:
             return f"no connection within {self.timeouts[0]:g} s (connect timeout)"
         if isinstance(exc, requests.Timeout):
             return f"no answer within {self.timeouts[1]:g} s (read timeout)"
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return f"the proxy failed ({self._proxy_cause(exc)})"
         chain = _chain(exc)
         names = " ".join(f"{type(e).__name__} {e}" for e in chain)
         if "ConnectionRefused" in names or "Connection refused" in names:
@@ -399,6 +403,13 @@ class ApiClient:
         if "RemoteDisconnected" in names or "ConnectionReset" in names or "aborted" in names:
             return "connection dropped by the server"
         return f"connection failed ({_first_line(chain[-1], self._clean)})"
+
+    def _proxy_cause(self, exc: Exception) -> str:
+        names = " ".join(f"{type(e).__name__} {e}" for e in _chain(exc))
+        if "ConnectionRefused" in names or "Connection refused" in names:
+            return "connection refused: check HTTPS_PROXY"
+        found = re.search(r"Tunnel connection failed: ([^'\")]*)", names)
+        return self._oneline(found.group(1)) if found else "check HTTPS_PROXY"
 
     def _say_transport(self) -> None:
         """Say once how an https API is reached: the CA bundle that verifies, and the proxy."""

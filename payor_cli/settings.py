@@ -253,6 +253,8 @@ def load_settings(
             if env.get(name):
                 _ca_bundle(env[name], f"the environment's {name}")
                 break
+    if _remote_https(settings.base_url):
+        _check_proxy(settings.base_url or "", env)
     settings.batch_size = _count(batch_size, upload, "batch_size", settings.batch_size)
     settings.concurrency = _count(concurrency, upload, "concurrency", settings.concurrency)
     chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
@@ -318,6 +320,34 @@ def _number(
     if most is not None and value > most:
         raise ConfigError(f"{path}: {name} must be at most {most:g} (seconds), not {value!r}")
     return float(value)
+
+
+def _check_proxy(url: str, env: Any) -> None:
+    """The proxy the environment names for this https address, if any, is an address payor
+    can use: an http(s) proxy with a host and a port (a SOCKS proxy needs a library payor does
+    not install)."""
+    import urllib.request
+
+    host = urlsplit(url).hostname or ""
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        return
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        proxy = env.get(name)
+        if not proxy:
+            continue
+        shown = re.sub(r"(?<=://)[^/?#]*@", "***@", proxy)
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            raise ConfigError(
+                f"the environment's {name} {shown!r} is not a proxy payor can use",
+                "give http://host:port (SOCKS proxies are not supported), or unset it",
+            )
+        return
 
 
 def _remote_https(url: str | None) -> bool:

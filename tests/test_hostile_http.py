@@ -366,6 +366,22 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy(upload, sandbox, host
     assert len(upstream.records("customers")) == 2
 
 
+def test_a_proxy_that_refuses_the_tunnel_is_named_and_nothing_counts_as_sent(tmp_path, hostile):
+    proxy = hostile(lambda seen: raw(403, b"", "text/plain", reason="Blocked by policy"))
+    source = write_csv(tmp_path / "customers.csv", ROWS)
+    config = CONFIG.format(target="payorcrm", timeout=5, retries=1, fields=FIELDS["payorcrm"])
+    settings = write_mapping(tmp_path / "payor.toml", config)
+    run = invoke(
+        tmp_path, "upload", "customers", source, "--config", settings, "--base-url",
+        "https://crm.example.test", "--state-dir", tmp_path / "state",
+        env=CREDENTIALS | {"HTTPS_PROXY": proxy.url},
+    )  # fmt: skip
+    assert run.code == 3, run.out
+    assert "the proxy failed (403 Blocked by policy)" in run.out
+    assert [s.method for s in proxy.seen] == ["CONNECT", "CONNECT"]
+    assert (run.report["requests"], run.report["rows_sent"]) == (0, 0)  # the API saw none
+
+
 def test_the_configured_ca_bundle_wins_over_requests_ca_bundle_through_an_https_proxy(
     tmp_path, upload, sandbox, hostile
 ):

@@ -109,3 +109,22 @@ def test_a_missing_requests_ca_bundle_is_one_line_and_exit_2_before_any_work(tmp
         "the environment's REQUESTS_CA_BUNDLE '/nonexistent/bundle.pem': no such file" in lines[0]
     )
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(
+    "name, proxy", [("HTTPS_PROXY", "proxy.corp:port"), ("ALL_PROXY", "socks5://127.0.0.1:1080")]
+)
+def test_a_proxy_payor_cannot_use_is_one_line_and_exit_2_before_any_work(
+    name, proxy, tmp_path: Path
+):
+    config = write_mapping(tmp_path / "payor.toml", MAPPING)
+    source = write_csv(tmp_path / "customers.csv", ROWS)
+    run = invoke(
+        tmp_path, "upload", "customers", source, "--config", config, "--base-url",
+        "https://crm.example.test", "--state-dir", tmp_path / "state",
+        env=CREDENTIALS | {name: proxy},
+    )  # fmt: skip
+    assert run.code == 2, run.out
+    lines = run.out.strip().splitlines()
+    assert len(lines) == 1, run.out
+    assert f"the environment's {name} {proxy!r} is not a proxy payor can use" in lines[0]
