@@ -213,6 +213,28 @@ def test_an_unclear_create_is_looked_up_and_not_created_twice(upload, sandbox, h
     assert len(creates) == 2  # Alpha's create was not sent again
 
 
+def test_a_proxys_404_page_is_not_taken_for_a_record_that_is_gone(
+    tmp_path, upload, sandbox, hostile
+):
+    """business-suite: a changed customer is PUT by its id; a 404 there means the id is gone
+    and the customer is created anew. A proxy's 404 page says nothing of the record: the run
+    stops instead of creating the customer a second time."""
+    upstream = sandbox("business-suite")
+    server = hostile(upstream=upstream.url)
+    assert upload(server.url, "business-suite").code == 0
+    changed = [ROWS[0]] + [[*row[:2], row[2] + " GmbH"] for row in ROWS[1:]]
+    write_csv(tmp_path / "customers.csv", changed)
+    server.answer = lambda seen: html(404, "404 Not Found") if seen.method == "PUT" else None
+    source, config = tmp_path / "customers.csv", tmp_path / "payor.toml"
+    run = invoke(
+        tmp_path, "upload", "customers", source, "--config", config, "--base-url", server.url,
+        "--state-dir", tmp_path / "state", env=CREDENTIALS,
+    )  # fmt: skip
+    assert run.code == 3, run.out
+    assert "unexpected answer HTTP 404" in run.out and "404 Not Found" in run.out
+    assert sorted(c["account"] for c in upstream.records("customers")) == ["Alpha Ltd", "Beta"]
+
+
 @pytest.mark.parametrize(
     "answer, said",
     [
