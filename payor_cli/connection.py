@@ -60,6 +60,7 @@ def connection(
             clock=Clock(sleep=stop.sleep),  # a wait for a retry ends when a stop is asked for
             notice=observer.notice,
             target=target,
+            stop=stop,
         )
         stack.callback(client.close)
         # what the target must know first (a token, catalogs) costs nothing on a run that

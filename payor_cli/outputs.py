@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from .errors import ConfigError, MappingError, PayorError
+from .errors import SECRETS, ConfigError, MappingError, PayorError
 
 # the rejected-rows file has its own module; callers keep importing it from here
 from .rejected import RejectedWriter, check_rejected_path  # noqa: F401
@@ -87,7 +87,7 @@ def check_writable(path: Path) -> None:
 def open_log(path: Path) -> IO[str]:
     check_writable(path)
     try:
-        return path.open("a", encoding="utf-8")
+        return _Scrubbed(path.open("a", encoding="utf-8"))  # type: ignore[return-value]
     except OSError as exc:
         raise ConfigError(f"cannot write the log file {path}: {exc.strerror}") from None
 
@@ -98,10 +98,30 @@ def _both(path: Path, other: Path, what: str) -> str:
     return f"{path} is {what} {other} (the same file by another name)"
 
 
+class _Scrubbed:
+    """A text file that no secret is written to (the log: lines quote servers and errors)."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+
+    def write(self, text: str) -> int:
+        return self._file.write(SECRETS(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def __enter__(self) -> _Scrubbed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically, so a reader never sees half a report."""
     try:
-        write_text_whole(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(SECRETS.data(data), indent=2, ensure_ascii=False) + "\n"
+        write_text_whole(path, text)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
 

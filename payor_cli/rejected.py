@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import SECRETS, ConfigError
 from .readers import ORIGIN, REJECTED_LEAD, Table
 from .summary import RejectedRow, RowError
 from .whole import written_whole
@@ -110,7 +110,8 @@ class RejectedWriter:
             cells = list(row.cells) + [""] * (self._width - len(LEAD) - len(row.cells))
             marks = self._marks(row) if self._xlsx else {}  # a CSV has no place for them
             origin = origin_of(self._table, row.row)
-            lines.append(([row.row, row.message, origin, *cells, *_kept(row.extra)], marks))
+            message = SECRETS(row.message)
+            lines.append(([row.row, message, origin, *cells, *_kept(row.extra)], marks))
         self._out.write(lines, max((len(line) for line, _ in lines), default=0) - self._width)
         self.count += len(rows)
 
@@ -143,7 +144,7 @@ def _kept(extra: list[str]) -> list[str]:
 
 
 def _reason(error: RowError) -> str:
-    return f"{error.field} {error.text}" if error.field else error.text
+    return SECRETS(f"{error.field} {error.text}" if error.field else error.text)
 
 
 def extra_names(headers: list[str], count: int) -> list[str]:

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from .mapping import Mapping
 from .readers import Table
@@ -289,7 +290,7 @@ class Reporter:
                 self.line(f"{summary.kind}: {totals.field} total {heading}: {parts}", show=show)
 
     def _tables(self, summary: RunSummary) -> None:
-        counts = RichTable(title=f"{summary.kind}: {summary.file}", title_justify="left")
+        counts = RichTable(title=Text(f"{summary.kind}: {summary.file}"), title_justify="left")
         counts.add_column("rows")
         counts.add_column("count", justify="right")
         shown = ["read", "valid", "rejected", "skipped", "merged"]
@@ -310,7 +311,7 @@ class Reporter:
                 more = ", ..." if group.count > len(group.first_rows) else ""
                 errors.add_row(
                     f"{group.count:,}",
-                    redact(group.reason, self.secrets),
+                    Text(redact(group.reason, self.secrets)),  # a server's words: no markup
                     ", ".join(map(str, group.first_rows)) + more,
                 )
             if len(groups) > SHOWN_GROUPS:

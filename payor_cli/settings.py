@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import ssl
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +15,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from .errors import ConfigError
+from .errors import SECRETS, ConfigError
 from .mapping import read_toml, suggest
 from .targets import Credentials, get_target, target_names
 
@@ -22,6 +25,8 @@ DEFAULT_BATCH_SIZE = 500
 DEFAULT_CONCURRENCY = 4
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 86400.0
+"""A timeout longer than a day is a typo (and longer than a socket can wait)."""
 API_KEYS = {
     "target",
     "base_url",
@@ -99,8 +104,7 @@ class Settings:
                 "no API address: set --base-url, PAYOR_BASE_URL or [api].base_url in the config",
                 "or try the local sandbox with --sandbox",
             )
-        check_url(self.base_url)
-        return self.base_url.rstrip("/")
+        return normalize_base_url(self.base_url)
 
 
 def default_state_dir() -> Path:
@@ -249,16 +253,61 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_url(url: str) -> None:
-    """Refuse plain http to anything but loopback, so a secret never travels in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base URL {url!r} is not an http(s) address")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+def normalize_base_url(url: str) -> str:
+    """The API's address as every part of payor names it (requests, messages, the journal's
+    scope): scheme and host in lower case, no default port, no trailing slash. An address
+    payor cannot use safely is a usage error saying what to change: spaces around it, a port
+    that is no port, a query or fragment (the API paths are appended to it), credentials in it,
+    plain http:// to anything but this machine."""
+    shown = _without_credentials(url)
+    if url != url.strip() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise ConfigError(
-            f"refusing plain http:// to {parts.hostname}: the API secret would travel in clear text",
+            f"base URL {shown!r} has spaces or control characters in it",
+            "write the address alone, e.g. https://crm.example.com",
+        )
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base URL {shown!r} is not an http(s) address", "e.g. https://crm.example.com"
+        )
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"base URL {shown!r} holds credentials (user:password@): they would be shown and "
+            "stored with the address",
+            "remove them from the URL; credentials go in PAYOR_API_KEY and PAYOR_API_SECRET (or "
+            "PAYOR_API_USER and PAYOR_API_PASSWORD), or the config's [api] section",
+        )
+    if "?" in url or "#" in url:
+        raise ConfigError(
+            f"base URL {shown!r} has a query or fragment (? or #): the API's paths are "
+            "appended to the base URL",
+            "give the API root only, e.g. https://crm.example.com",
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(
+            f"base URL {shown!r}: the port is not a number from 1 to 65535",
+            "e.g. https://crm.example.com:8443, or no port for the default",
+        )
+    host = parts.hostname.lower()
+    if scheme == "http" and not is_loopback(host):
+        raise ConfigError(
+            f"refusing plain http:// to {host}: the API secret would travel in clear text",
             "use https://, or http:// only for a server on this machine (localhost)",
         )
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _without_credentials(url: str) -> str:
+    """The URL with anything before an @ in its host part hidden (shown in errors)."""
+    return re.sub(r"(?<=://)[^/?#]*@", "***@", url)
 
 
 def load_settings(
@@ -304,6 +353,10 @@ def load_settings(
     settings.target_choice = choose_target(target, env, api, config_path)
     settings.target = settings.target_choice.name
     settings.base_url = pick(base_url, "PAYOR_BASE_URL", api, "base_url")
+    if settings.base_url is not None:
+        if not isinstance(settings.base_url, str):
+            raise ConfigError(f"{config_path}: [api] base_url must be text in quotes")
+        settings.base_url = normalize_base_url(settings.base_url)
     settings.api_key = pick(None, "PAYOR_API_KEY", api, "api_key")
     settings.api_secret = pick(None, "PAYOR_API_SECRET", api, "api_secret")
     settings.api_user = pick(None, "PAYOR_API_USER", api, "user")
@@ -311,9 +364,19 @@ def load_settings(
     settings.invoice_item = api.get("invoice_item")
     for name in ("api_key", "api_secret", "api_user", "api_password"):
         setattr(settings, name, _credential(getattr(settings, name), name, config_path))
-    settings.connect_timeout = _number(api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path)
-    settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path)
-    settings.ca_bundle = api.get("ca_bundle")
+    SECRETS.add(*settings.secrets)
+    settings.connect_timeout = _number(
+        api, "connect_timeout", DEFAULT_CONNECT_TIMEOUT, config_path, most=MAX_TIMEOUT
+    )
+    settings.timeout = _number(api, "timeout", DEFAULT_TIMEOUT, config_path, most=MAX_TIMEOUT)
+    settings.ca_bundle = _ca_bundle(api.get("ca_bundle"), config_path)
+    if settings.ca_bundle is None and _remote_https(settings.base_url):
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # what requests would use
+            if env.get(name):
+                _ca_bundle(env[name], f"the environment's {name}")
+                break
+    if _remote_https(settings.base_url):
+        _check_proxy(settings.base_url or "", env)
     settings.batch_size = _count(batch_size, upload, "batch_size", settings.batch_size)
     settings.concurrency = _count(concurrency, upload, "concurrency", settings.concurrency)
     chosen_state = pick(state_dir, "PAYOR_STATE_DIR", upload, "state_dir")
@@ -368,8 +431,74 @@ def _table(config: dict[str, Any], name: str, known: set[str], path: Path | None
     return table
 
 
-def _number(table: dict[str, Any], name: str, default: float, path: Path | None) -> float:
+def _number(
+    table: dict[str, Any], name: str, default: float, path: Path | None, most: float | None = None
+) -> float:
+    """A positive, finite number (nan and inf are numbers to TOML, not to a timeout)."""
     value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{path}: {name} must be a positive number, not {value!r}")
+    if most is not None and value > most:
+        raise ConfigError(f"{path}: {name} must be at most {most:g} (seconds), not {value!r}")
     return float(value)
+
+
+def _check_proxy(url: str, env: Any) -> None:
+    """The proxy the environment names for this https address, if any, is an address payor
+    can use: an http(s) proxy with a host and a port (a SOCKS proxy needs a library payor does
+    not install)."""
+    import urllib.request
+
+    host = urlsplit(url).hostname or ""
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        return
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        proxy = env.get(name)
+        if not proxy:
+            continue
+        shown = re.sub(r"(?<=://)[^/?#]*@", "***@", proxy)
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            raise ConfigError(
+                f"the environment's {name} {shown!r} is not a proxy payor can use",
+                "give http://host:port (SOCKS proxies are not supported), or unset it",
+            )
+        return
+
+
+def _remote_https(url: str | None) -> bool:
+    parts = urlsplit(url or "")
+    return parts.scheme == "https" and not is_loopback(parts.hostname or "")
+
+
+def _ca_bundle(value: Any, path: Path | str | None) -> str | None:
+    """The CA bundle's path, checked now: a file (or folder) of certificates that loads."""
+    if value is None:
+        return None
+    where = path if isinstance(path, str) else f"{path}: [api] ca_bundle"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a file name in quotes")
+    bundle = Path(value).expanduser()
+    if not bundle.exists():
+        raise ConfigError(
+            f"{where} {str(bundle)!r}: no such file",
+            "name the PEM file of the CA certificates your proxy or server uses",
+        )
+    try:
+        ssl.create_default_context(
+            cafile=str(bundle) if bundle.is_file() else None,
+            capath=str(bundle) if bundle.is_dir() else None,
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"{where} {str(bundle)!r} holds no certificate payor can read "
+            f"({getattr(exc, 'strerror', None) or exc})",
+            "give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)",
+        ) from None
+    return str(bundle.resolve())

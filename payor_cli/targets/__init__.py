@@ -149,12 +149,16 @@ class Target:
     def classify(self, reply: Reply) -> Answer | None:
         """The final word on an answer that is not temporary (429, 5xx); None when it is a
         temporary failure after all (2xx saying success false: retried). What every target
-        shares is here; `refusal` has the target's own 4xx."""
+        shares is here; `answer_problem` says what the API's own 2xx looks like, `refusal`
+        has the target's own 4xx."""
         from payor_cli.client import Answer
 
         refuse_credentials(reply, self.credential_names)
         status, data = reply.status, reply.data
         if 200 <= status < 300:
+            problem = self.answer_problem(reply)
+            if problem is not None:  # a captive portal's page, a proxy's empty 200: unclear
+                return Answer("unclear", status, self.not_its_answer(reply, problem))
             if isinstance(data, dict) and data.get("success") is False:
                 return None
             return Answer("accepted", status, data=data)
@@ -167,6 +171,17 @@ class Target:
             f"unexpected answer HTTP {status} from {reply.url}: {reply.message or reply.reason}",
             "check the base URL (--base-url, PAYOR_BASE_URL, [api].base_url)",
         )
+
+    def answer_problem(self, reply: Reply) -> str | None:
+        """Why a 2xx answer is not this API's own (None: it is). Only the API's own answer is
+        an acceptance; anything else leaves open whether the rows arrived. By default: a JSON
+        object."""
+        if not isinstance(reply.data, dict):
+            return f"{reply.form}, not a JSON object"
+        return None
+
+    def not_its_answer(self, reply: Reply, problem: str) -> str:
+        return f"HTTP {reply.status} that is not {self.title}'s answer: {problem}"
 
     def refusal(self, reply: Reply) -> Answer | None:
         """The target's answer to a 4xx that refuses rows (None: an unexpected answer)."""

@@ -72,13 +72,34 @@ class BusinessSuite(Target):
     def auth_headers(self, credentials: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {credentials.api_key}"}
 
+    def answer_problem(self, reply: Reply) -> str | None:
+        """Its acceptance: `{"success": true, "data": <an object or a list of objects>}`, with
+        `meta` (a listing's pages) an object when it is there."""
+        data = reply.data
+        if not isinstance(data, dict):
+            return f"{reply.form}, not a JSON object"
+        if data.get("success") is False:
+            return None  # a temporary failure (see Target.classify)
+        if data.get("success") is not True or "data" not in data:
+            return 'a JSON object without "success": true and "data"'
+        inner = data["data"]
+        if not isinstance(inner, dict | list):
+            return '"data" that is neither an object nor a list'
+        if isinstance(inner, list) and not all(isinstance(r, dict) for r in inner):
+            return '"data" that lists something other than objects'
+        meta = data.get("meta")
+        if meta is not None and not (isinstance(meta, dict) and _whole(meta.get("total_pages"))):
+            return '"meta" without a page count'
+        return None
+
     def refusal(self, reply: Reply) -> Answer | None:
         from payor_cli.client import Answer
 
-        if reply.status == 404:
+        if reply.status == 404 and isinstance(reply.data, dict):
+            # the API's "no such id"; a proxy's 404 page is no word on the record
             return Answer("missing", reply.status, reply.message, data=reply.data)
         if reply.status in (400, 409, 422):
-            errors = field_errors(reply.data, reply.clean)
+            errors = field_errors(reply.data, reply.short)  # scrubbed, one line, printable
             return Answer("refused", reply.status, reply.message, errors, reply.data)
         return None
 
@@ -108,6 +129,15 @@ def field_errors(data: Any, clean) -> dict[int, str]:
         if len(parts) >= 3 and parts[1].isdigit():
             position, field = int(parts[1]), ".".join(parts[2:])
         text = message if isinstance(message, str) else "; ".join(map(str, message or []))
-        reason = clean(f"{field}: {text}")[:300]
+        reason = clean(clean(f"{field}: {text}")[:300])  # scrubbed before it is cut, and after
         found[position] = f"{found[position]}; {reason}" if position in found else reason
     return found
+
+
+def _whole(value: Any) -> bool:
+    """A page count: absent, or a whole number (as a number or as digits)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())

@@ -10,6 +10,7 @@ Since a refusal names no field, every rule the API has is checked here first.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,23 +86,29 @@ class OnlyOffice(Target):
         prepare(self, client, planned, settings)
 
     def classify(self, reply: Reply) -> Answer | None:
-        data = reply.data
-        if isinstance(data, dict) and "response" in data:
-            reply.data = data.get("response")  # the envelope's content is what callers read
-        if isinstance(data, dict) and data.get("status") == 1 and 200 <= reply.status < 300:
-            return None  # an error inside a 2xx envelope: taken as temporary
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            reply.message = reply.clean(str(data["error"].get("message") or reply.message))
-        if reply.status == 403:  # the portal's word for "not yours to change" (not Draft)
-            from payor_cli.client import Answer
+        from payor_cli.client import Answer
 
+        envelope = reply.data if isinstance(reply.data, dict) else None
+        if envelope is not None and "response" in envelope:
+            reply.data = envelope["response"]  # the envelope's content is what callers read
+        if envelope is not None and isinstance(envelope.get("error"), dict):
+            reply.message = reply.short(envelope["error"].get("message") or reply.message)
+        if 200 <= reply.status < 300:
+            if envelope is not None and envelope.get("status") == 1:
+                return None  # an error inside a 2xx envelope: taken as temporary
+            problem = _not_an_answer(reply, envelope)
+            if problem is not None:
+                return Answer("unclear", reply.status, self.not_its_answer(reply, problem))
+            return Answer("accepted", reply.status, data=reply.data)
+        if reply.status == 403:  # the portal's word for "not yours to change" (not Draft)
             return Answer("forbidden", reply.status, reply.message, data=reply.data)
         return super().classify(reply)
 
     def refusal(self, reply: Reply) -> Answer | None:
         from payor_cli.client import Answer
 
-        if reply.status == 404:
+        if reply.status == 404 and isinstance(reply.data, dict):
+            # the portal's "no such record"; a proxy's 404 page is no word on the record
             return Answer("missing", reply.status, reply.message, data=reply.data)
         if reply.status in (400, 409, 422):
             return Answer("refused", reply.status, reply.message or "invalid arguments")
@@ -152,3 +159,44 @@ class OnlyOffice(Target):
         from .onlyoffice_sandbox import OnlyOfficeRoutes
 
         return OnlyOfficeRoutes()
+
+
+def _not_an_answer(reply: Reply, envelope: dict | None) -> str | None:
+    """Why a 2xx is not the portal's answer (None: it is): the envelope with `response`, and
+    in it what payor reads: the sign-in's token; an object, or a list of objects, with whole
+    ids; contact data and invoice lines as lists of objects; a create's new id."""
+    if envelope is None or "response" not in envelope:
+        return f'{reply.form}, not its envelope ({{"response": ...}})'
+    response, path = reply.data, urlsplit(reply.url).path
+    if path.endswith("/authentication"):
+        token = response.get("token") if isinstance(response, dict) else None
+        usable = isinstance(token, str) and token.strip() and token.isprintable()
+        return None if usable else "a sign-in without a token (one line of text)"
+    if not isinstance(response, dict | list) or (
+        reply.method != "GET" and isinstance(response, list)
+    ):
+        return "a response that is not an object" + (" or a list" if reply.method == "GET" else "")
+    listed = isinstance(response, list)
+    for item in response if listed else [response]:
+        if not isinstance(item, dict):
+            return "a list that holds something other than objects"
+        if "id" in item and not _whole(item["id"]):
+            return "an id that is not a whole number"
+        if listed and "id" not in item and not path.endswith("/settings/currency"):
+            return "a listed record without an id"
+        for member in ("commonData", "invoiceLines"):
+            found = item.get(member)
+            if found is not None and not (
+                isinstance(found, list) and all(isinstance(d, dict) for d in found)
+            ):
+                return f"{member} that is not a list of objects"
+    created = reply.method == "POST" and path.endswith((CUSTOMERS.path, INVOICES.path))
+    if created and "id" not in response:
+        return "a create answered without the new record's id"
+    return None
+
+
+def _whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.isdigit())

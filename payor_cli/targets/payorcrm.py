@@ -8,6 +8,7 @@ retried, 400/409/422 with or without row numbers, 413 halving the batch.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from payor_cli.schema import Kind, fields_of
@@ -57,11 +58,20 @@ class PayorCrm(Target):
     def auth_headers(self, credentials: Credentials) -> dict[str, str]:
         return {"api_key": credentials.api_key, "api_secret": credentials.api_secret or ""}
 
+    def answer_problem(self, reply: Reply) -> str | None:
+        """PayorCRM accepts with a JSON object (`success: false` in it is a temporary failure);
+        anything else (a proxy's page, an empty body, a 204, a list) is not its answer."""
+        if not isinstance(reply.data, dict):
+            return f"{reply.form}, not a JSON object"
+        if reply.data.get("success", True) not in (True, False):
+            return f'"success": {json.dumps(reply.data["success"])[:40]}, neither true nor false'
+        return None
+
     def refusal(self, reply: Reply) -> Answer | None:
         from payor_cli.client import Answer
 
         if reply.status in (400, 409, 422):
-            errors = row_errors(reply.data, reply.clean)
+            errors = row_errors(reply.data, reply.short)  # scrubbed, one line, printable
             return Answer("refused", reply.status, reply.message, errors)
         return None
 
@@ -97,7 +107,7 @@ def row_errors(data: Any, clean) -> dict[int, str]:
         reason = item.get("message") or item.get("error") or "refused by the server"
         if item.get("field"):
             reason = f"{item['field']}: {reason}"
-        reason = clean(str(reason))[:MAX_REASON]
+        reason = clean(clean(str(reason))[:MAX_REASON])  # scrubbed before it is cut, and after
         found[position] = f"{found[position]}; {reason}" if position in found else reason
     return found
 
