@@ -18,6 +18,8 @@ from .table import SAMPLE_BYTES, InputOptions, read_head
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+MAX_HELD_BYTES = 1 << 30
+"""A workbook inside a .zip or .gz is read into memory whole: at most this much of it."""
 # what a workbook's zip holds at its root (OOXML, OpenDocument); any other zip is an archive
 _WORKBOOK_PARTS = ("[Content_Types].xml", "mimetype")
 
@@ -41,9 +43,19 @@ class Source:
         )
 
     def data(self) -> bytes:
-        """The whole table's bytes (a workbook in an archive: the readers want them at once)."""
-        with self.open() as handle:
-            return handle.read()
+        """The whole table's bytes (a workbook in an archive: the readers want them at once),
+        up to MAX_HELD_BYTES: a bomb in the archive stops there."""
+        data = b""
+        if self.size is None or self.size <= MAX_HELD_BYTES:  # a zip's directory tells first
+            with self.open() as handle:
+                data = handle.read(MAX_HELD_BYTES + 1)
+        if len(data) > MAX_HELD_BYTES or len(data) < len(self.head):
+            raise InputError(
+                f"{self.path}: the workbook {self.member!r} in the archive unpacks to more than "
+                f"{MAX_HELD_BYTES >> 20:,} MB, more than payor holds in memory",
+                "unpack the archive and read the workbook itself",
+            )
+        return data
 
 
 def resolve(path: Path, options: InputOptions) -> Source:
