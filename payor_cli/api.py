@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError, MappingError, PayorError
 from .frame import FRAME_LABEL, is_dataframe, open_frame
 from .outputs import check_rejected_path, check_writable, write_failure_report, write_json
+from .readers import shown
 from .settings import Settings, load_settings
 from .stop import StopRequest
 from .summary import RunSummary
@@ -200,7 +201,8 @@ def failed(
     """A run that failed still writes its report: tonight's says what went wrong, not last
     night's."""
     if options.report_json is not None:
-        write_failure_report(options.report_json, files, options.dry_run, exc, code)
+        named = {kind: shown(path) for kind, path in files.items()}  # `-`: <stdin>
+        write_failure_report(options.report_json, named, options.dry_run, exc, code)
 
 
 def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:

@@ -350,7 +350,7 @@ def init(
     Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
     """
     from .infer import suggest_mapping
-    from .readers import InputOptions
+    from .readers import InputOptions, shown
 
     reporter = Reporter()
     reading = UploadOptions(
@@ -364,7 +364,7 @@ def init(
             write_mapping_section(output, kind.value, suggestion.toml, force=force)
     except PayorError as exc:
         _fail(reporter, exc)
-    reporter.line(f"{kind.value}: read {file} ({suggestion.source})", error=True)
+    reporter.line(f"{kind.value}: read {shown(file)} ({suggestion.source})", error=True)
     for note in suggestion.notes:
         reporter.line(f"note: {note}", error=True)
     if output is None:

@@ -30,7 +30,7 @@ from .errors import (
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readahead import ReadAhead
-from .readers import Chunk, InputOptions, Table, open_table
+from .readers import Chunk, InputOptions, Table, open_table, shown
 from .schema import FieldType, Kind
 from .settings import Settings
 from .stop import StopRequest
@@ -224,11 +224,11 @@ def plan(source: Source) -> Planned:
         table = source.opener(source.mapping.input)
     else:
         table = open_table(source.path, source.mapping.input)
-    return Planned(source, table, bind(source.mapping, table.headers, str(source.path)))
+    return Planned(source, table, bind(source.mapping, table.headers, str(shown(source.path))))
 
 
 def new_summary(source: Source, dry_run: bool) -> RunSummary:
-    summary = RunSummary(source.kind.name, source.path, dry_run, target=source.target.name)
+    summary = RunSummary(source.kind.name, shown(source.path), dry_run, target=source.target.name)
     amount_field = source.target.amount_field
     if source.kind.field(amount_field) is not None:
         amount = source.mapping.fields.get(amount_field)
@@ -315,7 +315,7 @@ def run_source(
         stop.check()
         if summary.rows_read == 0:
             raise InputError(
-                f"{source.path}: no data rows under the header on row {table.header_row}",
+                f"{shown(source.path)}: no data rows under the header on row {table.header_row}",
                 "check the file, or --header-row if the header is further down",
             )
         delivered()
@@ -462,7 +462,7 @@ def run_upload(
             if source.inferred is not None:
                 result.inferred[source.kind.name] = source.inferred
                 if show_inferred is not None:
-                    show_inferred(source.kind.name, source.inferred, str(source.path))
+                    show_inferred(source.kind.name, source.inferred, str(shown(source.path)))
         result.summaries = [new_summary(source, request.dry_run) for source in sources]
         _run_planned(request, settings, observer, stop, planned, result.summaries, outputs)
     except LockedError:
