@@ -27,6 +27,7 @@ from .errors import (
     MappingError,
     PayorError,
 )
+from .keys import fold_email
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping
 from .outputs import PayloadWriter, RejectedWriter
 from .readahead import ReadAhead
@@ -164,7 +165,7 @@ class HeldBack:
             first = row.errors[0].message() if row.errors else "rejected"
             reason = f"its customer {row.link} was rejected (row {row.row}: {first})"
             self.reasons.setdefault(row.link, reason)
-            self.reasons.setdefault(row.link.casefold(), reason)  # e-mail links: any case
+            self.reasons.setdefault(fold_email(row.link), reason)  # e-mail links: any case
 
 
 def resolve_mapping(
