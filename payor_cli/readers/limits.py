@@ -86,8 +86,8 @@ def check_sheet(path: Path, part: str | None, sheet: str, source: bytes | None =
         stray = _named(extent)
         raise InputError(
             f"{path}: sheet {sheet!r} spans A1:{_column_name(extent.column)}{extent.row} "
-            f"({cells:,} cells), more than payor reads from a sheet ({MAX_CELLS:,}): a stray "
-            f"cell far from the table?",
+            f"({cells:,} cells), over payor's limit of {MAX_CELLS:,}: a stray cell far from "
+            "the table?",
             f"delete the stray cell at {stray} (Ctrl+End shows the last cell in "
             "Excel) or save only the table's range, or export the sheet as CSV",
         )
