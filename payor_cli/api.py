@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MappingError, PayorError
+from .errors import AbortedError, ConfigError, MappingError, PayorError
 from .frame import FRAME_LABEL, is_dataframe, open_frame
 from .outputs import check_rejected_path, check_writable, write_failure_report, write_json
 from .readers import shown
@@ -191,7 +191,13 @@ def execute(
     """Run the upload and write its JSON summary (on a failure the caller calls `failed`)."""
     result = run_upload(request, settings, observer, show_inferred, stop)
     if options.report_json is not None:
-        write_json(options.report_json, result.as_json())
+        try:
+            write_json(options.report_json, result.as_json())
+        except PayorError as exc:
+            if not any(s.rows_sent for s in result.summaries):
+                raise
+            # rows went out: never "nothing sent" (exit 2), whatever filled the disk
+            raise AbortedError(exc.message, "the run's counts are in the lines above") from None
     return result
 
 
