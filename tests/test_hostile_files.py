@@ -197,3 +197,13 @@ def test_init_refuses_a_stray_cell_the_same_way(tmp_path, payor):
     assert run.code == 2, run.text
     assert "delete the stray cell at XFD1048576" in run.err
     assert "Traceback" not in run.text and "panicked" not in run.text
+
+
+def test_cells_without_references_widen_the_grid_as_calamine_places_them(tmp_path, check):
+    # a cell may leave out its reference and take the column after the one before it: a row
+    # of 16,400 such cells and one cell on the last row span the whole grid, and more
+    unnamed = '<c t="inlineStr"><is><t>x</t></is></c>' * 16_400
+    rows = f'<row r="4">{unnamed}</row><row r="1048576">{cell("A1048576")}</row>'
+    run, errors = check(workbook(tmp_path / "kunden.xlsx", rows))
+    assert run.code == 2, run.text
+    assert "a row holds 16,400 cells that name no reference" in errors[0]

@@ -11,9 +11,13 @@ for the cell references that span it (memory stays one block).
 
 from __future__ import annotations
 
+import contextlib
 import io
+import queue
 import re
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +48,19 @@ class _Extent:
     row_ref: str = "A1"
     letters: str = "A"
     digits: int = 1
+    unnamed: int = 0
+    """The most cells without a reference in one row (each takes the column after the one
+    before it): they widen the grid past the farthest named column, at most by this many."""
+    rows: int = 0
+    """The <row> elements seen: rows without a reference are numbered one after another."""
+
+    @property
+    def width(self) -> int:
+        return self.column + self.unnamed
+
+    @property
+    def height(self) -> int:
+        return max(self.row, self.rows)
 
 
 def check_parts(path: Path, source: bytes | None = None) -> None:
@@ -74,21 +91,21 @@ def check_sheet(path: Path, part: str | None, sheet: str, source: bytes | None =
     try:
         with zipfile.ZipFile(_opened(path, source)) as archive, archive.open(part) as handle:
             extent = _scan(path, sheet, handle)
-            cells = extent.column * extent.row
+            cells = extent.width * extent.height
             if cells > MAX_CELLS:
                 # the rows were bounded by their digit count (cheap): now count them exactly
                 with archive.open(part) as again:
                     _exact_rows(again, extent)
-                cells = extent.column * extent.row
+                cells = extent.width * extent.height
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, RuntimeError):
         return  # damaged or encrypted: the reader says what is wrong with it
     if cells > MAX_CELLS:
         stray = _named(extent)
         raise InputError(
-            f"{path}: sheet {sheet!r} spans A1:{_column_name(extent.column)}{extent.row} "
+            f"{path}: sheet {sheet!r} spans A1:{_column_name(extent.width)}{extent.height} "
             f"({cells:,} cells), over payor's limit of {MAX_CELLS:,}: a stray cell far from "
             "the table?",
-            f"delete the stray cell at {stray} (Ctrl+End shows the last cell in "
+            f"delete {stray} (Ctrl+End shows the last cell in "
             "Excel) or save only the table's range, or export the sheet as CSV",
         )
 
@@ -104,23 +121,27 @@ def _scan(path: Path, sheet: str, handle: io.BufferedIOBase) -> _Extent:
     extent = _Extent()
     beyond = _beyond(extent)
     tail = b""
-    while block := handle.read(_BLOCK):
-        white = block.translate(_WHITE)
-        if len(block) == _BLOCK and _blank(white[::1024]) and _blank(white):
-            raise InputError(
-                f"{path}: sheet {sheet!r} is padded with megabytes of blank space (a zip bomb, "
-                "or a damaged file)",
-                _FIX,
-            )
-        text, tail = _whole_tags(tail + white)
-        start = 0
-        while found := beyond.search(text, start):
-            start = found.start() + 1
-            attribute = _ATTRIBUTE.match(text, found.start())
-            if attribute is None:
-                continue  # " r" in a cell's text
-            _widen(path, sheet, extent, attribute.group(2).decode("ascii", "replace"))
-            beyond = _beyond(extent)
+    with contextlib.closing(_unpacked(handle)) as blocks:
+        for block in blocks:
+            white = block.translate(_WHITE)
+            if len(block) == _BLOCK and _blank(white[::1024]) and _blank(white):
+                raise InputError(
+                    f"{path}: sheet {sheet!r} is padded with megabytes of blank space (a zip "
+                    "bomb, or a damaged file)",
+                    _FIX,
+                )
+            text, tail = _whole_tags(tail + white)
+            extent.rows += text.count(b"<row")
+            if text.count(b"<c ") != text.count(b"<c r") or b"<c>" in text or b"<c/>" in text:
+                extent.unnamed = max(extent.unnamed, _widest_row(text))
+            start = 0
+            while found := beyond.search(text, start):
+                start = found.start() + 1
+                attribute = _ATTRIBUTE.match(text, found.start())
+                if attribute is None:
+                    continue  # " r" in a cell's text
+                _widen(path, sheet, extent, attribute.group(2).decode("ascii", "replace"))
+                beyond = _beyond(extent)
     return extent
 
 
@@ -173,32 +194,76 @@ def _not_after(word: str) -> str:
 
 def _exact_rows(handle: io.BufferedIOBase, extent: _Extent) -> None:
     """The last row any reference names, exactly (a second pass, for large sheets only)."""
-    pattern = re.compile(rb' r="([A-Z]{0,3}(\d{%d}))"' % extent.digits)
+    pattern = re.compile(rb""" r *= *['"]([A-Z]{0,3}(\d{%d}))['"]""" % extent.digits)
     last, last_ref = 0, extent.row_ref
     tail = b""
-    while block := handle.read(_BLOCK):
-        text, tail = _whole_tags(tail + block.translate(_WHITE))
-        for found in pattern.finditer(text):
-            row = int(found.group(2))
-            if row > last:
-                last, last_ref = row, found.group(1).decode("ascii")
+    with contextlib.closing(_unpacked(handle)) as blocks:
+        for block in blocks:
+            text, tail = _whole_tags(tail + block.translate(_WHITE))
+            for found in pattern.finditer(text):
+                row = int(found.group(2))
+                if row > last:
+                    last, last_ref = row, found.group(1).decode("ascii")
     if last:
         extent.row, extent.row_ref = last, last_ref
 
 
+def _widest_row(text: bytes) -> int:
+    """The most cells any row of the text holds (for rows whose cells name no reference)."""
+    return max(
+        (row.count(b"<c ") + row.count(b"<c>") + row.count(b"<c/>") for row in text.split(b"<row")),
+        default=0,
+    )
+
+
 def _named(extent: _Extent) -> str:
     """The cells that make the extent: the farthest column's, and the last row's."""
+    if extent.unnamed > extent.column:
+        return f"the stray cells (a row holds {extent.unnamed:,} cells that name no reference)"
     names = [extent.column_ref] if extent.column > 1 else []
     row_ref = extent.row_ref
     if row_ref.isdigit():  # a <row> element's number: its cells name the same row
         row_ref = f"row {row_ref}"
     if not names or _REF.fullmatch(extent.column_ref).group(2) != str(extent.row):
         names.append(row_ref)
-    return " and ".join(names)
+    return "the stray cell at " + " and ".join(names)
 
 
 def _blank(text: bytes) -> bool:
     return text.count(b" ") > _BLANK_SHARE * len(text)
+
+
+def _unpacked(handle: io.BufferedIOBase) -> Iterator[bytes]:
+    """The part's blocks, unpacked by a thread of their own: zlib lets go of the GIL, so the
+    unpacking runs beside the scan of the block before (two blocks wait at most)."""
+    blocks: queue.Queue[bytes | BaseException] = queue.Queue(2)
+    done = threading.Event()
+
+    def unpack() -> None:
+        try:
+            while not done.is_set():
+                block = handle.read(_BLOCK)
+                blocks.put(block)
+                if not block:
+                    return
+        except BaseException as exc:  # handed to the scan, which raises it
+            blocks.put(exc)
+
+    worker = threading.Thread(target=unpack, name="payor-unpack", daemon=True)
+    worker.start()
+    try:
+        while True:
+            block = blocks.get()
+            if isinstance(block, BaseException):
+                raise block
+            if not block:
+                return
+            yield block
+    finally:
+        done.set()
+        with contextlib.suppress(queue.Empty):
+            blocks.get_nowait()  # a worker waiting to put sees `done` next
+        worker.join()
 
 
 def _whole_tags(text: bytes) -> tuple[bytes, bytes]:
