@@ -327,6 +327,11 @@ def contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _make_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"the state dir {path} is a file, not a folder",
+            "set --state-dir or PAYOR_STATE_DIR to a folder",
+        )
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -363,6 +368,8 @@ def journal_error(path: Path, exc: sqlite3.Error, kind: type[PayorError]) -> Pay
 def _refuse_empty(path: Path) -> None:
     """A zero-byte journal is refused: payor never leaves one (see `_create_aside`), so
     something else emptied it, and taking it as new would send every row again."""
+    if path.is_dir():
+        raise ConfigError(f"the journal {path} is a folder", "move it out of the state dir")
     with contextlib.suppress(OSError):
         if path.stat().st_size == 0:
             raise ConfigError(

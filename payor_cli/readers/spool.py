@@ -59,6 +59,11 @@ def readable(path: Path) -> Path:
         return path
     try:
         with open(path, "rb") as stream:
+            if os.isatty(stream.fileno()):
+                raise InputError(
+                    f"{path} is a terminal, not an export",
+                    "pipe the export in (payor upload customers - < export.csv), or name the file",
+                )
             _SPOOLED[key] = _spool(key, stream)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
