@@ -112,7 +112,9 @@ EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encodi
 DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
-FileArg = Annotated[Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS.")]
+FileArg = Annotated[
+    Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS; - reads stdin.")
+]
 MemberOpt = Annotated[
     str | None,
     typer.Option("--member", help="The file inside a .zip export to read, when it holds several."),
