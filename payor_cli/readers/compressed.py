@@ -110,6 +110,7 @@ def _gzip_source(path: Path) -> Source:
         raw.seek(-4, io.SEEK_END)
         size = struct.unpack("<I", raw.read(4))[0]  # the last 4 bytes: length mod 2**32
     member = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    _refuse_bomb(path, member, size, _size(path) or 1)  # the size is mod 4 GB: a low bound
     return Source(path, head, opened, size, member=member, compressed=True)
 
 
@@ -146,6 +147,7 @@ def _zip_source(path: Path, wanted: str | None) -> Source:
             f"--member {names[0]!r}",
         )
     info = chosen[0]
+    _refuse_bomb(path, info.filename, info.file_size, info.compress_size)
 
     def opened() -> BinaryIO:
         return zipfile.ZipFile(path).open(info)
@@ -162,6 +164,21 @@ def _zip_source(path: Path, wanted: str | None) -> Source:
     if not head:
         raise InputError(f"{path}: {info.filename!r} in the archive is empty", "export again")
     return Source(path, head, opened, info.file_size, member=info.filename, compressed=True)
+
+
+def _refuse_bomb(path: Path, member: str, size: int, packed: int) -> None:
+    """An archived table that unpacks far more than exports pack (a zip bomb: megabytes of
+    blank lines from kilobytes) is refused before it is read for minutes."""
+    from .limits import MAX_RATIO, RATIO_FROM
+
+    packed = max(1, packed)
+    if size > RATIO_FROM and size > MAX_RATIO * packed:
+        raise InputError(
+            f"{path}: {member!r} would unpack to {size >> 20:,} MB from {packed:,} bytes "
+            f"({size // packed}:1); exports pack at most about 20:1 (a zip bomb, or a damaged "
+            "archive)",
+            "unpack it and look at the file, or export the data again",
+        )
 
 
 def _listed(names: list[str]) -> str:

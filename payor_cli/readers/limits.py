@@ -31,7 +31,7 @@ MAX_PART_BYTES = 4 << 30
 """The unpacked size of any one part of a workbook."""
 MAX_RATIO = 100
 """Unpacked / packed size of a large part: real sheets pack 5-20 to 1, blank space 1000."""
-_RATIO_FROM = 16 << 20  # smaller parts may pack as they like: they cannot fill the memory
+RATIO_FROM = 16 << 20  # smaller parts may pack as they like: they cannot fill the memory
 _BLOCK = 1 << 20
 _BLANK_SHARE = 0.9  # a block this blank is padding: Excel's cells hold at most 32,767 chars
 _WHITE = bytes.maketrans(b"\t\r\n", b"   ")
@@ -73,7 +73,7 @@ def check_parts(path: Path, source: bytes | None = None) -> None:
         return  # not a zip (xls) or damaged: the reader says what is wrong with it
     for info in infos:
         size, packed = info.file_size, max(1, info.compress_size)
-        if size > MAX_PART_BYTES or (size > _RATIO_FROM and size > MAX_RATIO * packed):
+        if size > MAX_PART_BYTES or (size > RATIO_FROM and size > MAX_RATIO * packed):
             raise InputError(
                 f"{path}: its part {info.filename!r} would unpack to {_mb(size)} from "
                 f"{_mb(packed)} ({size // packed}:1); payor reads no part over "
