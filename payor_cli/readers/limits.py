@@ -115,39 +115,43 @@ def _scan(path: Path, sheet: str, handle: io.BufferedIOBase) -> _Extent:
     found exactly, the last row bounded by its digits.
 
     A regex finds only the references past the farthest seen so far (there are few: the
-    column grows a few times, the row's digit count up to 7 times), so the pass costs about
-    what unpacking does.
+    column grows a few times, the row's digit count up to 7 times). A block whose every cell
+    and row starts with `r="` (what Excel and every library write) needs nothing more; other
+    blocks are brought to that form first, and their cells without a reference counted.
     """
     extent = _Extent()
     beyond = _beyond(extent)
     tail = b""
     with contextlib.closing(_unpacked(handle)) as blocks:
         for block in blocks:
-            white = block.translate(_WHITE)
-            if len(block) == _BLOCK and _blank(white[::1024]) and _blank(white):
+            if len(block) == _BLOCK and _blank(block[::1024]) and _blank(block):
                 raise InputError(
                     f"{path}: sheet {sheet!r} is padded with megabytes of blank space (a zip "
                     "bomb, or a damaged file)",
                     _FIX,
                 )
-            text, tail = _whole_tags(tail + white)
-            extent.rows += text.count(b"<row")
-            if text.count(b"<c ") != text.count(b"<c r") or b"<c>" in text or b"<c/>" in text:
+            text, tail = _whole_tags(tail + block.translate(_WHITE))
+            rows = text.count(b"<row")
+            extent.rows += rows
+            # every <c (cells, and <col> and the like before the sheet's data) starts r="
+            if text.count(b"<c") != text.count(b'<c r="') or rows != text.count(b'<row r="'):
+                text = _ODD_REF.sub(_canonical, text)
                 extent.unnamed = max(extent.unnamed, _widest_row(text))
             start = 0
             while found := beyond.search(text, start):
                 start = found.start() + 1
-                attribute = _ATTRIBUTE.match(text, found.start())
-                if attribute is None:
-                    continue  # " r" in a cell's text
-                _widen(path, sheet, extent, attribute.group(2).decode("ascii", "replace"))
+                _widen(path, sheet, extent, found.group(1).decode("ascii", "replace"))
                 beyond = _beyond(extent)
     return extent
 
 
 _REF = re.compile(r"([A-Z]{0,3})(\d{1,7})")
-_ATTRIBUTE = re.compile(rb""" r *= *(['"])([^'"]{0,40})""")
-"""A reference attribute as XML allows it (`r = 'A1'`); Excel writes `r="A1"`."""
+_ODD_REF = re.compile(rb""" r(?: *= *'([^']{0,40})'| +="([^"]{0,40})"| *= +"([^"]{0,40})")""")
+"""A reference attribute written as XML allows (`r = 'A1'`), not as Excel writes it."""
+
+
+def _canonical(found: re.Match[bytes]) -> bytes:
+    return b' r="' + (found.group(1) or found.group(2) or found.group(3) or b"") + b'"'
 
 
 def _widen(path: Path, sheet: str, extent: _Extent, ref: str) -> None:
@@ -170,15 +174,14 @@ def _widen(path: Path, sheet: str, extent: _Extent, ref: str) -> None:
 
 
 def _beyond(extent: _Extent) -> re.Pattern[bytes]:
-    """` r` where it may start a reference attribute that is not ` r="..."` within the
-    extent (a column after its farthest, a row of more digits, a damaged one, one written
-    another way) and not a longer name (` ref=`, ` right=`)."""
+    """A reference attribute (` r="..."`) that is not within the extent: a column after its
+    farthest, a row of more digits, or no reference at all."""
     letters = extent.letters
     if len(letters) == 1:  # the usual sheet, of up to 26 columns: the quickest pattern
         within = f"[A-{letters}]?"
     else:
         within = f"[A-Z]{{0,{len(letters) - 1}}}|{_not_after(letters)}"
-    return re.compile(rf' r(?![\w:.-]|="(?:{within})\d{{1,{extent.digits}}}")'.encode())
+    return re.compile(rf' r="(?!(?:{within})\d{{1,{extent.digits}}}")([^"]{{0,40}})'.encode())
 
 
 def _not_after(word: str) -> str:
@@ -209,11 +212,14 @@ def _exact_rows(handle: io.BufferedIOBase, extent: _Extent) -> None:
 
 
 def _widest_row(text: bytes) -> int:
-    """The most cells any row of the text holds (for rows whose cells name no reference)."""
-    return max(
-        (row.count(b"<c ") + row.count(b"<c>") + row.count(b"<c/>") for row in text.split(b"<row")),
-        default=0,
-    )
+    """The most cells without a reference in any row of the text (each takes the column
+    after the cell before it)."""
+    widest = 0
+    for row in text.split(b"<row"):
+        cells = row.count(b"<c ") + row.count(b"<c>") + row.count(b"<c/>")
+        named = row.count(b' r="') - row[: row.find(b">") + 1].count(b' r="')
+        widest = max(widest, cells - named)
+    return widest
 
 
 def _named(extent: _Extent) -> str:
@@ -230,7 +236,7 @@ def _named(extent: _Extent) -> str:
 
 
 def _blank(text: bytes) -> bool:
-    return text.count(b" ") > _BLANK_SHARE * len(text)
+    return text.translate(_WHITE).count(b" ") > _BLANK_SHARE * len(text)
 
 
 def _unpacked(handle: io.BufferedIOBase) -> Iterator[bytes]:
