@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MappingError, PayorError
+from .errors import AbortedError, ConfigError, MappingError, PayorError
 from .frame import FRAME_LABEL, is_dataframe, open_frame
 from .journal import JOURNAL_NAME, LOCK_NAME
 from .outputs import (
@@ -26,6 +26,7 @@ from .outputs import (
     write_failure_report,
     write_json,
 )
+from .readers import shown
 from .rejected import spool_path
 from .settings import Settings, load_settings
 from .stop import StopRequest
@@ -250,7 +251,13 @@ def execute(
     """Run the upload and write its JSON summary (on a failure the caller calls `failed`)."""
     result = run_upload(request, settings, observer, show_inferred, stop)
     if options.report_json is not None:
-        write_json(options.report_json, result.as_json())
+        try:
+            write_json(options.report_json, result.as_json())
+        except PayorError as exc:
+            if not any(s.rows_sent for s in result.summaries):
+                raise
+            # rows went out: never "nothing sent" (exit 2), whatever filled the disk
+            raise AbortedError(exc.message, "the run's counts are in the lines above") from None
     return result
 
 
@@ -260,7 +267,8 @@ def failed(
     """A run that failed still writes its report: tonight's says what went wrong, not last
     night's (unless the report's file is one the run must not write)."""
     if options.report_json is not None and not isinstance(exc, OutputConflict):
-        write_failure_report(options.report_json, files, options.dry_run, exc, code)
+        named = {kind: shown(path) for kind, path in files.items()}  # `-`: <stdin>
+        write_failure_report(options.report_json, named, options.dry_run, exc, code)
 
 
 def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:

@@ -118,7 +118,9 @@ EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encodi
 DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
-FileArg = Annotated[Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS.")]
+FileArg = Annotated[
+    Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS; - reads stdin.")
+]
 MemberOpt = Annotated[
     str | None,
     typer.Option("--member", help="The file inside a .zip export to read, when it holds several."),
@@ -369,7 +371,7 @@ def init(
     Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
     """
     from .infer import suggest_mapping
-    from .readers import InputOptions
+    from .readers import InputOptions, shown
 
     reporter = Reporter()
     reading = UploadOptions(
@@ -385,7 +387,7 @@ def init(
             write_mapping_section(output, kind.value, suggestion.toml, force=force)
     except PayorError as exc:
         _fail(reporter, exc)
-    reporter.line(f"{kind.value}: read {file} ({suggestion.source})", error=True)
+    reporter.line(f"{kind.value}: read {shown(file)} ({suggestion.source})", error=True)
     for note in suggestion.notes:
         reporter.line(f"note: {note}", error=True)
     if output is None:

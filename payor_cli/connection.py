@@ -28,7 +28,7 @@ def connection(
     """Lock, journal and client for a real run; yields a maker of each kind's Delivery."""
     from .client import ApiClient
     from .deliver import Delivery
-    from .journal import Journal, StateLock, account_id
+    from .journal import Journal, ScopeLock, StateLock, account_id
     from .retry import Clock, RetryPolicy
     from .targets import Credentials
 
@@ -50,6 +50,9 @@ def connection(
             base_url = settings.require_base_url()
             credentials = target.credentials(settings)
             api = base_url
+        # one run at a time per CRM account, whatever the state dir (exit 4 naming the other)
+        scope = (target.name, scope_url(api), account_id(credentials.account))
+        stack.enter_context(ScopeLock(*scope, settings.state_dir))
         client = ApiClient(
             base_url,
             credentials,
@@ -88,6 +91,26 @@ def connection(
             )
 
         yield for_kind
+
+
+def scope_url(api: str) -> str:
+    """The API as one account's scope names it: scheme and host in lower case, no default
+    port, no trailing slash (HTTP://Host:443/ and https://host are one CRM)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(api.strip())
+        port = parts.port
+    except ValueError:
+        return api
+    if not parts.scheme or not parts.hostname:
+        return api  # the sandbox's scope, or a URL the settings refuse
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def expected_requests(planned: list[Planned], target: Target, batch_size: int) -> int:

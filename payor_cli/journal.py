@@ -8,17 +8,22 @@ run loses nothing and the next run goes on where it stopped. A lock file held wi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import sqlite3
+import stat
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, LockedError
+from .errors import AbortedError, ConfigError, LockedError, PayorError
 from .targets import DEFAULT_TARGET
 
 JOURNAL_NAME = "journal.sqlite"
@@ -30,6 +35,24 @@ def account_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
 
+_T = TypeVar("_T")
+
+
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A journal method whose SQLite errors say what they mean for the run: before this run
+    recorded anything, a usage error (exit 2, nothing sent); after, an abort (exit 3)."""
+
+    @functools.wraps(method)
+    def guarded(self: Journal, *args: object, **kwargs: object) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            kind = AbortedError if self._recorded else ConfigError
+            raise journal_error(self.path, exc, kind) from None
+
+    return guarded
+
+
 class StateLock:
     """An exclusive lock on the state dir for the length of a run."""
 
@@ -39,7 +62,8 @@ class StateLock:
 
     def __enter__(self) -> StateLock:
         _make_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        with _state_dir_errors(self.path.parent):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -48,8 +72,14 @@ class StateLock:
                 f"another payor run holds the lock of {self.path.parent}",
                 "wait for it to finish; a lock of a killed run is released by the system",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            with _state_dir_errors(self.path.parent):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                check_room(self.path.parent)
+        except PayorError:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 
@@ -57,6 +87,71 @@ class StateLock:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+
+
+class ScopeLock:
+    """One run at a time for one CRM account on this machine, whatever its state dir: an OS
+    lock on a file named by the hash of (target, API, account), in the user's runtime dir.
+
+    Two runs with two state dirs know nothing of each other's journal: against a target
+    that creates records (onlyoffice, business-suite) both would create the same ones.
+    """
+
+    def __init__(self, target: str, api: str, account: str, state_dir: Path) -> None:
+        self.scope = f"{target} at {api}"
+        digest = hashlib.sha256(f"{target}\n{api}\n{account}".encode()).hexdigest()[:24]
+        self.folder = scope_lock_dir()
+        self.path = self.folder / f"scope-{digest}.lock"
+        self.state_dir = state_dir
+        self._fd: int | None = None
+
+    def __enter__(self) -> ScopeLock:
+        with _state_dir_errors(self.folder, "payor's lock folder"):
+            _private_dir(self.folder)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            pid, _, state = holder.partition(" ")
+            raise LockedError(
+                f"another payor run (pid {pid or '?'}, state dir {state or '?'}) is uploading "
+                f"to the same account of {self.scope}",
+                "one run at a time per CRM account: wait for it to finish (two runs would "
+                "create the same records twice)",
+            ) from None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {self.state_dir}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock; the file stays, empty of meaning
+            self._fd = None
+
+
+def scope_lock_dir() -> Path:
+    """The user's own folder for the scope locks: $XDG_RUNTIME_DIR/payor, else one in the
+    temp dir named by the user id."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "payor"
+    return Path(tempfile.gettempdir()) / f"payor-{os.getuid()}"
+
+
+def _private_dir(folder: Path) -> None:
+    """Make the folder (0700), and refuse one that another user owns or that is a link: a
+    lock there could be held or faked by them."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise ConfigError(
+            f"{folder} (payor's lock folder) is not a folder of this user",
+            "remove it, or set XDG_RUNTIME_DIR to a folder of your own",
+        )
 
 
 class Journal:
@@ -72,6 +167,10 @@ class Journal:
         self.api = api
         self.account = account
         self._scopes: dict[str, int] = {}
+        self._recorded = False
+        """Whether this run has recorded a batch: a failure after that is an abort (exit 3)."""
+        _refuse_empty(self.path)
+        _create_aside(self.path)
         try:
             # the sender thread records while the reading thread looks up: one lock for both
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -85,7 +184,7 @@ class Journal:
                 self.db.execute("BEGIN IMMEDIATE")
                 _migrate(self.db)
         except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the journal {self.path}: {exc}") from None
+            raise journal_error(self.path, exc, ConfigError) from None
 
     def _scope(self, kind: str) -> int:
         if kind not in self._scopes:
@@ -103,6 +202,7 @@ class Journal:
             self._scopes[kind] = scope
         return self._scopes[kind]
 
+    @_guarded
     def accepted(self, kind: str, *, legacy: bool = False) -> np.ndarray:
         """The fingerprints of every row of `kind` as last accepted, sorted (`legacy`: those
         that a payor before schema 3 wrote, BLAKE2b; see fingerprint.py).
@@ -122,6 +222,7 @@ class Journal:
         found.sort()
         return found
 
+    @_guarded
     def reprint(self, kind: str, rows: Iterable[tuple[str, int]]) -> None:
         """Give records that an old entry knows unchanged (key, today's fingerprint)."""
         scope = self._scope(kind)
@@ -132,9 +233,11 @@ class Journal:
                 ((fp, PRINTS, scope, key) for key, fp in rows),
             )
 
+    @_guarded
     def record(self, kind: str, rows: Iterable[tuple[str, int, str | None]]) -> None:
         """Remember an accepted batch (key, fingerprint, remote id); committed before this
         returns."""
+        self._recorded = True  # the batch was sent: whatever happens now is an abort
         scope = self._scope(kind)
         with self.lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -166,6 +269,7 @@ class Journal:
             rows = self.db.execute("SELECT key FROM intents WHERE scope = ?", (scope,)).fetchall()
         return {key for (key,) in rows}
 
+    @_guarded
     def entries(self, kind: str) -> dict[str, tuple[int, str | None]]:
         """Key -> (fingerprint, remote id) of every accepted record of `kind`."""
         scope = self._scope(kind)
@@ -175,6 +279,7 @@ class Journal:
             ).fetchall()
         return {key: (fp, remote_id) for key, fp, remote_id in rows}
 
+    @_guarded
     def remote_ids(self, kind: str) -> dict[str, str]:
         """Key -> the id the API gave the record, for the records of `kind` that have one."""
         scope = self._scope(kind)
@@ -248,6 +353,11 @@ def contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _make_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"the state dir {path} is a file, not a folder",
+            "set --state-dir or PAYOR_STATE_DIR to a folder",
+        )
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -255,3 +365,101 @@ def _make_dir(path: Path) -> None:
             f"cannot create the state dir {path}: {exc.strerror}",
             "set --state-dir or PAYOR_STATE_DIR to a folder you can write",
         ) from None
+
+
+# -- what goes wrong with the state dir and the journal, said so (kept apart from the schema) --
+
+MIN_FREE_BYTES = 1 << 20
+"""A state dir with less room than this is refused before anything is sent."""
+
+
+def journal_error(path: Path, exc: sqlite3.Error, kind: type[PayorError]) -> PayorError:
+    """What an SQLite error on the journal means, and what to do about it."""
+    text = str(exc)
+    if "full" in text or "readonly" in text or "disk I/O" in text or "unable to open" in text:
+        return kind(
+            f"cannot write the journal {path}: {text}",
+            "free space there or make it writable (or choose another --state-dir), and run "
+            "again; what was accepted stays recorded",
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return kind(
+            f"the journal {path} is damaged ({text})",
+            "move it aside (with its -wal and -shm files) and run again: payor then forgets "
+            "what it sent, and the next run looks records up or sends them again",
+        )
+    return kind(f"cannot use the journal {path}: {text}")
+
+
+def _refuse_empty(path: Path) -> None:
+    """A zero-byte journal is refused: payor never leaves one (see `_create_aside`), so
+    something else emptied it, and taking it as new would send every row again."""
+    if path.is_dir():
+        raise ConfigError(f"the journal {path} is a folder", "move it out of the state dir")
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            raise ConfigError(
+                f"the journal {path} is empty (0 bytes): something emptied it, and payor's "
+                "memory of what was sent is gone",
+                "restore it from a backup, or delete it: the next run then looks records up or "
+                "sends them again",
+            )
+
+
+def _create_aside(path: Path) -> None:
+    """A new journal is made under another name, its tables in place, then renamed: a run
+    killed while it is made leaves no zero-byte journal behind."""
+    if path.exists():
+        return
+    new = path.with_name(f".{path.name}.new-{os.getpid()}")
+    try:
+        db = sqlite3.connect(new, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                _migrate(db)
+        finally:
+            db.close()
+        os.replace(new, path)
+    except (sqlite3.Error, OSError) as exc:
+        with contextlib.suppress(OSError):
+            new.unlink()
+        if isinstance(exc, sqlite3.Error):
+            raise journal_error(path, exc, ConfigError) from None
+        raise _state_dir_error(path.parent, exc) from None
+
+
+@contextlib.contextmanager
+def _state_dir_errors(folder: Path, what: str = "the state dir") -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _state_dir_error(folder, exc, what) from None
+
+
+def _state_dir_error(folder: Path, exc: OSError, what: str = "the state dir") -> ConfigError:
+    return ConfigError(
+        f"cannot write {what} {folder}: {exc.strerror or exc}",
+        "free space there or make it writable, or set --state-dir (PAYOR_STATE_DIR) to a "
+        "folder you can write; nothing was sent",
+    )
+
+
+def check_room(folder: Path) -> None:
+    """Refuse a state dir whose filesystem is (nearly) full or read-only before anything is
+    sent: the journal must record every accepted batch."""
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return
+    if found.f_flag & os.ST_RDONLY:
+        raise _state_dir_error(folder, OSError(30, "Read-only file system"))
+    free = found.f_bavail * found.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise ConfigError(
+            f"the state dir {folder} has only {free // 1024} KB free; the journal needs room "
+            "to record what is sent",
+            "free space there, or set --state-dir (PAYOR_STATE_DIR) to a folder with room; "
+            "nothing was sent",
+        )

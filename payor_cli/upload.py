@@ -28,10 +28,11 @@ from .errors import (
     MappingError,
     PayorError,
 )
+from .keys import fold_email
 from .mapping import BoundMapping, Mapping, bind, load_mapping_file, parse_mapping, read_toml
 from .outputs import PayloadWriter, RejectedWriter
 from .readahead import ReadAhead
-from .readers import Chunk, InputOptions, Table, open_table
+from .readers import Chunk, InputOptions, Table, open_table, shown
 from .rejected import origin_of
 from .schema import FieldType, Kind
 from .settings import Settings, TargetChoice, with_mapping_target
@@ -170,7 +171,7 @@ class HeldBack:
             first = row.errors[0].message() if row.errors else "rejected"
             reason = f"its customer {row.link} was rejected (row {row.row}: {first})"
             self.reasons.setdefault(row.link, reason)
-            self.reasons.setdefault(row.link.casefold(), reason)  # e-mail links: any case
+            self.reasons.setdefault(fold_email(row.link), reason)  # e-mail links: any case
 
 
 def resolve_mapping(
@@ -253,11 +254,11 @@ def plan(source: Source) -> Planned:
         table = source.opener(source.mapping.input)
     else:
         table = open_table(source.path, source.mapping.input)
-    return Planned(source, table, bind(source.mapping, table.headers, str(source.path)))
+    return Planned(source, table, bind(source.mapping, table.headers, str(shown(source.path))))
 
 
 def new_summary(source: Source, dry_run: bool) -> RunSummary:
-    summary = RunSummary(source.kind.name, source.path, dry_run, target=source.target.name)
+    summary = RunSummary(source.kind.name, shown(source.path), dry_run, target=source.target.name)
     summary.link = source.kind.parent[:2] if source.kind.parent else None
     amount_field = source.target.amount_field
     if source.kind.field(amount_field) is not None:
@@ -349,7 +350,7 @@ def run_source(
         stop.check()
         if summary.rows_read == 0:
             raise InputError(
-                f"{source.path}: no data rows under the header on row {table.header_row}",
+                f"{shown(source.path)}: no data rows under the header on row {table.header_row}",
                 "check the file, or --header-row if the header is further down",
             )
         delivered()
@@ -510,7 +511,7 @@ def run_upload(
             if source.inferred is not None:
                 result.inferred[source.kind.name] = source.inferred
                 if show_inferred is not None:
-                    show_inferred(source.kind.name, source.inferred, str(source.path))
+                    show_inferred(source.kind.name, source.inferred, str(shown(source.path)))
         result.summaries = [new_summary(source, request.dry_run) for source in sources]
         _run_planned(request, settings, observer, stop, planned, result.summaries, outputs)
     except LockedError:

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from . import records, values
 from .fingerprint import payload_fingerprints
-from .keys import KEY_SEPARATOR, KeyChecks
+from .keys import KEY_SEPARATOR, KeyChecks, email_keys, fold_email
 from .mapping import BoundField, BoundMapping
 from .readers import Chunk
 from .schema import FieldType
@@ -127,10 +127,11 @@ class Validator:
                 errors.setdefault(offset, []).append(
                     RowError(chunk.first_row + offset, None, None, "malformed_row", problem)
                 )
-        # e-mail addresses are one key whatever their case (targets that key by e-mail)
+        # e-mail addresses are one key whatever their case and Unicode form, as the server
+        # compares them (targets that key by e-mail)
         key_plain = self._key_text(
             [
-                pc.utf8_lower(plain[k]) if self.kind.field(k).type is FieldType.EMAIL else plain[k]
+                email_keys(plain[k]) if self.kind.field(k).type is FieldType.EMAIL else plain[k]
                 for k in self.bound.mapping.key
             ]
         )
@@ -378,7 +379,7 @@ class Validator:
     ) -> None:
         for offset in np.flatnonzero(candidates).tolist():
             parent = parents[offset].as_py()
-            reason = self.held_back.get(parent) or self.held_back.get(str(parent).casefold())
+            reason = self.held_back.get(parent) or self.held_back.get(fold_email(str(parent)))
             if reason is not None:
                 errors.setdefault(offset, []).append(
                     RowError(

@@ -56,14 +56,21 @@ class Converted:
         return pc.binary_join_element_wise('"', self.json, '"', "")
 
 
+_BOM = "\ufeff"  # the zero-width no-break space, as a byte-order mark starts a file
+_WHITE = " \t\r\n\v\f\u00a0\u2007\u202f\u3000"  # around a mark: trimmed with it
+
+
 def empty_to_null(cells: pa.Array) -> pa.Array:
-    """Trimmed cells with empty text as null."""
+    """Trimmed cells (white space and byte-order marks) with empty text as null."""
     untrimmed = _lengths_if_trimmed(cells)
     if untrimmed is not None:  # the usual column: no cell starts or ends with a space
         if not (untrimmed == 0).any():
             return cells
         return pc.if_else(pa.array(untrimmed == 0), pa.scalar(None, pa.string()), cells)
     trimmed = pc.utf8_trim_whitespace(cells)
+    if any_true(pc.match_substring(trimmed, _BOM)):
+        # a byte-order mark inside a file (two exports joined) is no text: trimmed as a space
+        trimmed = pc.utf8_trim_whitespace(pc.utf8_trim(trimmed, characters=_BOM + _WHITE))
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 

@@ -8,6 +8,7 @@ streamed), `cells` (a workbook cell as the text Excel shows), `sample` (the firs
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from payor_cli.errors import InputError
@@ -16,6 +17,7 @@ from .cells import cell_text, column_array, column_texts
 from .compressed import Source, resolve
 from .encoding import detect_encoding
 from .sample import read_sample_rows, sniff_report_delimiter
+from .spool import STDIN, STDIN_LABEL, named_as, readable, shown
 from .table import (
     CHUNK_ROWS,
     ORIGIN,
@@ -33,6 +35,8 @@ __all__ = [
     "DELIMITERS",
     "ORIGIN",
     "REJECTED_LEAD",
+    "STDIN",
+    "STDIN_LABEL",
     "Chunk",
     "InputOptions",
     "MalformedRow",
@@ -45,8 +49,10 @@ __all__ = [
     "is_workbook",
     "open_table",
     "read_sample_rows",
+    "readable",
     "resolve",
     "sheet_names",
+    "shown",
     "sniff_delimiter",
     "sniff_report_delimiter",
     "split_lines",
@@ -54,10 +60,29 @@ __all__ = [
 
 
 def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) -> Table:
-    """Open a CSV/TSV/TXT or XLSX/XLSM/XLSB/XLS/ODS file for what its bytes are, not its name."""
+    """Open a CSV/TSV/TXT or XLSX/XLSM/XLSB/XLS/ODS file for what its bytes are, not its name
+    (`-`: standard input; it, a FIFO or a device is read once, into a temporary copy)."""
     path = Path(path)
     if options.header_row < 1:
         raise InputError(f"header_row must be 1 or more, not {options.header_row}")
+    copy = readable(path)
+    with named_as(copy, path):
+        table = _open_table(copy, options, chunk_rows)
+    if copy == path:
+        return table
+    table.path = shown(path)
+    read = table._chunks
+    assert read is not None
+
+    def chunks() -> Iterator[Chunk]:
+        with named_as(copy, path):
+            yield from read()
+
+    table._chunks = chunks
+    return table
+
+
+def _open_table(path: Path, options: InputOptions, chunk_rows: int) -> Table:
     source = resolve(path, options)
     if not source.workbook:
         return open_text(source, options, chunk_rows)
@@ -71,7 +96,9 @@ def open_table(path: Path, options: InputOptions, chunk_rows: int = CHUNK_ROWS) 
 def sheet_names(path: Path, member: str | None = None) -> list[str] | None:
     """The worksheet names of a workbook (chart sheets left out), or None for a text file
     (`member`: the file inside an archive)."""
-    source = resolve(Path(path), InputOptions(member=member))
-    if not source.workbook:
-        return None
-    return worksheet_names(source.path, source.data() if source.compressed else None)
+    copy = readable(Path(path))
+    with named_as(copy, Path(path)):
+        source = resolve(copy, InputOptions(member=member))
+        if not source.workbook:
+            return None
+        return worksheet_names(source.path, source.data() if source.compressed else None)

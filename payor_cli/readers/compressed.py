@@ -18,6 +18,8 @@ from .table import SAMPLE_BYTES, InputOptions, read_head
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+MAX_HELD_BYTES = 1 << 30
+"""A workbook inside a .zip or .gz is read into memory whole: at most this much of it."""
 # what a workbook's zip holds at its root (OOXML, OpenDocument); any other zip is an archive
 _WORKBOOK_PARTS = ("[Content_Types].xml", "mimetype")
 
@@ -41,9 +43,19 @@ class Source:
         )
 
     def data(self) -> bytes:
-        """The whole table's bytes (a workbook in an archive: the readers want them at once)."""
-        with self.open() as handle:
-            return handle.read()
+        """The whole table's bytes (a workbook in an archive: the readers want them at once),
+        up to MAX_HELD_BYTES: a bomb in the archive stops there."""
+        data = b""
+        if self.size is None or self.size <= MAX_HELD_BYTES:  # a zip's directory tells first
+            with self.open() as handle:
+                data = handle.read(MAX_HELD_BYTES + 1)
+        if len(data) > MAX_HELD_BYTES or len(data) < len(self.head):
+            raise InputError(
+                f"{self.path}: the workbook {self.member!r} in the archive unpacks to more than "
+                f"{MAX_HELD_BYTES >> 20:,} MB, more than payor holds in memory",
+                "unpack the archive and read the workbook itself",
+            )
+        return data
 
 
 def resolve(path: Path, options: InputOptions) -> Source:
@@ -98,6 +110,7 @@ def _gzip_source(path: Path) -> Source:
         raw.seek(-4, io.SEEK_END)
         size = struct.unpack("<I", raw.read(4))[0]  # the last 4 bytes: length mod 2**32
     member = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    _refuse_bomb(path, member, size, _size(path) or 1)  # the size is mod 4 GB: a low bound
     return Source(path, head, opened, size, member=member, compressed=True)
 
 
@@ -134,6 +147,7 @@ def _zip_source(path: Path, wanted: str | None) -> Source:
             f"--member {names[0]!r}",
         )
     info = chosen[0]
+    _refuse_bomb(path, info.filename, info.file_size, info.compress_size)
 
     def opened() -> BinaryIO:
         return zipfile.ZipFile(path).open(info)
@@ -150,6 +164,21 @@ def _zip_source(path: Path, wanted: str | None) -> Source:
     if not head:
         raise InputError(f"{path}: {info.filename!r} in the archive is empty", "export again")
     return Source(path, head, opened, info.file_size, member=info.filename, compressed=True)
+
+
+def _refuse_bomb(path: Path, member: str, size: int, packed: int) -> None:
+    """An archived table that unpacks far more than exports pack (a zip bomb: megabytes of
+    blank lines from kilobytes) is refused before it is read for minutes."""
+    from .limits import MAX_RATIO, RATIO_FROM
+
+    packed = max(1, packed)
+    if size > RATIO_FROM and size > MAX_RATIO * packed:
+        raise InputError(
+            f"{path}: {member!r} would unpack to {size >> 20:,} MB from {packed:,} bytes "
+            f"({size // packed}:1); exports pack at most about 20:1 (a zip bomb, or a damaged "
+            "archive)",
+            "unpack it and look at the file, or export the data again",
+        )
 
 
 def _listed(names: list[str]) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .cells import cell_text
 from .compressed import resolve
+from .spool import named_as, readable
 from .table import SAMPLE_BYTES, InputOptions
 from .text import DELIMITERS, choose_encoding, split_lines
 from .workbook import pick_sheet, sheet_rows, workbook_format, worksheet_names
@@ -26,6 +27,14 @@ def read_sample_rows(
     1-based number as `header_row` counts it (text: the physical line the record starts on).
     """
     path = Path(path)
+    copy = readable(path)
+    with named_as(copy, path):
+        return _sample_rows(copy, options, rows)
+
+
+def _sample_rows(
+    path: Path, options: InputOptions, rows: int
+) -> tuple[list[list[str]], dict[str, object]]:
     source = resolve(path, options)
     head = source.head
     if source.workbook:

@@ -22,8 +22,9 @@ import python_calamine
 from payor_cli.errors import InputError
 
 from .cells import DOUBTFUL_TEXT, cell_text, column_array, typed_texts, values_any
+from .limits import check_parts, check_sheet
 from .table import REJECTED_LEAD, Chunk, InputOptions, MalformedRow, Table, first_line, own_rejected
-from .xlsx_head import head_rows
+from .xlsx_head import head_rows, sheet_part
 
 # fastexcel logs "Could not determine dtype ... falling back to string" for mixed columns:
 # that is the case handled below, not news for the user
@@ -84,6 +85,7 @@ def _seekable(path: Path, source: bytes | None):
 
 def worksheet_names(path: Path, source: bytes | None = None) -> list[str]:
     """The names of the workbook's worksheets, in order; chart and macro sheets left out."""
+    check_parts(path, source)  # before calamine unpacks its first part
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(_filelike(path, source))
         return [
@@ -125,8 +127,37 @@ def pick_sheet(path: Path, names: list[str], wanted: str | int | None) -> str:
     return found
 
 
+_CHECKED: set[tuple[str, str, int, int]] = set()
+
+
+def check_sheet_extent(path: Path, sheet: str, source: bytes | None = None) -> None:
+    """Refuse an XLSX/XLSM sheet that calamine could not hold (see limits.py): before any
+    reader reads it, once a file and sheet."""
+    try:
+        stat = path.stat() if source is None else None
+    except OSError:
+        return  # the reader says what is wrong with the file
+    key = (
+        str(path),
+        sheet,
+        stat.st_size if stat else len(source or b""),
+        stat.st_mtime_ns if stat else id(source),
+    )
+    if key in _CHECKED:
+        return
+    if workbook_format(path, source) in ("xlsx", "xlsm"):
+        try:
+            with zipfile.ZipFile(_seekable(path, source)) as archive:
+                part = sheet_part(archive, sheet)
+        except (zipfile.BadZipFile, KeyError, OSError, SyntaxError, ValueError):
+            part = None  # damaged: the reader says what is wrong with it
+        check_sheet(path, part, sheet, source)
+    _CHECKED.add(key)
+
+
 def sheet_rows(path: Path, sheet: str, rows: int | None, source: bytes | None = None) -> list[list]:
     """A sheet's first `rows` rows (all with None) as python-calamine's Python cells."""
+    check_sheet_extent(path, sheet, source)  # calamine reads the whole sheet, whatever `rows`
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(_filelike(path, source))
         return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=rows)
@@ -138,6 +169,7 @@ def first_rows(
     path: Path, fmt: str, sheet: str, rows: int, source: bytes | None = None
 ) -> list[list[str]]:
     """The sheet's rows 1..rows as text: streamed for XLSX, else read by python-calamine."""
+    check_sheet_extent(path, sheet, source)
     if fmt in ("xlsx", "xlsm") and source is None:
         streamed = head_rows(path, sheet, rows)
         if streamed is not None:
@@ -182,6 +214,7 @@ def _load_columns(
     path: Path, sheet: str, header_row: int, width: int, source: bytes | None
 ) -> tuple[list[pa.Array], list[pa.Array | None]]:
     """Every column of the sheet below the header as text (at least `width`), and date masks."""
+    check_sheet_extent(path, sheet, source)
     try:
         reader = fastexcel.read_excel(source if source is not None else str(path))
         loaded = reader.load_sheet(

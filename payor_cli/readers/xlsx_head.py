@@ -25,7 +25,7 @@ def head_rows(path: Path, sheet: str, rows: int) -> list[list[str]] | None:
     or None when the file is no XLSX that this can read (the caller reads it another way)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
+            part = sheet_part(archive, sheet)
             if part is None:
                 return None
             cells = _raw_rows(archive, part, rows)
@@ -42,7 +42,9 @@ def head_rows(path: Path, sheet: str, rows: int) -> list[list[str]] | None:
     return table
 
 
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip part that holds the worksheet named `sheet` (None when the workbook does not
+    say)."""
     relation = None
     with archive.open("xl/workbook.xml") as handle:
         for _, element in iterparse(handle):

@@ -15,6 +15,8 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from payor_cli.keys import fold_email
+
 from . import OneByOne
 from .business_suite import API, BATCH_LIMIT
 
@@ -46,7 +48,7 @@ class Directory:
             if self.by_email is None:
                 self.reload()
             assert self.by_email is not None
-            folded = reference.strip().casefold()
+            folded = fold_email(reference.strip())
             found = self.by_email.get(folded)
             if found is None:
                 found = self.by_account.get(reference.strip(), self.by_account.get(folded))
@@ -70,10 +72,10 @@ class Directory:
         with self._lock:
             if self.by_email is None:
                 return  # not listed yet: the list, when needed, will have it
-            self.by_email[str(customer.get("email", "")).casefold()] = record_id
+            self.by_email[fold_email(str(customer.get("email", "")))] = record_id
             account = str(customer.get("account", ""))
             self.by_account.setdefault(account, record_id)
-            self.by_account.setdefault(account.casefold(), record_id)
+            self.by_account.setdefault(fold_email(account), record_id)
 
 
 def listed(client: ApiClient, path: str, params: dict[str, str], what: str) -> list[dict]:
@@ -233,7 +235,7 @@ class InvoiceSender(OneByOne):
             return
         match = _CUSTOMER_MEMBER.search(pending.payload)
         reference = json.loads(b'"' + match.group(1) + b'"') if match else ""
-        customer_id = self.customer_ids.get(reference.casefold()) or self.directory.find(reference)
+        customer_id = self.customer_ids.get(fold_email(reference)) or self.directory.find(reference)
         if customer_id is None:
             self.outlet.refused(
                 pending,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payor_cli.errors import ConfigError
+from payor_cli.keys import fold_email
 
 from . import OneByOne
 from .onlyoffice import API
@@ -247,7 +248,7 @@ def find_by_info(client: ApiClient, info_type: str, value: str) -> int | None:
     )
     for contact in found or []:
         for info in contact.get("commonData") or []:
-            same = str(info.get("data")).casefold() == value.casefold()
+            same = fold_email(str(info.get("data"))) == fold_email(value)
             if info.get("infoType") == info_type and same:
                 return int(contact["id"])
     return None
@@ -306,11 +307,11 @@ class InvoiceSender(OneByOne):
             )
             return
         reference = str(data.pop("contact"))
-        contact = self.contacts.get(reference.casefold())
+        contact = self.contacts.get(fold_email(reference))
         if contact is None:  # looked up once a run for each reference
             contact = find_by_email(self.client, reference) or find_company(self.client, reference)
             if contact is not None:
-                self.contacts[reference.casefold()] = contact
+                self.contacts[fold_email(reference)] = contact
         if contact is None:
             self.outlet.refused(
                 pending,
