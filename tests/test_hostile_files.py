@@ -211,11 +211,13 @@ def test_cells_without_references_widen_the_grid_as_calamine_places_them(tmp_pat
 
 def test_an_archived_csv_of_blank_lines_is_refused_before_it_is_read_for_minutes(tmp_path, check):
     archive = tmp_path / "export.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed:
-        with packed.open("customers.csv", "w", force_zip64=True) as member:
-            member.write(b"No,Email,Name\nC1,a@x.example,Alpha\n")
-            for _ in range(48):
-                member.write(b"\n" * (1 << 20))  # 48 million empty rows in ~50 KB
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as packed,
+        packed.open("customers.csv", "w", force_zip64=True) as member,
+    ):
+        member.write(b"No,Email,Name\nC1,a@x.example,Alpha\n")
+        for _ in range(48):
+            member.write(b"\n" * (1 << 20))  # 48 million empty rows in ~50 KB
     run, errors = check(archive)
     assert run.code == 2, run.text
     assert "'customers.csv' would unpack to 48 MB" in errors[0] and "zip bomb" in errors[0]
