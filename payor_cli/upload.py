@@ -338,7 +338,7 @@ def run_source(
             summary.last_row = chunk.first_row + chunk.num_rows - 1
             refused(part.rejected)
             _add_totals(summary, part)
-            outputs.payloads(part.payloads)
+            outputs.payloads(source.target.as_sent(source.kind, part.payloads))
             if sink is not None:
                 server_refused(sink.take(part))
                 if sink.failure is not None:
@@ -473,6 +473,7 @@ def run_upload(
     chosen = with_mapping_target(chosen, mapping_targets(request, settings))
     settings.target = chosen.name
     target = get_target(settings.target)
+    target.configure(settings)
     stop = stop or StopRequest()
     several = len(request.files) > 1
     result = UploadResult([])

@@ -425,3 +425,40 @@ def test_full_counts_invoices_known_unchanged_as_unchanged_not_accepted(
     assert (invoices["rows_sent"], invoices["rows_accepted"]) == (0, 0)
     assert invoices["rows_unchanged"] == len(rows) - 1
     assert server.stats()["writes"]["invoices"] == 8
+
+
+def test_a_dry_runs_payloads_are_what_a_real_run_sends(
+    setup, payor, upload, sandbox_server, tmp_path
+):
+    """--dry-run --payloads: the sender's defaults filled in, titles where ids go."""
+    source, config, _ = setup(6)
+    payloads = tmp_path / "p.jsonl"
+    dry = payor(
+        "upload", "invoices", source, "--config", config, "--dry-run", "--payloads", payloads
+    )  # fmt: skip
+    assert dry.code == 0, dry.text
+    server = oo_server(sandbox_server)
+    assert upload(server, source, config)[0].code == 0
+    stored = {r["number"]: r for r in server.records("invoices")}
+    companies = {c["id"]: c for c in server.records("customers")}
+    ids = {"Services": 100, "Consulting": 101, "Hardware": 102}
+    for line_text in payloads.read_text().splitlines():
+        sent = json.loads(line_text, parse_float=Decimal)
+        record = stored[sent["number"]]
+        emails = [d["data"] for d in companies[record["contactId"]]["commonData"]]
+        assert sent.pop("contact") in emails
+        lines = sent.pop("invoiceLines")
+        for name, value in sent.items():
+            assert record[name] == (float(value) if isinstance(value, Decimal) else value), name
+        assert len(lines) == len(record["invoiceLines"])
+        for line, kept in zip(lines, record["invoiceLines"], strict=True):
+            assert kept["invoiceItemID"] == ids[line.pop("item")]
+            assert kept["invoiceTax1ID"] == (
+                200 if line.pop("tax", None) else line.pop("invoiceTax1ID")
+            )
+            for name, value in line.items():
+                assert (
+                    Decimal(str(kept[name])) == value
+                    if isinstance(value, Decimal)
+                    else kept[name] == value
+                )

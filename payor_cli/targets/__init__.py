@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import pyarrow as pa
+
 from payor_cli.errors import AbortedError, ConfigError
 from payor_cli.schema import Kind
 
@@ -193,6 +195,14 @@ class Target:
     def sandbox_routes(self) -> Any:
         """The sandbox's dialect of this API (see sandbox.py)."""
         raise NotImplementedError
+
+    def configure(self, settings: Settings) -> None:
+        """Take what the run's settings say of this API (a default invoice item)."""
+
+    def as_sent(self, kind: Kind, payloads: pa.Array) -> pa.Array:
+        """A dry run's payloads as a real run would send them, references in place of ids
+        (the sender's defaults filled in). Most APIs take the payload as it is."""
+        return payloads
 
 
 def refuse_credentials(reply: Reply, credential_names: tuple[str, ...]) -> None:

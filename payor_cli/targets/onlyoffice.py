@@ -155,6 +155,26 @@ class OnlyOffice(Target):
             return CompanySender(kind, client, outlet)
         return InvoiceSender(kind, client, outlet)
 
+    invoice_item: str | None = None
+    """The item of a line that names none (`[api].invoice_item`)."""
+
+    def configure(self, settings: Settings) -> None:
+        self.invoice_item = settings.invoice_item
+
+    def as_sent(self, kind: Kind, payloads: pa.Array) -> pa.Array:
+        """Invoices with the defaults the sender adds, titles in place of ids."""
+        if kind.name != "invoices" or not len(payloads):
+            return payloads
+        from .onlyoffice_send import dry_run_invoice
+
+        return pa.array(
+            [
+                None if p is None else dry_run_invoice(p, self.invoice_item)
+                for p in payloads.to_pylist()
+            ],
+            pa.string(),
+        )
+
     def sandbox_routes(self) -> Any:
         from .onlyoffice_sandbox import OnlyOfficeRoutes
 

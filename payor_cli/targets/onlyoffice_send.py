@@ -10,6 +10,7 @@ e-mail (or, when its create got no clear answer, by its name), an invoice by its
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -382,24 +383,52 @@ class InvoiceSender(OneByOne):
 
     def _body(self, data: dict, contact: int) -> dict:
         catalog = self.catalog
-        lines = []
-        for line in data.pop("invoiceLines", []):
-            item = line.pop("item", None) or catalog.default_item
-            tax = line.pop("tax", None)
-            described = {"description": line["description"]} if "description" in line else {}
-            lines.append(
-                {
-                    "invoiceItemID": catalog.items.get(str(item), 0),
-                    "invoiceTax1ID": catalog.taxes.get(str(tax), 0) if tax else 0,
-                    "invoiceTax2ID": 0,
-                    **described,  # an empty cell leaves the field out, as everywhere
-                    "quantity": line.get("quantity", Number("1")),
-                    "price": line["price"],
-                    "discount": line.get("discount", Number("0")),
-                }
-            )
-        body = {"contactId": contact, "templateType": 0, "exchangeRate": Number("1")} | data
-        return body | {"invoiceLines": lines}
+
+        def ids(item: str | None, tax: str | None) -> dict[str, Any]:
+            return {
+                "invoiceItemID": catalog.items.get(str(item or catalog.default_item), 0),
+                "invoiceTax1ID": catalog.taxes.get(str(tax), 0) if tax else 0,
+            }
+
+        return invoice_body(data, {"contactId": contact}, ids)
+
+
+def invoice_body(
+    data: dict, contact: dict[str, Any], references: Callable[[str | None, str | None], dict]
+) -> dict:
+    """The invoice as it goes out: the sender's defaults (templateType 0, exchangeRate 1,
+    quantity 1, discount 0, no second tax) filled in; `contact` and `references` (of a line's
+    item and tax) name the records: by id in a real run, by reference in a dry run."""
+    lines = []
+    for line in data.pop("invoiceLines", []):
+        item, tax = line.pop("item", None), line.pop("tax", None)
+        described = {"description": line["description"]} if "description" in line else {}
+        lines.append(
+            {
+                **references(item, tax),
+                "invoiceTax2ID": 0,
+                **described,  # an empty cell leaves the field out, as everywhere
+                "quantity": line.get("quantity", Number("1")),
+                "price": line["price"],
+                "discount": line.get("discount", Number("0")),
+            }
+        )
+    body = contact | {"templateType": 0, "exchangeRate": Number("1")} | data
+    return body | {"invoiceLines": lines}
+
+
+def dry_run_invoice(payload: str, default_item: str | None) -> str:
+    """A dry run's invoice as the sender would send it, its contact, items and taxes named by
+    reference (no network, so no ids)."""
+    data = json.loads(payload, parse_float=Number)
+    data["currency"] = str(data.get("currency", "")).upper()
+    contact = {"contact": data.pop("contact")}
+
+    def titles(item: str | None, tax: str | None) -> dict[str, Any]:
+        named = {"item": item or default_item} if item or default_item else {}
+        return named | ({"tax": tax} if tax else {"invoiceTax1ID": 0})
+
+    return _dumps(invoice_body(data, contact, titles))
 
 
 def _same_lines(existing: dict, body: dict) -> bool:
