@@ -180,6 +180,14 @@ class Journal:
             # only a power cut could lose the last commits, and then those rows are sent
             # again (an upsert), never lost. FULL would fsync every batch and halve throughput.
             self.db.execute("PRAGMA synchronous=NORMAL")
+            (version,) = self.db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:  # never brought "up to date" backwards
+                self.db.close()
+                raise ConfigError(
+                    f"the journal {self.path} was written by a newer payor (its schema "
+                    f"{version}, this payor knows {SCHEMA_VERSION})",
+                    "upgrade payor, or give this run another --state-dir",
+                )
             with self.lock, self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 _migrate(self.db)

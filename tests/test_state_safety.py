@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -104,6 +105,22 @@ def test_a_zero_byte_journal_is_refused_not_taken_as_new(tmp_path, setup, sandbo
     assert again.code == 2, again.text
     assert "is empty (0 bytes)" in errors_of(again)[0]
     assert server.stats()["requests"] == before["requests"]
+
+
+def test_a_journal_of_a_newer_payor_is_refused_not_downgraded(tmp_path, setup, sandbox_server):
+    server = sandbox_server()
+    run = setup(20)
+    state = tmp_path / "state"
+    assert run(server, state).code == 0
+    with sqlite3.connect(state / "journal.sqlite") as db:
+        db.execute("PRAGMA user_version = 99")
+    before = server.stats()
+    again = run(server, state)
+    assert again.code == 2, again.text
+    assert "was written by a newer payor (its schema 99" in errors_of(again)[0]
+    assert server.stats()["requests"] == before["requests"]
+    with sqlite3.connect(state / "journal.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (99,)
 
 
 def test_a_new_journal_is_complete_when_it_first_appears(tmp_path, setup, sandbox_server):
