@@ -241,6 +241,8 @@ class Totals:
     def add(self, stage: str, amounts: pa.Array, currencies: pa.Array) -> None:
         if len(amounts) == 0:
             return
+        if pa.types.is_integer(amounts.type):  # Arrow's integer sum wraps around past int64
+            amounts = amounts.cast(pa.decimal128(38, 0))
         table = pa.table({"amount": amounts, "currency": currencies})
         grouped = table.group_by("currency").aggregate([("amount", "sum")])
         for currency, total in zip(

@@ -91,3 +91,15 @@ def test_a_currency_column_missing_from_the_file_is_a_mapping_error(tmp_path, dr
     run, _, _, _ = dry_run("invoices", source, mapping, *BS)
     assert run.code == 2
     assert "'Währung' (currency_column) is not in the header row" in run.err
+
+
+def test_totals_beyond_int64_millionths_do_not_wrap_around(tmp_path, dry_run):
+    """Each amount fits the API's integers; their sum in millionths is past int64's end."""
+    rows = [["No", "Customer", "Amount", "Cur"]] + [
+        [str(n), "C1", "9000000000000.00", "EUR"] for n in range(3)
+    ]
+    mapping = PAYORCRM.replace("scale = 100", "scale = 1")
+    run, _, _, report = dry_run("invoices", write_csv(tmp_path / "i.csv", rows), mapping)
+    assert run.code == 0, run.text
+    assert report["totals"]["EUR"]["read"] == "27000000000000"
+    assert report["totals"]["EUR"]["valid"] == "27000000000000"
