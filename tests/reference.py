@@ -310,6 +310,11 @@ class Reader:
         value = trim(self.table.cell(row, column))
         return "" if value in self._missing(spec) else value
 
+    def raw(self, row: list[str], spec: str | dict) -> str:
+        """The text a one-column field starts from: its constant, or its cell trimmed."""
+        spec = self._spec(spec)
+        return str(spec["value"]) if "value" in spec else self.text(row, spec, spec["column"])
+
     def columns(self, spec: str | dict) -> list[str]:
         spec = self._spec(spec)
         if "column" in spec:
@@ -372,12 +377,9 @@ class Reader:
     def number(self, row: list[str], spec: str | dict) -> Decimal | None:
         """The amount the control totals count: the cell's number, whatever the limits."""
         spec = self._spec(spec)
-        if "value" in spec:
-            value = str(spec["value"])
-        elif "column" in spec:
-            value = self.text(row, spec, spec["column"])
-        else:
+        if "columns" in spec:
             return None
+        value = self.raw(row, spec)
         if value == "":
             return None
         decimal = spec.get("decimal", self.section.get("decimal", "."))
@@ -428,9 +430,7 @@ def build_row(
         except Fault as fault:
             errors.update((fld.name, kind) for kind in fault.kinds)
             if fld.name == schema.key:  # a refused key still is the row's key: its text
-                refused_key.append(
-                    reader.text(row, reader._spec(spec), reader._spec(spec)["column"])
-                )
+                refused_key.append(reader.raw(row, spec))
             return  # silent: an invalid value compares as an empty one between an invoice's rows
         if value is MISSING:
             if required:
@@ -484,10 +484,8 @@ def build_row(
             facts.add("only the amount required")
     quantity = {"business-suite": "qty", "onlyoffice": "quantity"}.get(target)
     price = {"business-suite": "amount", "onlyoffice": "price"}.get(target)
-    if with_lines and quantity in lines_map:
-        spec = reader._spec(lines_map[quantity])
-        if reader.text(row, spec, spec["column"]) == "":
-            facts.add("quantity empty")  # the line's quantity is the default, 1
+    if with_lines and quantity in lines_map and reader.raw(row, lines_map[quantity]) == "":
+        facts.add("quantity empty")  # the line's quantity is the default, 1
     if with_lines and any(name in (quantity, price) for name, _ in errors):
         facts.add("price or quantity not valid")
     return Built(
@@ -524,12 +522,10 @@ def amount_of(
     if price is None:
         return None
     quantity = Decimal(1)
-    if quantity_name in lines_map:
-        spec = reader._spec(lines_map[quantity_name])
-        if reader.text(row, spec, spec["column"]) != "":
-            quantity = reader.number(row, spec)
-            if quantity is None:
-                return None
+    if quantity_name in lines_map and reader.raw(row, lines_map[quantity_name]) != "":
+        quantity = reader.number(row, lines_map[quantity_name])
+        if quantity is None:
+            return None
     return price * quantity
 
 
@@ -541,8 +537,7 @@ def currency_of(section: dict, reader: Reader, row: list[str]) -> str:
     try:
         value = reader.read(row, Field("currency", "string"), spec)
     except Fault:  # a code the map lacks: the cell as it is
-        spec = reader._spec(spec)
-        value = reader.text(row, spec, spec["column"])
+        value = reader.raw(row, spec)
     return "(none)" if value is MISSING or value == "" else str(value)
 
 
