@@ -135,10 +135,6 @@ class Expected:
 
 # -- values ---------------------------------------------------------------------------------------
 
-# Unicode's White_Space characters: what "trimmed" removes (not Python's isspace, which also
-# counts the information separators \x1c-\x1f)
-WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
-WHITESPACE += "\u2028\u2029\u202f\u205f\u3000"
 
 # The largest amounts: 18 digits (money with its 2 decimals); decimals (quantities, discounts,
 # rates) have at most 12 whole digits and 6 decimals. Silent in the contract for decimals: these
@@ -165,14 +161,14 @@ def _limits(faults: list[str]) -> None:
 
 
 def trim(text: str) -> str:
-    return text.strip(WHITESPACE)
+    return text.strip()  # Python's white space: Unicode's, and the separators \x1c-\x1f
 
 
 def parse_number(text: str, decimal: str = ".", thousands: str | None = None) -> Decimal:
     """A number as the contract reads one: currency and spaces dropped, minus forms, grouping."""
     for code in CURRENCY_CODES:
         text = text.replace(code, "")
-    text = "".join(c for c in text if c not in CURRENCY_SYMBOLS and c not in WHITESPACE)
+    text = "".join(c for c in text if c not in CURRENCY_SYMBOLS and not c.isspace())
     negative = False
     if text.startswith("(") and text.endswith(")"):
         negative, text = True, text[1:-1]
@@ -264,7 +260,7 @@ def is_email(text: str) -> bool:
     """`x@y`, no spaces (one `@`, something on both sides)."""
     local, at, domain = text.partition("@")
     return bool(at and local and domain and "@" not in domain) and not any(
-        c in WHITESPACE for c in text
+        c.isspace() for c in text
     )
 
 

@@ -83,8 +83,8 @@ class Case:
         return reference.expect(self.target, self.kind, self.header, self.rows, self.mapping)
 
 
-PAD = st.sampled_from(["", "", "", " ", "  ", "\t", " \u00a0", "\n", "\u3000"])
-"""White space around a cell (Unicode's: trimmed as well)."""
+PAD = st.sampled_from(["", "", "", " ", "  ", "\t", " \u00a0", "\n", "\u3000", "\x1f"])
+"""White space around a cell (Unicode's, and \x1f which Python counts: trimmed as well)."""
 
 TEXT_CHARS = [*"abcXYZ019 -_.,;:'\"\\/", "\t", "\n", "\x01", "é", "ß", "€", "😀", "𝄞"]
 TEXT = st.text(st.sampled_from(TEXT_CHARS), min_size=1, max_size=8).filter(
