@@ -115,7 +115,7 @@ class Row:
     number: int  # the row's number in its sheet (header on row 1: the first data row is 2)
     status: str  # valid, rejected, skipped, merged
     errors: set[tuple[str | None, str]] = field(default_factory=set)  # (field, kind)
-    currency: str = "(none)"
+    currency: str = "no currency column"
     amount: Decimal | None = None  # this row's part of the invoice amount, when a number
     facts: set[str] = field(default_factory=set)  # what the row is like, for the tests to ask
 
@@ -525,16 +525,23 @@ def amount_of(
     return price * quantity
 
 
+NO_CURRENCY_COLUMN = "no currency column"
+"""payor-cli.md, Summary: without a currency in the file "the report says 'no currency column'"."""
+EMPTY_CURRENCY = "currency empty"
+"""silent: the heading of rows whose currency cell is empty (docs/files.md names it)."""
+
+
 def currency_of(section: dict, reader: Reader, row: list[str]) -> str:
-    """The currency the totals file a row under: the currency field's value, else "(none)"."""
-    spec = section.get("fields", {}).get("currency")
+    """The currency the totals file a row under: the currency field's value (or the column the
+    mapping names for the report), else one of the two headings above."""
+    spec = section.get("fields", {}).get("currency") or section.get("currency_column")
     if spec is None:
-        return "(none)"
+        return NO_CURRENCY_COLUMN
     try:
         value = reader.read(row, Field("currency", "string"), spec)
     except Fault:  # a code the map lacks: the cell as it is
         value = reader.raw(row, spec)
-    return "(none)" if value is MISSING or value == "" else str(value)
+    return EMPTY_CURRENCY if value is MISSING or value == "" else str(value)
 
 
 # -- records --------------------------------------------------------------------------------------
@@ -568,6 +575,34 @@ def payload_of(schema: Schema, record: dict, lines: list[dict] | None, with_line
     else:
         # onlyoffice: one line, quantity 1, price = amount, described by the invoice number
         out["invoiceLines"] = [{"description": out["number"], "quantity": 1, "price": amount}]
+    if schema.lines_key == "invoiceLines":
+        return onlyoffice_as_sent(out)
+    return out
+
+
+ONLYOFFICE_INVOICE_ITEM = "Services"
+"""The `[api].invoice_item` the property tests set for onlyoffice."""
+
+
+def onlyoffice_as_sent(invoice: dict) -> dict:
+    """targets.md: "payor sends templateType 0, exchangeRate 1, discount 0 and tax ids 0 where
+    the mapping gives none"; a dry run names a line's item and tax by title, the item being
+    `[api].invoice_item` where the line names none; the portal's currency codes are upper case
+    (silent in the contract: what the sender does)."""
+    out = {"templateType": 0, "exchangeRate": 1} | invoice
+    if isinstance(out.get("currency"), str):
+        out["currency"] = out["currency"].upper()
+    lines = []
+    for line in invoice["invoiceLines"]:
+        tax = line.get("tax")
+        sent = {"item": line.get("item") or ONLYOFFICE_INVOICE_ITEM}
+        sent |= {"tax": tax} if tax else {"invoiceTax1ID": 0}
+        sent |= {"invoiceTax2ID": 0}
+        sent |= {k: v for k, v in line.items() if k not in ("item", "tax")}
+        sent.setdefault("quantity", 1)
+        sent.setdefault("discount", 0)
+        lines.append(sent)
+    out["invoiceLines"] = lines
     return out
 
 

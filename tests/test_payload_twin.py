@@ -449,7 +449,7 @@ def dry_run(case: Case) -> Outcome:
         config = tmp_path / "payor.toml"
         api = f'[api]\ntarget = "{case.target}"\n'
         if case.target == "onlyoffice":
-            api += 'invoice_item = "Services"\n'
+            api += f'invoice_item = "{reference.ONLYOFFICE_INVOICE_ITEM}"\n'
         config.write_text(api, encoding="utf-8")
         payloads = tmp_path / "payloads.jsonl"
         report = tmp_path / "report.json"
@@ -569,26 +569,9 @@ CHECKS = {
 # -- known bugs, each excusing only the check it breaks --------------------------------------------
 
 
-def first_line_field_empty(case: Case, want: Expected) -> bool:
-    """A line of a sent invoice lacks the first line field the mapping gives (schema order)."""
-    schema = SCHEMAS[(case.target, case.kind)]
-    if not case.lines:
-        return False
-    mapped = [f.name for f in schema.lines if f.name in case.mapping[case.kind]["lines"]]
-    return any(mapped[0] not in line for p in want.payloads for line in p[schema.lines_key])
-
-
 def counted(want: Expected) -> list[reference.Row]:
     """The rows whose amount the control totals count."""
     return [r for r in want.rows if r.amount is not None and r.status in ("valid", "rejected")]
-
-
-def many_decimals_in_totals(case: Case, want: Expected) -> bool:
-    """An invoice's amount (not lines) counted in the totals has more than 6 decimals."""
-    return not case.lines and any(reference.places(r.amount) > 6 for r in counted(want))
-
-
-LARGEST_TOTAL = Decimal(2**63 - 1).scaleb(-6)  # what payor's totals hold: int64 millionths
 
 
 def big_amount_in_totals(case: Case, want: Expected) -> bool:
@@ -627,10 +610,6 @@ def has_fact(fact: str) -> Callable[[Case, Expected], bool]:
 
 
 KNOWN_BUGS: dict[str, tuple[Callable[[Case, Expected], bool], set[str]]] = {
-    # known: "invoiceLines":[,"quantity":1.00,...] where a line's first mapped field is empty
-    "empty-first-line-field": (first_line_field_empty, {"payloads"}),
-    # known: an amount with many decimals (3.63768643142) is missing from `read`
-    "many-decimals-drop-out-of-totals": (many_decimals_in_totals, {"totals"}),
     # found here: an amount beyond 9,223,372,036,854.775807 is missing from every total, valid
     # ones too, and a sum beyond it wraps around to a negative total
     "big-amounts-drop-out-of-totals": (big_amount_in_totals, {"totals"}),
@@ -789,11 +768,6 @@ WITHOUT_LINES = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: a line whose first mapped field is empty is written as "
-    '`"invoiceLines":[,"price":12.50}]`, which is not JSON',
-)
 @FAST
 @given(case=OO_LINES)
 @example(
@@ -807,14 +781,9 @@ WITHOUT_LINES = st.one_of(
     )
 )
 def test_a_line_whose_first_field_is_empty_is_json(case):
-    compare(case, only={"payloads"}, excuse_all_but="empty-first-line-field")
+    compare(case, only={"payloads"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: an amount with many decimals (3.63768643142, refused as not whole) is "
-    "missing from the `read` total; the contract counts every row read",
-)
 @FAST
 @given(case=WITHOUT_LINES)
 @example(
@@ -823,7 +792,7 @@ def test_a_line_whose_first_field_is_empty_is_json(case):
     )
 )
 def test_an_amount_with_many_decimals_counts_in_read(case):
-    compare(case, only={"totals"}, excuse_all_but="many-decimals-drop-out-of-totals")
+    compare(case, only={"totals"})
 
 
 @pytest.mark.xfail(
