@@ -574,6 +574,9 @@ def counted(want: Expected) -> list[reference.Row]:
     return [r for r in want.rows if r.amount is not None and r.status in ("valid", "rejected")]
 
 
+LARGEST_TOTAL = Decimal(2**63 - 1).scaleb(-6)  # what payor's totals held: int64 millionths
+
+
 def big_amount_in_totals(case: Case, want: Expected) -> bool:
     """An invoice's amount (not lines) counted in the totals, or the sum of them in one
     currency, is beyond 9,223,372,036,854.775807."""
