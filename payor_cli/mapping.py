@@ -113,6 +113,14 @@ class Mapping:
     API takes no currency."""
 
     @property
+    def required_fields(self) -> list[str]:
+        """The record fields a row must fill: the kind's, and for an invoice mapped without
+        lines the amount its one line is made of."""
+        kind = self.kind
+        without_lines = kind.lines and self.lines is None and kind.amount_without_lines
+        return [*kind.required, *([kind.amount_without_lines] if without_lines else [])]
+
+    @property
     def groups_rows(self) -> bool:
         """Adjacent rows of one key make one record (its lines, or a sum over them)."""
         return self.lines is not None or any(s.sum for s in self.fields.values())
@@ -130,6 +138,23 @@ class BoundField:
     object_columns: dict[str, tuple[int, str]] | None = None
     times_index: int | None = None
     """With `sum`: the column each row's value is multiplied by."""
+
+    @property
+    def columns(self) -> list[int]:
+        """The columns the field's value comes from."""
+        own = [self.column_index] if self.column_index is not None else []
+        return own + [c for c, _ in (self.object_columns or {}).values()]
+
+
+def required_of(
+    mapping: Mapping, fields: list[BoundField], lines: list[BoundField] | None
+) -> list[BoundField]:
+    """The bound fields a row must fill: the record's required ones and its line's."""
+    required = set(mapping.required_fields)
+    line_required = {f.name for f in mapping.kind.lines if f.required}
+    return [b for b in fields if b.spec.field in required] + [
+        b for b in lines or [] if b.spec.field in line_required
+    ]
 
 
 @dataclass(frozen=True)
@@ -578,15 +603,8 @@ def bind(mapping: Mapping, headers: list[str], file_label: str) -> BoundMapping:
         (find(rule.column, "skip rule") if rule.column else -1, rule.pattern, rule.column)
         for rule in mapping.skip
     ]
-    required_columns = sorted(
-        {
-            i
-            for b in bound
-            if b.spec.field in mapping.kind.required
-            for i in ([b.column_index] if b.column_index is not None else [])
-            + [c for c, _ in (b.object_columns or {}).values()]
-        }
-    )
+    # a row with none of these filled is furniture (skipped); one with some is a data row
+    required_columns = sorted({i for b in required_of(mapping, bound, lines) for i in b.columns})
     currency_index = (
         find(mapping.currency_column, "currency_column") if mapping.currency_column else None
     )

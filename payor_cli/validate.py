@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from . import records, values
 from .fingerprint import payload_fingerprints
 from .keys import KEY_SEPARATOR, KeyChecks, email_keys, fold_email
-from .mapping import BoundField, BoundMapping
+from .mapping import BoundField, BoundMapping, required_of
 from .readers import Chunk
 from .schema import FieldType
 from .summary import RejectedRow, RowError, Totals
@@ -85,10 +85,9 @@ class Validator:
         self._extras: dict[int, Decimal] = {}
         self.missing_of = {
             index: b.spec.missing
-            for b in bound.fields
-            if b.spec.field in self.kind.required and b.spec.missing
-            for index in [b.column_index] + [i for i, _ in (b.object_columns or {}).values()]
-            if index is not None
+            for b in required_of(bound.mapping, bound.fields, bound.lines)
+            if b.spec.missing
+            for index in b.columns
         }
 
     def validate(self, chunk: Chunk) -> ValidatedChunk:
@@ -338,6 +337,11 @@ class Validator:
         price, quantity = self.target.line_amount_fields
         prices = _cents(lines[price]) if price in lines else None
         quantities = _decimals(lines[quantity]) if quantity in lines else None
+        if quantities is not None:  # an empty quantity is the API's default, 1
+            refused = _refused(lines[quantity])
+            quantities = [
+                Decimal(1) if q is None and not refused[i] else q for i, q in enumerate(quantities)
+            ]
         items = [",".join(line_json[m] or "" for m in members) for members in groups.members]
         if prices is None:
             return items, [None] * len(items)
@@ -466,7 +470,9 @@ class Validator:
                 converted = self._typed(spec, source, bound_field, column)
             converted.faults = extra + converted.faults
         required = (
-            {f.name for f in self.kind.lines if f.required} if line else set(self.kind.required)
+            {f.name for f in self.kind.lines if f.required}
+            if line
+            else set(self.bound.mapping.required_fields)
         )
         if spec.field in required:
             missing = pc.is_null(converted.json)
@@ -559,6 +565,14 @@ def _decimals(converted: values.Converted) -> list[Decimal | None]:
         Decimal(v).scaleb(-values.DECIMAL_PLACES) if v is not None else None
         for v in converted.integers.to_pylist()
     ]
+
+
+def _refused(converted: values.Converted) -> list[bool]:
+    """Which rows a conversion refused (any of its faults)."""
+    found = np.zeros(len(converted.json), dtype=bool)
+    for fault in converted.faults:
+        found |= pc.fill_null(fault.mask, False).to_numpy(zero_copy_only=False)
+    return found.tolist()
 
 
 def _cents(converted: values.Converted) -> list[Decimal | None]:

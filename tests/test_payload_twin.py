@@ -592,18 +592,6 @@ def line_without_number(case: Case, want: Expected) -> bool:
     return any("in an invoice with a line without its total" in r.facts for r in counted(want))
 
 
-def amount_empty(case: Case, want: Expected) -> bool:
-    """Without lines, a row's amount (its one line's price) is empty, or is its only cell of
-    a required field."""
-    facts = {"amount empty", "only the amount required"}
-    return any(facts & r.facts for r in want.rows)
-
-
-def line_fields_only(case: Case, want: Expected) -> bool:
-    """A row has cells for its line's required fields only (none for its invoice's)."""
-    return any("only line fields required" in r.facts for r in want.rows)
-
-
 def has_fact(fact: str) -> Callable[[Case, Expected], bool]:
     def trigger(case: Case, want: Expected) -> bool:
         return any(fact in r.facts for r in want.rows)
@@ -619,13 +607,6 @@ KNOWN_BUGS: dict[str, tuple[Callable[[Case, Expected], bool], set[str]]] = {
     # found here: an invoice with a line whose quantity is empty, or whose price or quantity
     # is refused (a number with too many decimals, too large) is missing from the totals
     "line-without-number-drops-invoice-from-totals": (line_without_number, {"totals"}),
-    # found here: without lines, an empty amount is not required (a line with no price is sent)
-    "amount-not-required-without-lines": (
-        amount_empty,
-        {"payloads", "rejections", "counts", "totals"},
-    ),
-    # found here: a row with only its line's required fields is skipped, not rejected
-    "line-only-rows-skipped": (line_fields_only, {"payloads", "rejections", "counts", "totals"}),
     # found here: a skipped row between two rows of one key parts them or not depending on
     # whether any other row of the file is rejected
     "skipped-row-inside-an-invoice": (
@@ -864,11 +845,6 @@ def test_every_line_read_counts_in_the_totals(case):
     compare(case, only={"totals"}, excuse_all_but="line-without-number-drops-invoice-from-totals")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found: without [invoices.lines] an empty amount is not required: the invoice goes "
-    "out with a line that has no amount (business-suite) or no price (onlyoffice)",
-)
 @FAST
 @given(case=WITHOUT_LINES)
 @example(
@@ -890,14 +866,9 @@ def test_every_line_read_counts_in_the_totals(case):
     )
 )
 def test_without_lines_the_amount_is_required(case):
-    compare(case, excuse_all_but="amount-not-required-without-lines")
+    compare(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found: a row with its line's required fields but none of its invoice's is skipped "
-    "(its line silently lost), not rejected",
-)
 @FAST
 @given(case=WITH_LINES)
 @example(
@@ -911,7 +882,7 @@ def test_without_lines_the_amount_is_required(case):
     )
 )
 def test_a_row_with_only_line_fields_is_rejected(case):
-    compare(case, excuse_all_but="line-only-rows-skipped")
+    compare(case)
 
 
 @pytest.mark.xfail(

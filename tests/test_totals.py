@@ -103,3 +103,21 @@ def test_totals_beyond_int64_millionths_do_not_wrap_around(tmp_path, dry_run):
     assert run.code == 0, run.text
     assert report["totals"]["EUR"]["read"] == "27000000000000"
     assert report["totals"]["EUR"]["valid"] == "27000000000000"
+
+
+def test_a_line_with_an_empty_quantity_counts_once_in_the_totals(tmp_path, dry_run):
+    """An empty qty is the API's default, 1: the invoice's amount is still known."""
+    rows = [
+        ["No", "Customer", "Date", "Text", "Price", "Qty"],
+        ["1", "a@x.example", "2026-01-02", "Work", "5.00", ""],
+        ["1", "a@x.example", "2026-01-02", "More", "2.50", "2"],
+    ]
+    mapping = BUSINESS_SUITE.format(currency_column="").replace(
+        'amount = "Amount"',
+        '[invoices.lines]\ndescription = "Text"\namount = "Price"\nqty = "Qty"',
+    )
+    source = write_csv(tmp_path / "i.csv", rows)
+    run, payloads, _, report = dry_run("invoices", source, mapping, *BS)
+    assert run.code == 0, run.text
+    assert report["totals"]["no currency column"]["read"] == "10.00"
+    assert [i.get("qty") for i in payloads[0]["items"]] == [None, 2]
