@@ -255,8 +255,11 @@ class Validator:
             # the usual case: the API's integers, times a whole factor (cheap and exact)
             try:
                 units = pc.multiply_checked(converted, pa.scalar(int(factor), pa.int64()))
-            except pa.ArrowInvalid:  # beyond int64: read each cell exactly instead
-                units = None
+            except pa.ArrowInvalid:  # beyond int64 millionths: the same product in decimals
+                units = pc.multiply(
+                    converted.cast(pa.decimal128(19, 0)),
+                    pa.scalar(Decimal(int(factor)), pa.decimal128(7, 0)),
+                )
             if (
                 units is not None
                 and units.null_count == converted.null_count == plain[self.amount_field].null_count

@@ -302,5 +302,8 @@ def test_onlyoffice_init_names_its_fields_and_dry_runs_clean(payor, tmp_path):
     assert run.code == 0, run.text
     first = read_jsonl(payloads)[0]
     assert first["issueDate"] == "2024-01-15T00:00:00"
-    assert first["invoiceLines"] == [{"description": "RE-1", "quantity": 1, "price": 1234.56}]
+    assert first["invoiceLines"] == [  # as the sender sends it, the defaults filled in
+        {"invoiceTax1ID": 0, "invoiceTax2ID": 0, "description": "RE-1", "quantity": 1,
+         "price": 1234.56, "discount": 0}
+    ]  # fmt: skip
     assert first["contact"] == "ar@acme.example"
