@@ -19,6 +19,7 @@ from .errors import AbortedError, ConfigError, MappingError, PayorError
 from .frame import FRAME_LABEL, is_dataframe, open_frame
 from .journal import JOURNAL_NAME, LOCK_NAME
 from .outputs import (
+    STANDARD_STREAM,
     OutputConflict,
     check_outputs,
     check_rejected_path,
@@ -194,7 +195,7 @@ def prepare(
 
 
 def _standard_stream(path: Path) -> bool:
-    return str(path) == "-"
+    return str(path) == STANDARD_STREAM
 
 
 def _outputs(options: UploadOptions, files: dict[str, Path]) -> list[tuple[str, Path]]:

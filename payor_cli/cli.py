@@ -22,6 +22,7 @@ from . import __version__, api
 from .api import UploadOptions
 from .errors import AbortedError, ExitCode, PayorError
 from .outputs import (
+    STANDARD_STREAM,
     OutputConflict,
     check_outputs,
     open_log,
@@ -138,7 +139,9 @@ def _fail(reporter: Reporter, exc: PayorError) -> NoReturn:
 def _upload(files: dict[str, Path], options: UploadOptions) -> None:
     """Run one upload command: options in; the reports, the output and the exit code out."""
     with ExitStack() as stack:
-        reporter = Reporter(quiet=options.quiet)
+        # the JSON report on standard output: everything else goes to standard error
+        to_stdout = str(options.report_json) == STANDARD_STREAM
+        reporter = Reporter(sys.stderr if to_stdout else None, quiet=options.quiet)
         try:
             request = options.request(files)
             # checked before the log is opened: no output may be an input, the log included

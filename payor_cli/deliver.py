@@ -142,9 +142,6 @@ class Delivery:
             except BaseException as exc:  # raised by take(): never "nothing known", silently
                 self._journal_error = exc
 
-        # a million fingerprints load while the first chunk is read and validated
-        self._journal_loaded = threading.Thread(target=load_journal, name="payor-journal")
-        self._journal_loaded.start()
         self._entries: dict[str, dict[str, tuple[int, str | None]]] = {}
         # as many batches wait as are in flight: enough to keep every sender busy, and a
         # bound on the memory they hold
@@ -163,6 +160,10 @@ class Delivery:
         self._journal_lock = threading.Lock()
         self._failure_lock = threading.Lock()
         self._kind_sender = self.target.sender(kind, client, self)
+        # a million fingerprints load while the first chunk is read and validated (started
+        # once nothing above can fail: a thread left reading would outlive the journal)
+        self._journal_loaded = threading.Thread(target=load_journal, name="payor-journal")
+        self._journal_loaded.start()
         self._threads = [
             threading.Thread(target=self._send_loop, name=f"payor-sender-{n}", daemon=True)
             for n in range(max(1, concurrency))

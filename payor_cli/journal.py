@@ -299,7 +299,8 @@ class Journal:
         return dict(rows)
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:  # never under a query of another thread (SQLite would crash the process)
+            self.db.close()
 
 
 SCHEMA_VERSION = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -117,10 +118,18 @@ class _Scrubbed:
         self._file.close()
 
 
+STANDARD_STREAM = "-"
+"""An output path that means standard output (`--report-json -`)."""
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically, so a reader never sees half a report."""
+    """Write atomically, so a reader never sees half a report; `-`: to standard output."""
     try:
         text = json.dumps(SECRETS.data(data), indent=2, ensure_ascii=False) + "\n"
+        if str(path) == STANDARD_STREAM:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
         write_text_whole(path, text)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None

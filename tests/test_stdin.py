@@ -158,3 +158,29 @@ def test_a_binary_stream_is_refused_at_its_first_block(tmp_path):
     )  # fmt: skip
     assert run.returncode == 2, text(run)
     assert "/dev/zero: this is not a text table" in text(run)
+
+
+def test_report_json_dash_writes_the_summary_to_stdout_and_the_rest_to_stderr(tmp_path):
+    """`cat export.csv | payor upload customers - --dry-run --report-json - | jq .rows_valid`."""
+    mapping = write_mapping(tmp_path / "mapping.toml", CUSTOMER_MAPPING)
+    run = piped(
+        tmp_path, CSV, "upload", "customers", "-", "--mapping", mapping, "--dry-run",
+        "--report-json", "-",
+    )  # fmt: skip
+    assert run.returncode == 0, text(run)
+    assert json.loads(run.stdout)["rows_valid"] == 2
+    assert b"checking <stdin> (csv" in run.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_report_json_dash_of_a_failed_run_is_on_stdout_too(tmp_path):
+    mapping = write_mapping(tmp_path / "mapping.toml", CUSTOMER_MAPPING.replace("Email", "Mail"))
+    run = piped(
+        tmp_path, CSV, "upload", "customers", "-", "--mapping", mapping, "--dry-run",
+        "--report-json", "-",
+    )  # fmt: skip
+    assert run.returncode == 2, text(run)
+    report = json.loads(run.stdout)
+    assert report["exit_code"] == 2 and "'Mail'" in report["error"]
+    assert b"'Mail'" in run.stderr
+    assert not (tmp_path / "-").exists()

@@ -49,6 +49,22 @@ class Outlet(Protocol):
     def notice(self, text: str) -> None: ...
 
 
+def journalled_ids(outlet: Outlet, kind: str) -> dict[str, int]:
+    """Key -> the record's id, for the records of `kind` the journal knows with an id. An id
+    that is no whole number (a journal an odd answer once filled) is as good as none: the
+    record is looked up again."""
+    return {
+        key: int(record_id)
+        for key, (_, record_id) in outlet.journalled(kind).items()
+        if record_id and record_id.isascii() and record_id.isdigit()
+    }
+
+
+def whole_id(value: object) -> int | None:
+    """An id as an API gives one: a positive whole number (not a bool, a float or a text)."""
+    return value if type(value) is int and value > 0 else None
+
+
 class Sender(Protocol):
     """How one kind goes to the API: a batch of pending records in, outcomes to the outlet."""
 

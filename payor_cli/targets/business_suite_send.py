@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from payor_cli.keys import fold_email
 
-from . import OneByOne
+from . import OneByOne, journalled_ids, whole_id
 from .business_suite import API, BATCH_LIMIT
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class CustomerSender:
         self.kind = kind
         self.client = client
         self.outlet = outlet
-        self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
+        self.ids = journalled_ids(outlet, kind.name)
         self.directory = directory_of(client)
 
     def send(self, batch: list[Pending]) -> None:
@@ -165,8 +165,8 @@ class CustomerSender:
             self._create([p for i, p in enumerate(batch) if i not in found])
         elif answer.outcome == "accepted":
             created = answer.data.get("data") if isinstance(answer.data, dict) else None
-            ids = [c.get("id") for c in created] if isinstance(created, list) else []
-            if len(ids) != len(batch):
+            ids = [whole_id(c.get("id")) if isinstance(c, dict) else None for c in created or []]
+            if len(ids) != len(batch) or None in ids:
                 ids = [None] * len(batch)  # found by the list when next needed
             for pending, record_id in zip(batch, ids, strict=True):
                 if record_id is not None:
@@ -216,7 +216,7 @@ class InvoiceSender(OneByOne):
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
         super().__init__(kind, client, outlet)
         self.entries = outlet.journalled(kind.name)
-        self.customer_ids = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
+        self.customer_ids = journalled_ids(outlet, "customers")
         self.directory = directory_of(client)
         self.invoices_of: dict[int, dict[str, int]] = {}
 

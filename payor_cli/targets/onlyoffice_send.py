@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from payor_cli.errors import ConfigError
 from payor_cli.keys import fold_email
 
-from . import OneByOne
+from . import OneByOne, journalled_ids
 from .onlyoffice import API
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class CompanySender(OneByOne):
 
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
         super().__init__(kind, client, outlet)
-        self.ids = {k: int(i) for k, (_, i) in outlet.journalled(kind.name).items() if i}
+        self.ids = journalled_ids(outlet, kind.name)
         self.unsettled = outlet.open_intents()
 
     def one(self, pending: Pending) -> None:
@@ -287,7 +287,7 @@ class InvoiceSender(OneByOne):
     def __init__(self, kind: Kind, client: ApiClient, outlet: Outlet) -> None:
         super().__init__(kind, client, outlet)
         self.entries = outlet.journalled(kind.name)
-        self.contacts = {k: int(i) for k, (_, i) in outlet.journalled("customers").items() if i}
+        self.contacts = journalled_ids(outlet, "customers")
 
     @property
     def catalog(self) -> Catalog:
@@ -322,7 +322,7 @@ class InvoiceSender(OneByOne):
             return
         body = self._body(data, contact)
         known = self.entries.get(pending.key)
-        if known is not None and known[1]:
+        if known is not None and known[1] and known[1].isdigit():
             if known[0] == pending.fingerprint:  # there already, as it is (--full)
                 self.outlet.unchanged([pending])
                 return

@@ -63,7 +63,7 @@ class PayorCrm(Target):
         anything else (a proxy's page, an empty body, a 204, a list) is not its answer."""
         if not isinstance(reply.data, dict):
             return f"{reply.form}, not a JSON object"
-        if reply.data.get("success", True) not in (True, False):
+        if not isinstance(reply.data.get("success", True), bool):  # 0 == False: not a bool
             return f'"success": {json.dumps(reply.data["success"])[:40]}, neither true nor false'
         return None
 
