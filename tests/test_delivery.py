@@ -368,3 +368,20 @@ def test_config_with_readable_secret_draws_a_warning(tmp_path, files, payor):
     quiet = payor("upload", "customers", customers, "--mapping", mapping, "--dry-run")
     assert quiet.code == 0, quiet.text
     assert "others can read it" not in quiet.err
+
+
+def test_413_halves_once_for_batches_cut_before_it_came(files, sandbox_server, upload):
+    """Batches cut at the old size, in flight or queued when the first 413 came, are cut again
+    at the halved size, not halved once more each (which would fall to one row a request)."""
+    customers, _, mapping = files(400, customers=400)
+    server = sandbox_server("--max-batch", "7")
+    run, _report = upload(
+        server, "customers", customers, "--mapping", mapping, "--batch-size", "30",
+        "--concurrency", "1",
+    )  # fmt: skip
+    assert run.code == 0, run.text
+    assert len(server.records("customers")) == 400
+    answered = server.stats()["by_status"]
+    assert answered["413"] == 2  # 30 -> 15 -> 7, then every batch fits
+    # about one request a 7 rows (a few shorter parts where a cut batch ends): not 358
+    assert 400 // 7 < answered["200"] <= 400 // 7 + 5

@@ -123,6 +123,11 @@ class BatchUpsert:
         self.outlet = outlet
 
     def send(self, batch: list[Pending]) -> None:
+        size = self.outlet.batch_size
+        if len(batch) > size:  # cut before a 413 halved the size: sent at the size now
+            for start in range(0, len(batch), size):
+                self.send(batch[start : start + size])
+            return
         body = b"[" + b",".join(p.payload for p in batch) + b"]"
         answer = self.client.post(
             self.kind.path,
@@ -139,11 +144,14 @@ class BatchUpsert:
                     batch[0], f"too large for the server (HTTP 413) {answer.message}".strip()
                 )
                 return
-            outlet.batch_size = max(1, min(outlet.batch_size, len(batch)) // 2)
-            outlet.notice(
-                f"{self.kind.name}: the server found {len(batch)} rows too large (HTTP 413); "
-                f"batch size now {outlet.batch_size}"
-            )
+            if len(batch) <= outlet.batch_size:
+                # cut at the size in force: halve it. A batch cut before an earlier halving
+                # (in flight at the time) is only cut again at the size now
+                outlet.batch_size = max(1, len(batch) // 2)
+                outlet.notice(
+                    f"{self.kind.name}: the server found {len(batch)} rows too large (HTTP 413); "
+                    f"batch size now {outlet.batch_size}"
+                )
             remaining = batch
             while remaining:  # cut afresh each time: a part may halve the size again
                 part = remaining[: outlet.batch_size]
