@@ -65,6 +65,8 @@ class LockedError(PayorError):
 
 
 MIN_SECRET = 4
+MIN_PIECE = 8
+"""The shortest piece of a secret a cut message may keep that is hidden as the secret."""
 """Hiding a shorter "secret" (or a shorter piece of one) would only garble the text."""
 HIDDEN = "***"
 _CUT = r"(?:…|\.\.\.)"
@@ -97,7 +99,7 @@ class Scrubber:
             forms = sorted({f for s in self._secrets for f in _forms(s)}, key=len, reverse=True)
             # a server may echo a secret in another case (API_KEY=KEY-...): hidden as well
             self._whole = re.compile("|".join(map(re.escape, forms)), re.IGNORECASE)
-            self._pieces = [_pieces_of(form) for form in forms if len(form) > MIN_SECRET]
+            self._pieces = [_pieces_of(form) for form in forms if len(form) > MIN_PIECE]
 
     @property
     def secrets(self) -> list[str]:
@@ -142,16 +144,18 @@ def _forms(secret: str) -> set[str]:
 
 
 def _pieces_of(form: str) -> re.Pattern[str]:
-    """A secret's start (MIN_SECRET characters or more) at a text's end or before "…", and
-    its end at a text's start or after "…": what a cut leaves of it."""
+    """A secret's start (half of it, and MIN_PIECE characters, or more) at a text's end or
+    before "…", and its end at a text's start or after "…": what a cut leaves of it. A shorter
+    piece tells little of the secret, and hiding it would garble ordinary words and paths."""
+    least = max(MIN_PIECE, len(form) // 2)
     later = ""
-    for char in reversed(form[MIN_SECRET:-1]):  # abcd(?:e(?:f)?)?: the longest start first
+    for char in reversed(form[least:-1]):  # abcd(?:e(?:f)?)?: the longest start first
         later = f"(?:{re.escape(char)}{later})?"
-    start = re.escape(form[:MIN_SECRET]) + later
+    start = re.escape(form[:least]) + later
     earlier = ""
-    for char in form[1:-MIN_SECRET]:  # (?:(?:b)?c)?defg: the longest end first
+    for char in form[1:-least]:  # (?:(?:b)?c)?defg: the longest end first
         earlier = f"(?:{earlier}{re.escape(char)})?"
-    end = earlier + re.escape(form[-MIN_SECRET:])
+    end = earlier + re.escape(form[-least:])
     return re.compile(rf"{start}(?={_CUT}|\Z)|(?:\A|(?<=…)|(?<=\.\.\.)){end}", re.IGNORECASE)
 
 

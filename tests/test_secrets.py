@@ -162,3 +162,16 @@ def test_a_secret_the_server_echoes_is_never_shown_or_written(case, tmp_path: Pa
         for trace in traces(secret):
             found = trace.casefold() in run.everything.casefold()
             assert not found, f"{trace!r} in the output:\n{run.everything}"
+
+
+def test_a_word_that_ends_like_a_short_piece_of_a_secret_is_left_whole(tmp_path: Path):
+    """A file called `contest` beside the key `test-key-…`: four letters of a secret at a
+    text's end are no cut secret (a piece is hidden from 8 characters and half the secret)."""
+    source = write_csv(tmp_path / "contest", ROWS)
+    config = write_mapping(
+        tmp_path / "payor.toml", CONFIG.format(target="payorcrm", fields=FIELDS["payorcrm"])
+    )
+    env = {"PAYOR_API_KEY": "test-key-5f2c", "PAYOR_API_SECRET": SECRET}
+    run = invoke(tmp_path, "upload", "customers", source, "--config", config, "--dry-run", env=env)
+    assert run.code == 0, run.out
+    assert json.loads(run.files["report"])["file"] == str(source)
