@@ -214,10 +214,11 @@ class Validator:
     def _currencies(self, plain: dict[str, pa.Array], column) -> pa.Array | None:
         """Each row's currency for the totals: the mapped currency field, else the column the
         mapping names for the report (`currency_column`); None: the file names none."""
+        # "eur" and "EUR" are one currency (onlyoffice sends codes upper case)
         if self.currency_field and self.currency_field in plain:
-            return plain[self.currency_field]
+            return pc.ascii_upper(plain[self.currency_field])
         if self.bound.currency_index is not None:
-            return pc.utf8_upper(column(self.bound.currency_index))
+            return pc.ascii_upper(column(self.bound.currency_index))
         return None
 
     def _amounts_read(

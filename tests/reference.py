@@ -541,7 +541,11 @@ def currency_of(section: dict, reader: Reader, row: list[str]) -> str:
         value = reader.read(row, Field("currency", "string"), spec)
     except Fault:  # a code the map lacks: the cell as it is
         value = reader.raw(row, spec)
-    return EMPTY_CURRENCY if value is MISSING or value == "" else str(value)
+    # silent: the case of a code; payor takes "eur" and "EUR" as one currency (ISO codes are
+    # ASCII letters: only those are made upper case)
+    if value is MISSING or value == "":
+        return EMPTY_CURRENCY
+    return "".join(c.upper() if c.isascii() else c for c in str(value))
 
 
 # -- records --------------------------------------------------------------------------------------

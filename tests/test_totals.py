@@ -121,3 +121,15 @@ def test_a_line_with_an_empty_quantity_counts_once_in_the_totals(tmp_path, dry_r
     assert run.code == 0, run.text
     assert report["totals"]["no currency column"]["read"] == "10.00"
     assert [i.get("qty") for i in payloads[0]["items"]] == [None, 2]
+
+
+def test_a_currency_code_in_lower_case_is_the_same_currency(tmp_path, dry_run):
+    rows = [
+        ["No", "Customer", "Amount", "Cur"],
+        ["1", "C1", "10.00", "EUR"],
+        ["2", "C1", "5.00", "eur"],
+    ]
+    run, _, _, report = dry_run("invoices", write_csv(tmp_path / "i.csv", rows), PAYORCRM)
+    assert run.code == 0, run.text
+    assert list(report["totals"]) == ["EUR"]
+    assert report["totals"]["EUR"]["read"] == "15.00"
