@@ -5,6 +5,7 @@ stores is exactly what the export says, whatever the network does, and nothing i
 from __future__ import annotations
 
 import json
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -328,7 +329,6 @@ def test_readme_business_suite_command_works(payor, tmp_path):
     assert run.code == 0, run.text
     assert "customers: 8 read, 8 valid" in run.out
     assert "invoices: 40 read, 40 valid, 0 rejected" in run.out and "40 accepted" in run.out
-    import sqlite3
 
     with sqlite3.connect(tmp_path / "state" / "sandbox-business-suite.sqlite") as db:
         stored = dict(db.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall())
@@ -391,3 +391,28 @@ def test_full_counts_invoices_it_cannot_resend_as_unchanged_not_accepted(
         == invoices["totals"]["no currency column"]["read"]
     )
     assert server.stats()["writes"]["invoices"] == 10
+
+
+def test_a_journal_with_ids_that_are_no_numbers_is_looked_up_not_a_crash(
+    setup, upload, payor, sandbox_server, tmp_path
+):
+    """Ids an odd answer once left in the journal ('a', '[1]') are as good as none: the
+    customers are found in the CRM's list again, the run goes on."""
+    source, config, rows = setup(8)
+    server = bs_server(sandbox_server)
+    first = payor(
+        "upload", "customers", source, "--config", config, "--base-url", server.url,
+        "--state-dir", tmp_path / "state", env=CREDENTIALS,
+    )  # fmt: skip
+    assert first.code == 0, first.text
+    with sqlite3.connect(tmp_path / "state" / "journal.sqlite") as db:
+        db.execute(
+            "UPDATE accepted SET remote_id = CASE WHEN key < 'kunde3' THEN 'a' ELSE '[1]' END"
+        )
+    run, _ = upload(server, source, config)
+    assert run.code == 0, run.text
+    assert stored_invoices(server) == expected_invoices(rows)
+    ids = {c["email"]: c["id"] for c in server.records("customers")}
+    for invoice in server.records("invoices"):
+        assert invoice["customer_id"] in ids.values()
+    assert len(ids) == 7

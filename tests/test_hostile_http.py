@@ -170,8 +170,9 @@ def test_a_302_does_not_turn_the_upload_into_an_accepted_get(upload, hostile):
         (json_answer(200, [{"stored": 2}]), "a JSON list, not a JSON object"),
         (nested(100_000), "JSON nested more than 64 levels deep"),
         (json_answer(200, {"success": "false"}), '"success": "false", neither true nor false'),
+        (json_answer(200, {"success": 0}), '"success": 0, neither true nor false'),
     ],
-    ids=["html", "not-json", "empty", "204", "list", "nested", "success-text"],
+    ids=["html", "not-json", "empty", "204", "list", "nested", "success-text", "success-zero"],
 )
 def test_a_2xx_that_is_not_the_apis_answer_is_not_an_acceptance(
     act, said, upload, sandbox, hostile
