@@ -180,9 +180,15 @@ def _log_failure(stack: ExitStack, reporter: Reporter, path: Path, exc: PayorErr
         reporter.log = stack.enter_context(open_log(path))
 
 
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""What asks a run to stop cleanly: Ctrl-C, a kill, a closed terminal or ssh session."""
+
+
 @contextmanager
 def _stop_on_signals(reporter: Reporter, dry_run: bool) -> Iterator[StopRequest]:
-    """SIGINT and SIGTERM ask the run to stop cleanly; a second SIGINT stops at once.
+    """SIGINT, SIGTERM and SIGHUP ask the run to stop cleanly; a second SIGINT stops at once.
 
     The handler only sets the request (printing there could re-enter a write it interrupted);
     a watcher thread says what happens.
@@ -208,7 +214,7 @@ def _stop_on_signals(reporter: Reporter, dry_run: bool) -> Iterator[StopRequest]
             )
             reporter.warning(f"{stop.why}: stopping; {pending} (Ctrl-C again stops at once)")
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     threading.Thread(target=watch, name="payor-signals", daemon=True).start()
     try:
         yield stop

@@ -84,7 +84,7 @@ def stored_keys(server) -> set[str]:
     return {record["customerno"] for record in server.records("customers")}
 
 
-@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_stops_cleanly_and_the_report_is_true(
     tmp_path, sandbox_server, customers_file, sent
 ):
