@@ -414,6 +414,14 @@ def _credential(value: Any, name: str, path: Path | None) -> str | None:
             f"the {name.replace('_', ' ')} holds a control character (a line break?)",
             "set it again without one (PAYOR_API_KEY / PAYOR_API_SECRET or the config)",
         )
+    if name in ("api_key", "api_secret") and not value.isascii():
+        # it travels in an HTTP header, which carries no such character (the password goes
+        # in a body and may hold any)
+        raise ConfigError(
+            f"the {name.replace('_', ' ')} holds a character an HTTP header cannot carry "
+            "(only ASCII letters, digits and signs)",
+            "check it was copied whole and right (PAYOR_API_KEY / PAYOR_API_SECRET or the config)",
+        )
     return value
 
 

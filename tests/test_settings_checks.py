@@ -41,6 +41,10 @@ CASES = {
     ),
     "missing ca_bundle": ('ca_bundle = "/nonexistent/corporate.pem"', "no such file"),
     "ca_bundle that is no PEM": ('ca_bundle = "{junk}"', "holds no certificate payor can read"),
+    "a secret no header can carry": (
+        'api_secret = "s€cret-Pp7"',
+        "the api secret holds a character an HTTP header cannot carry",
+    ),
 }
 
 
@@ -61,7 +65,8 @@ def test_a_setting_payor_cannot_work_with_is_one_line_and_exit_2_before_any_work
         source = write_csv(tmp_path / "customers.csv", ROWS)
         run = invoke(
             tmp_path, "upload", "customers", source, "--config", config, *flags,
-            "--state-dir", tmp_path / "state", env=CREDENTIALS,
+            "--state-dir", tmp_path / "state",
+            env={"PAYOR_API_KEY": KEY} if "api_secret" in api else CREDENTIALS,
         )  # fmt: skip
         assert server.seen == []
     assert run.code == 2, run.out
