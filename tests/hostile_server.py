@@ -28,6 +28,13 @@ from typer.testing import CliRunner
 
 from payor_cli.cli import app
 
+CUSTOMER_FIELDS = {
+    "payorcrm": 'customerno = "No"\nemailaddress1 = "Email"\ncompanyname = "Name"',
+    "business-suite": 'email = "Email"\naccount = "Name"',
+    "onlyoffice": 'email = "Email"\ncompanyName = "Name"',
+}
+"""Each target's customers mapped from a file of No, Email, Name (the hostile tests' export)."""
+
 
 @dataclass
 class Seen:

@@ -76,7 +76,8 @@ def test_refusals_bisected_and_413_halved_with_batches_in_flight(
     assert report["rows_accepted"] == 997 and report["rows_rejected"] == 3
     assert report["rows_sent"] == 1000
     refused = read_rejected(tmp_path / "rejected.invoices.csv")
-    assert [r["Invoice"] for r in refused] == ["I00123", "I00456", "I00789"]
+    # with requests in flight, the server's refusals are written in the order they came
+    assert sorted(r["Invoice"] for r in refused) == ["I00123", "I00456", "I00789"]
     assert "413" in server.stats()["by_status"]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import write_csv, write_mapping
 from hostile_server import (
+    CUSTOMER_FIELDS,
     HostileServer,
     after_upstream,
     chunked_huge,
@@ -56,11 +57,7 @@ concurrency = 1
 [customers.fields]
 {fields}
 """
-FIELDS = {
-    "payorcrm": 'customerno = "No"\nemailaddress1 = "Email"\ncompanyname = "Name"',
-    "business-suite": 'email = "Email"\naccount = "Name"',
-    "onlyoffice": 'email = "Email"\ncompanyName = "Name"',
-}
+FIELDS = CUSTOMER_FIELDS
 ROWS = [
     ["No", "Email", "Name"],
     ["C1", "c1@x.example", "Alpha Ltd"],

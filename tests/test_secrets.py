@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import write_csv, write_mapping
-from hostile_server import HostileServer, invoke, json_answer, raw
+from hostile_server import CUSTOMER_FIELDS, HostileServer, invoke, json_answer, raw
 
 KEY = "key-Tw5-0a9c-echoed"
 SECRET = 'Zq9 "never"  \\shown-5e1f'  # a space, quotes, a backslash, two spaces in a row
@@ -27,11 +27,7 @@ concurrency = 1
 [customers.fields]
 {fields}
 """
-FIELDS = {
-    "payorcrm": 'customerno = "No"\nemailaddress1 = "Email"\ncompanyname = "Name"',
-    "business-suite": 'email = "Email"\naccount = "Name"',
-    "onlyoffice": 'email = "Email"\ncompanyName = "Name"',
-}
+FIELDS = CUSTOMER_FIELDS
 
 
 def traces(secret: str) -> list[str]:
