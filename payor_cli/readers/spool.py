@@ -75,11 +75,7 @@ def _spool(label: str, stream: BinaryIO) -> Path:
     try:
         handle = tempfile.NamedTemporaryFile(prefix="payor-input-", delete=False)  # noqa: SIM115
     except OSError as exc:
-        raise InputError(
-            f"{label}: cannot copy it to a temporary file in {tempfile.gettempdir()} "
-            f"({exc.strerror})",
-            "set TMPDIR to a folder with room, or save the export to a file and name it",
-        ) from None
+        raise _cannot_copy(label, exc) from None
     copy = Path(handle.name)
     atexit.register(_remove, copy)
     with handle:
@@ -97,12 +93,15 @@ def _spool(label: str, stream: BinaryIO) -> Path:
                     _check_head(label, block)
                 handle.write(block)
         except OSError as exc:
-            raise InputError(
-                f"{label}: cannot copy it to a temporary file in {tempfile.gettempdir()} "
-                f"({exc.strerror})",
-                "set TMPDIR to a folder with room, or save the export to a file and name it",
-            ) from None
+            raise _cannot_copy(label, exc) from None
     return copy
+
+
+def _cannot_copy(label: str, exc: OSError) -> InputError:
+    return InputError(
+        f"{label}: cannot copy it to a temporary file in {tempfile.gettempdir()} ({exc.strerror})",
+        "set TMPDIR to a folder with room, or save the export to a file and name it",
+    )
 
 
 def _check_head(label: str, first: bytes) -> None:
