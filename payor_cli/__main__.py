@@ -1,5 +1,5 @@
 """`python -m payor_cli`, the same as the `payor` command."""
 
-from .cli import main
+from payor_cli.cli import main
 
 main()

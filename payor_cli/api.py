@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AbortedError, ConfigError, MappingError, PayorError
-from .frame import FRAME_LABEL, is_dataframe, open_frame
-from .journal import JOURNAL_NAME, LOCK_NAME
-from .outputs import (
+from payor_cli.errors import AbortedError, ConfigError, MappingError, PayorError
+from payor_cli.read import shown
+from payor_cli.read.frame import FRAME_LABEL, is_dataframe, open_frame
+from payor_cli.run.outputs import (
     STANDARD_STREAM,
     OutputConflict,
     check_outputs,
@@ -27,13 +27,14 @@ from .outputs import (
     write_failure_report,
     write_json,
 )
-from .readers import shown
-from .rejected import spool_path
-from .settings import Settings, load_settings
-from .stop import StopRequest
-from .summary import RunSummary
-from .targets import DEFAULT_TARGET, get_target, target_names
-from .upload import Observer, Outputs, UploadRequest, UploadResult, per_kind, run_upload
+from payor_cli.run.plan import Observer, Outputs, UploadRequest, UploadResult, per_kind
+from payor_cli.run.rejected import spool_path
+from payor_cli.run.settings import Settings, load_settings, resolve_target
+from payor_cli.run.upload import run_upload
+from payor_cli.send.journal import JOURNAL_NAME, LOCK_NAME
+from payor_cli.stop import StopRequest
+from payor_cli.summary import RunSummary
+from payor_cli.targets import DEFAULT_TARGET, get_target, target_names
 
 KINDS = ("customers", "invoices")
 _TERMINAL_ONLY = {"quiet", "log_file"}
@@ -183,7 +184,7 @@ def prepare(
         state_dir=options.state_dir,
         target=options.target,
     )
-    get_target(settings.target)
+    get_target(settings.target_choice.resolved)
     inputs = _inputs(files, settings, mapping if mapping is not None else options.mapping)
     check_outputs(_outputs(options, files), inputs)
     warnings = list(settings.warnings)
@@ -269,7 +270,17 @@ def failed(
     night's (unless the report's file is one the run must not write)."""
     if options.report_json is not None and not isinstance(exc, OutputConflict):
         named = {kind: shown(path) for kind, path in files.items()}  # `-`: <stdin>
-        write_failure_report(options.report_json, named, options.dry_run, exc, code)
+        write_failure_report(
+            options.report_json, named, options.dry_run, exc, code, _failed_target(options)
+        )
+
+
+def _failed_target(options: UploadOptions) -> str:
+    """The target a failed run was for, as far as the options and the config say."""
+    try:
+        return resolve_target(options.target, options.config).resolved
+    except PayorError:
+        return DEFAULT_TARGET
 
 
 def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:

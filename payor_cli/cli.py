@@ -18,20 +18,22 @@ from typing import Annotated, NoReturn
 import click
 import typer
 
-from . import __version__, api
-from .api import UploadOptions
-from .errors import AbortedError, ExitCode, PayorError
-from .outputs import (
+from payor_cli import api
+from payor_cli.api import UploadOptions
+from payor_cli.errors import AbortedError, ExitCode, PayorError
+from payor_cli.hosts import is_loopback
+from payor_cli.report import Reporter
+from payor_cli.run.outputs import (
     STANDARD_STREAM,
     OutputConflict,
     check_outputs,
     open_log,
     write_mapping_section,
 )
-from .report import Reporter
-from .settings import is_loopback, resolve_target
-from .stop import StopRequest
-from .targets import get_target
+from payor_cli.run.settings import resolve_target
+from payor_cli.stop import StopRequest
+from payor_cli.targets import api_kinds, get_target
+from payor_cli.version import VERSION
 
 app = typer.Typer(
     help="Upload accounting exports (CSV, Excel) into a CRM: map, validate, send, report.\n\n"
@@ -335,7 +337,7 @@ upload_app.command("all", epilog=UPLOAD_EPILOG)(
 
 def _show_presets(value: bool) -> None:
     if value:
-        from .infer import list_presets
+        from payor_cli.infer import list_presets  # noqa: PLC0415 - loaded by the command that needs it
 
         for name, description in list_presets():
             typer.echo(f"{name:<20} {description}")
@@ -379,8 +381,8 @@ def init(
 
     Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
     """
-    from .infer import suggest_mapping
-    from .readers import InputOptions, shown
+    from payor_cli.infer import suggest_mapping  # noqa: PLC0415 - loaded by the command that needs it
+    from payor_cli.read import InputOptions, shown  # noqa: PLC0415 - loaded by the command that needs it
 
     reporter = Reporter()
     reading = UploadOptions(
@@ -388,10 +390,12 @@ def init(
     )
     try:
         given = InputOptions().overridden(**reading.input_overrides())
-        chosen = get_target(resolve_target(target, config).name)
+        chosen = get_target(resolve_target(target, config).resolved)
         if output is not None:
             check_outputs([("-o", output)], [("the export", file)])
-        suggestion = suggest_mapping(file, chosen.kind(kind.value), given, preset)
+        suggestion = suggest_mapping(
+            file, chosen.kind(kind.value), given, preset, target=chosen, apis=api_kinds()
+        )
         if output is not None:
             write_mapping_section(output, kind.value, suggestion.toml, force=force)
     except PayorError as exc:
@@ -433,7 +437,7 @@ def schema(
     Example: payor schema invoices --target business-suite
     """
     try:
-        chosen = get_target(resolve_target(target, config).name)
+        chosen = get_target(resolve_target(target, config).resolved)
     except PayorError as exc:
         _fail(Reporter(), exc)
     kinds = [chosen.kind(kind.value)] if kind else list(chosen.kinds.values())
@@ -521,14 +525,14 @@ def sandbox(
 
     Credentials: PAYOR_API_KEY and PAYOR_API_SECRET when set, else the defaults it prints.
     """
-    import errno
+    import errno  # noqa: PLC0415 - loaded by the command that needs it
 
-    from .sandbox import Sandbox, SandboxConfig
+    from payor_cli.sandbox.server import Sandbox, SandboxConfig  # noqa: PLC0415 - loaded by the command that needs it
 
     defaults = SandboxConfig()
     reporter = Reporter()
     try:
-        chosen = get_target(resolve_target(target, config).name)
+        chosen = get_target(resolve_target(target, config).resolved)
     except PayorError as exc:
         _fail(reporter, exc)
     own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))
@@ -598,7 +602,7 @@ def _listed(text: str) -> tuple[str, ...]:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"payor {__version__}")
+        typer.echo(f"payor {VERSION}")
         raise typer.Exit()
 
 

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 
 class ExitCode(IntEnum):
@@ -131,8 +132,6 @@ class Scrubber:
 
 def _forms(secret: str) -> set[str]:
     """The ways a secret is written in a text that quotes it."""
-    from urllib.parse import quote, quote_plus
-
     forms = {secret, " ".join(secret.split()), repr(secret)[1:-1]}
     for ascii_only in (True, False):
         escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]

@@ -22,9 +22,9 @@ from rich.progress import (
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from .mapping import Mapping
-from .readers import Table
-from .summary import ErrorGroup, RunSummary, Stopped
+from payor_cli.check.mapping import Mapping
+from payor_cli.read import Table
+from payor_cli.summary import ErrorGroup, RunSummary, Stopped
 
 PLAIN_PROGRESS_EVERY_S = 5.0
 SHOWN_GROUPS = 12

@@ -5,6 +5,7 @@ The targets themselves (their kinds, fields, auth and answers) live in `targets/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -38,6 +39,8 @@ class Kind:
     path: str
     fields: tuple[Field, ...]
     key: tuple[str, ...]
+    target: str
+    """The name of the API whose kind it is."""
     parent: tuple[str, str, str] | None = None
     """(parent kind, this kind's field, the parent's field) that links a row to its parent."""
     lines: tuple[Field, ...] = ()
@@ -52,27 +55,13 @@ class Kind:
     def field(self, name: str) -> Field | None:
         return self._by_name.get(name)
 
-    def line_field(self, name: str) -> Field | None:
-        return next((f for f in self.lines if f.name == name), None)
-
     @cached_property
     def _by_name(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}
 
-    @property
-    def field_names(self) -> list[str]:
-        return [f.name for f in self.fields]
-
     @cached_property
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
-
-
-def kind(name: str) -> Kind:
-    """The default target's (PayorCRM's) kind called `name`: customers or invoices."""
-    from payor_cli.targets import get_target
-
-    return get_target(None).kind(name)
 
 
 def fields_of(spec: str) -> tuple[Field, ...]:
@@ -84,3 +73,8 @@ def fields_of(spec: str) -> tuple[Field, ...]:
         type_name = rest.rstrip("!") or "string"
         fields.append(Field(name.rstrip("!"), FieldType(type_name), required))
     return tuple(fields)
+
+
+Apis = Mapping[str, Mapping[str, Kind]]
+"""Every API's kinds, by API name then kind name: what the top hands down of the registry to a
+stage that must name other APIs (a mapping written for another one)."""

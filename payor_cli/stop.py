@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from .errors import AbortedError
+from payor_cli.errors import AbortedError
 
 
 class Interrupted(AbortedError):

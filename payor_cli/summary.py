@@ -10,62 +10,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from .values import DECIMAL_PLACES
+from payor_cli.rows import GROUP_TEXTS, RowError
+from payor_cli.values import DECIMAL_PLACES
 
 FIRST_ROWS = 10
 NO_CURRENCY_COLUMN = "no currency column"
 """The totals' heading where the file names no currency (amounts of any currency added)."""
 NO_CURRENCY = "currency empty"
 """The totals' heading for rows whose currency cell is empty."""
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One reason a row was refused, with its coordinates."""
-
-    row: int
-    field: str | None
-    column: str | None
-    kind: str
-    text: str
-    value: str | None = None
-
-    def message(self) -> str:
-        where = self.field or "row"
-        if self.column:
-            where += f' (column "{self.column}")'
-        shown = f'"{self.value}" ' if self.value not in (None, "") else ""
-        return f"{where}: {shown}{self.text}"
-
-    @property
-    def reason(self) -> str:
-        """The row-independent part, for grouping: 'invoiceAmount is not a number'."""
-        text = GROUP_TEXTS.get(self.kind, self.text)
-        return f"{self.field} {text}" if self.field else text
-
-
-# Kinds whose row text names another row: the group says what they share.
-GROUP_TEXTS = {
-    "duplicate_key": "repeats the key of an earlier row",
-    "customer_rejected": "belongs to a customer that was rejected",
-    "record_rejected": "belongs to a record refused whole for another of its rows",
-    "record_differs": "differs between the rows of one record",
-}
-
-
-@dataclass
-class RejectedRow:
-    row: int
-    errors: list[RowError]
-    cells: list[str]
-    link: str | None = None
-    """The value that rows of a child kind point to (a customer's customerno)."""
-    extra: list[str] = field(default_factory=list)
-    """Cells beyond the header's width, kept so that fixing the row loses nothing."""
-
-    @property
-    def message(self) -> str:
-        return "; ".join(e.message() for e in self.errors)
 
 
 SERVER_PREFIX = "refused by the server: "
@@ -217,9 +169,7 @@ class Totals:
     UNIT = Decimal(10) ** DECIMAL_PLACES
     """Amounts come in 10**-6 of a currency unit."""
 
-    def __init__(
-        self, places: int | None = 2, field: str = "invoiceAmount", *, currencies: bool = True
-    ) -> None:
+    def __init__(self, places: int | None, field: str, *, currencies: bool = True) -> None:
         self.places = places
         self.field = field
         self.sums: dict[str, dict[str, int]] = {}
@@ -380,7 +330,8 @@ class RunSummary:
     mapping_source: str = ""
     errors: ErrorTally = field(default_factory=ErrorTally)
     totals: Totals | None = None
-    target: str = "payorcrm"
+    target: str = field(kw_only=True)
+    """The API the run uploads to."""
     link: tuple[str, str] | None = None
     """The parent kind and the field that links a row to it (customers, customerNumber)."""
     last_row: int | None = None

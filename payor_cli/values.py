@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -476,3 +477,10 @@ def mapped(cells: pa.Array, table: dict[str, str]) -> tuple[pa.Array, pa.Array]:
     result = by_unique(cells, translate)
     unknown = pc.fill_null(pc.equal(result, missing), False)
     return pc.if_else(unknown, pa.scalar(None, pa.string()), result), unknown
+
+
+def fold_email(text: str) -> str:
+    """An e-mail address as servers compare it: full Unicode case folding between canonical
+    decomposition and composition, so `İnfo@`, `i̇nfo@` and `I\u0307NFO@` are one address, and
+    so are an `é` typed as one character or two. Used for keys, look-ups and links alike."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from payor_cli.sandbox import Sandbox, SandboxConfig
+from payor_cli.sandbox.server import Sandbox, SandboxConfig
 
 KEY, SECRET, USER = "dialect-key-7Hq", "dialect-secret-2Wp", "dialect-user"
 

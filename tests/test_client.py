@@ -8,11 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from payor_cli import sandbox as sandbox_module
-from payor_cli.client import ApiClient, Credentials
+from payor_cli.contract import Credentials
 from payor_cli.errors import AbortedError
-from payor_cli.retry import Clock, RetryPolicy
-from payor_cli.sandbox import Sandbox, SandboxConfig
+from payor_cli.sandbox import server as sandbox_module
+from payor_cli.sandbox.server import Sandbox, SandboxConfig
+from payor_cli.send.client import ApiClient
+from payor_cli.send.retry import Clock, RetryPolicy
+from payor_cli.targets.payorcrm.adapter import PayorCrm
+from payor_cli.targets.payorcrm.sandbox import PayorCrmRoutes
 
 CUSTOMERS = "/jsonApi/upload/customers"
 
@@ -46,7 +49,8 @@ def sandbox():
 
     def start(**options) -> Sandbox:
         server = Sandbox(
-            SandboxConfig(api_key="key-1234", api_secret="secret-5678", **options)
+            SandboxConfig(api_key="key-1234", api_secret="secret-5678", **options),
+            PayorCrmRoutes(),
         ).start()
         servers.append(server)
         return server
@@ -62,6 +66,7 @@ def client_for(
     return ApiClient(
         server.url,
         Credentials("key-1234", secret),
+        target=PayorCrm(),
         policy=RetryPolicy(**policy),
         clock=fake.clock,
         timeout=5,
@@ -122,6 +127,7 @@ def test_quota_wait_before_spending_a_429(sandbox):
     client = ApiClient(
         server.url,
         Credentials("key-1234", "secret-5678"),
+        target=PayorCrm(),
         policy=RetryPolicy(max_retries=2),
         clock=Clock(sleep=sleep),
     )

@@ -9,7 +9,7 @@ import pytest
 import requests
 from dialect_http import KEY, call, servers
 
-from payor_cli.targets.business_suite_sandbox import BusinessSuiteRoutes
+from payor_cli.targets.business_suite.sandbox import BusinessSuiteRoutes
 
 API = "/api/v2"
 AUTH = {"Authorization": f"Bearer {KEY}"}

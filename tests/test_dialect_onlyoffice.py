@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from dialect_http import KEY, SECRET, USER, call, servers
 
-from payor_cli.targets.onlyoffice_sandbox import OnlyOfficeRoutes
+from payor_cli.targets.onlyoffice.sandbox import OnlyOfficeRoutes
 
 API = "/api/2.0"
 TOKEN = {"Authorization": KEY}

@@ -7,7 +7,7 @@ import pytest
 import requests
 from dialect_http import KEY, SECRET, call, servers
 
-from payor_cli.sandbox import PayorCrmRoutes
+from payor_cli.targets.payorcrm.sandbox import PayorCrmRoutes
 
 CUSTOMERS, INVOICES = "/jsonApi/upload/customers", "/jsonApi/upload/invoices"
 AUTH = {"api_key": KEY, "api_secret": SECRET}

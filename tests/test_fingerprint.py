@@ -58,7 +58,7 @@ def test_a_million_distinct_payloads_have_distinct_prints():
 
 def make_legacy_journal(tmp_path, kind_payloads: dict[str, list[bytes]], api: str) -> None:
     """A journal as payor wrote it before schema 3: BLAKE2b fingerprints, user_version 2."""
-    from payor_cli.journal import account_id
+    from payor_cli.send.journal import account_id
 
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)

@@ -36,7 +36,7 @@ from hostile_server import (
     wait_until,
 )
 
-from payor_cli.sandbox import Sandbox, SandboxConfig
+from payor_cli.sandbox.server import Sandbox, SandboxConfig
 from payor_cli.targets import get_target
 
 KEY, SECRET = "key-Hx7-4c1e", "secret-Vq2-9d8f-never-shown"

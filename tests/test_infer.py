@@ -12,12 +12,25 @@ from pathlib import Path
 import pytest
 from conftest import DATA, write_csv, write_xlsx
 
-from payor_cli import mapping, readers, schema, validate
+from payor_cli import read as readers
+from payor_cli.check import mapping, validate
 from payor_cli.errors import MappingError
 from payor_cli.infer import list_presets, load_preset, suggest_mapping
+from payor_cli.targets import api_kinds, get_target
+from payor_cli.targets.payorcrm.adapter import PayorCrm
 
-INVOICES = schema.kind("invoices")
-CUSTOMERS = schema.kind("customers")
+
+def suggest(source, kind, *args, **kwargs):
+    """`payor init`'s suggestion for `source`, for the target whose kind `kind` is."""
+    return suggest_mapping(
+        source, kind, *args, target=get_target(kind.target), apis=api_kinds(), **kwargs
+    )
+
+
+PAYORCRM = PayorCrm()
+
+INVOICES = PAYORCRM.kind("invoices")
+CUSTOMERS = PAYORCRM.kind("customers")
 
 
 def validated(suggestion, path: Path) -> list[validate.ValidatedChunk]:
@@ -25,7 +38,7 @@ def validated(suggestion, path: Path) -> list[validate.ValidatedChunk]:
     assert suggestion.mapping is not None, suggestion.toml
     table = readers.open_table(path, suggestion.mapping.input)
     bound = mapping.bind(suggestion.mapping, table.headers, str(path))
-    validator = validate.Validator(bound)
+    validator = validate.Validator(bound, PAYORCRM)
     return [validator(chunk) for chunk in table.chunks()]
 
 
@@ -63,7 +76,7 @@ def write_quoted_csv(path: Path, rows: list[list[object]]) -> Path:
 
 def test_ibm_file_is_matched_by_labels_and_uploads_in_cents(tmp_path):
     source = DATA / "ibm_accounts_receivable.csv"
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.todo == []
     fields = suggestion.mapping.fields
     assert fields["customerNumber"].column == "customerID"
@@ -149,7 +162,7 @@ def write_sap(path: Path, lines: list[str]) -> Path:
 )
 def test_sap_fbl5n_export_uploads_without_edits(tmp_path, preset, lines, name, header_row):
     source = write_sap(tmp_path / name, lines)
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
     assert suggestion.mapping.input.header_row == header_row
     assert suggestion.mapping.input.delimiter == "\t"
@@ -230,7 +243,7 @@ QBO_EXPECTED = [
 @pytest.mark.parametrize("rows", [QBO_AGING, QBO_INVOICE_LIST_OLD], ids=["aging", "old-list"])
 def test_quickbooks_report_uploads_without_edits(tmp_path, preset, rows):
     source = write_quoted_csv(tmp_path / "report.csv", rows)
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
     assert suggestion.mapping.input.header_row == 5
     assert suggestion.mapping.fields["invoiceDate"].formats == ("%m/%d/%Y",)
@@ -258,7 +271,7 @@ def test_quickbooks_contact_list_uploads_without_edits(tmp_path):
         ],
     )  # fmt: skip
     for preset in (None, "quickbooks-online"):
-        suggestion = suggest_mapping(source, CUSTOMERS, preset=preset)
+        suggestion = suggest(source, CUSTOMERS, preset=preset)
         payloads, rejected, _ = dry_run(suggestion, source)
         assert rejected == [], suggestion.toml
         assert payloads == [
@@ -322,7 +335,7 @@ def without_column(rows: list[list[str]], label: str) -> list[list[str]]:
 @pytest.mark.parametrize("preset", [None, "xero"])
 def test_xero_sales_invoice_lines_collapse_into_one_invoice_with_its_total(tmp_path, preset):
     source = write_csv(tmp_path / "SalesInvoices.csv", XERO_INVOICES)
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
     fields = suggestion.mapping.fields
     assert suggestion.mapping.key == ("invoiceNumber",)
@@ -345,7 +358,7 @@ def test_xero_sales_invoice_lines_collapse_into_one_invoice_with_its_total(tmp_p
 @pytest.mark.parametrize("preset", [None, "xero"])
 def test_xero_lines_without_an_invoice_total_are_summed_per_invoice(tmp_path, preset):
     source = write_csv(tmp_path / "SalesInvoices.csv", without_column(XERO_INVOICES, "Total"))
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.todo == [], suggestion.toml
     assert suggestion.mapping.key == ("invoiceNumber",)
     assert suggestion.mapping.fields["invoiceAmount"].sum == "LineAmount"
@@ -371,7 +384,7 @@ def test_xero_contacts_link_by_contact_name(tmp_path, preset):
             ["Cole Farms", "CF-01", "ap@colefarms.example", "Sam", "Cole", "", "", "07700 900123"],
         ],
     )  # fmt: skip
-    suggestion = suggest_mapping(source, CUSTOMERS, preset=preset)
+    suggestion = suggest(source, CUSTOMERS, preset=preset)
     payloads, rejected, _ = dry_run(suggestion, source)
     assert rejected == [], suggestion.toml
     assert project(payloads, "customerno", "companyname", "firstname", "lastname") == [
@@ -416,7 +429,7 @@ def test_netsuite_csv_with_unpadded_dates_uploads_without_edits(tmp_path, preset
              "Open", "Net 30"],
         ],
     )  # fmt: skip
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.mapping.fields["invoiceDate"].formats == ("%m/%d/%Y",)
     written(suggestion, tmp_path)
     payloads, rejected, _ = dry_run(suggestion, source)
@@ -442,7 +455,7 @@ def test_netsuite_xlsx_with_date_and_number_cells_uploads_without_edits(tmp_path
         ],
         sheet="Results",
     )  # fmt: skip
-    suggestion = suggest_mapping(source, INVOICES, preset=preset)
+    suggestion = suggest(source, INVOICES, preset=preset)
     assert suggestion.mapping.input.header_row == 3
     assert suggestion.mapping.fields["invoiceAmount"].scale == 100
     written(suggestion, tmp_path)
@@ -466,7 +479,7 @@ def test_undecidable_day_month_order_is_guessed_and_flagged(tmp_path, dates, exp
     rows = [["Customer", "Invoice", "Amount", "Invoice Date"]]
     rows += [["C1", f"I{i}", "10", d] for i, d in enumerate(dates)]
     source = write_csv(tmp_path / "in.csv", rows)
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.fields["invoiceDate"].formats == (expected,)
     assert "# confirm: day/month order could not be decided from the data" in suggestion.toml
     assert any("day/month order" in note for note in suggestion.notes)
@@ -482,7 +495,7 @@ def test_a_column_whose_order_is_clear_decides_the_others(tmp_path):
             ["C1", "I2", "10", "03/04/2024", "03/05/2024"],
         ],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.fields["invoiceDate"].formats == ("%d/%m/%Y",)
     assert suggestion.mapping.fields["dueDate"].formats == ("%d/%m/%Y",)
     assert "confirm" not in suggestion.toml
@@ -500,7 +513,7 @@ def test_amount_separators_signs_and_scale_are_inferred(tmp_path):
         ],
         delimiter=";",
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     amount = suggestion.mapping.fields["invoiceAmount"]
     assert (amount.decimal, amount.thousands, amount.scale) == (",", ".", 100)
     assert "read as negative" in suggestion.toml
@@ -515,7 +528,7 @@ def test_whole_amounts_get_no_scale(tmp_path):
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "1,200"], ["C", "2", "35"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.fields["invoiceAmount"].scale == 1
     assert "cents" not in suggestion.toml
     assert [p["invoiceAmount"] for p in dry_run(suggestion, source)[0]] == [1200, 35]
@@ -526,7 +539,7 @@ def test_three_decimals_scale_by_a_thousand_with_a_note(tmp_path):
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "12.345"], ["C", "2", "0.5"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.fields["invoiceAmount"].scale == 1000
     assert any("3 decimals" in note for note in suggestion.notes)
     assert [p["invoiceAmount"] for p in dry_run(suggestion, source)[0]] == [12345, 500]
@@ -534,7 +547,7 @@ def test_three_decimals_scale_by_a_thousand_with_a_note(tmp_path):
 
 def test_missing_required_field_is_a_todo_line_and_no_mapping(tmp_path):
     source = write_csv(tmp_path / "in.csv", [["Customer", "Invoice"], ["C", "1"]])
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.todo == ["invoiceAmount"]
     assert suggestion.mapping is None
     assert '# TODO invoiceAmount = "..."' in suggestion.toml
@@ -548,7 +561,7 @@ def test_odd_headers_round_trip_through_toml(tmp_path):
         tmp_path / "in.csv",
         [["Kunde", "Rechnung", header, "Text\x7f"], ["K", "R", "5", "x"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     fields = tomllib.loads(suggestion.toml)["invoices"]["fields"]
     assert fields["invoiceAmount"] == header
     assert fields["itemText"] == "Text\x7f"
@@ -578,7 +591,7 @@ def test_header_is_found_below_title_rows_on_the_best_sheet(tmp_path):
             )
         ],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.input.sheet == "Open Items"
     assert suggestion.mapping.input.header_row == 3
     assert 'sheet = "Open Items"' in suggestion.toml
@@ -596,7 +609,7 @@ def test_a_preset_format_the_data_contradicts_gives_way_with_a_note(tmp_path):
         [NETSUITE_HEADER, ["INV1", "Cole", "25/12/2024", "24/01/2025", "5.00", "5.00", "USD",
                            "Open", "Net 30"]],
     )  # fmt: skip
-    suggestion = suggest_mapping(source, INVOICES, preset="netsuite")
+    suggestion = suggest(source, INVOICES, preset="netsuite")
     assert suggestion.mapping.fields["invoiceDate"].formats == ("%d/%m/%Y",)
     assert any("preset's format" in note for note in suggestion.notes)
     assert dry_run(suggestion, source)[1] == []
@@ -614,7 +627,7 @@ def test_adjacent_lines_of_an_invoice_without_a_total_are_summed(tmp_path):
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "5"], ["C", "1", "6"], ["C", "2", "7"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.key == ("invoiceNumber",)
     assert suggestion.mapping.fields["invoiceAmount"].sum == "Amount"
     assert (
@@ -634,7 +647,7 @@ def test_lines_of_an_invoice_apart_from_each_other_keep_the_line_amount_with_a_n
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount"], ["C", "1", "5"], ["C", "2", "7"], ["C", "1", "6"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.key == ("invoiceNumber",)
     assert AMOUNT_PER_LINE in suggestion.notes
     assert 'invoiceAmount = "Amount"   # differs from line to line' in suggestion.toml
@@ -651,7 +664,7 @@ def test_a_line_number_column_is_left_out_and_the_key_stays_the_invoice(tmp_path
             ["C", "2", "1", "7"],
         ],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.key == ("invoiceNumber",)
     assert "lineItem" not in suggestion.mapping.fields
     assert (
@@ -673,7 +686,7 @@ def test_an_invoice_total_is_preferred_to_the_line_amount_a_label_picked(tmp_pat
         ],
         delimiter=";",
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     amount = suggestion.mapping.fields["invoiceAmount"]
     assert amount.column == "Rechnungsbetrag"
     assert (amount.decimal, amount.scale) == (",", 100)
@@ -697,7 +710,7 @@ def test_repeated_customers_that_differ_are_told_apart_from_those_that_merge(tmp
             ["C1", "a@c1.example", "2"],
         ],
     )
-    suggestion = suggest_mapping(source, CUSTOMERS)
+    suggestion = suggest(source, CUSTOMERS)
     assert (
         "2 row(s) in the first 3 repeat the customerno of an earlier row: 1 with the same values "
         "merge into it (sent once); 1 with other values will be rejected as duplicate_key"
@@ -712,7 +725,7 @@ def test_presets_are_listed_and_unknown_ones_name_the_choices():
     with pytest.raises(MappingError, match="sap-fbl5n"):
         load_preset("sap")
     with pytest.raises(MappingError, match="no \\[customers\\] section"):
-        suggest_mapping(DATA / "ibm_accounts_receivable.csv", CUSTOMERS, preset="sap-fbl5n")
+        suggest(DATA / "ibm_accounts_receivable.csv", CUSTOMERS, preset="sap-fbl5n")
 
 
 def test_every_preset_section_is_a_valid_mapping_once_columns_are_picked():
@@ -720,7 +733,7 @@ def test_every_preset_section_is_a_valid_mapping_once_columns_are_picked():
         for kind_name, section in load_preset(name).items():
             if not isinstance(section, dict):
                 continue
-            kind = schema.kind(kind_name)
+            kind = PAYORCRM.kind(kind_name)
             fields = {}
             for field_name, spec in section["fields"].items():
                 if isinstance(spec, dict):
@@ -750,7 +763,7 @@ def test_total_rows_are_skipped_but_a_customer_called_total_is_not(tmp_path):
             ["TOTAL", "", "", "11.00"],
         ],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     payloads, rejected, skipped = dry_run(suggestion, source)
     assert rejected == []
     assert skipped == 3
@@ -759,7 +772,7 @@ def test_total_rows_are_skipped_but_a_customer_called_total_is_not(tmp_path):
 
 def test_report_sample_gets_skip_rules_for_group_headings_and_totals(tmp_path):
     source = Path(__file__).resolve().parents[1] / "sample_data" / "open_items_report.csv"
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert suggestion.mapping.input.header_row == 4
     assert suggestion.mapping.input.delimiter == ";"  # not fooled by 6,337.07 or the title
     patterns = {rule.pattern for rule in suggestion.mapping.skip}
@@ -776,7 +789,7 @@ def test_a_column_named_like_a_date_whose_values_are_not_is_left_out_with_a_note
         tmp_path / "in.csv",
         [["Customer", "Invoice", "Amount", "Invoice Date"], ["C", "1", "5", "45292"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert "invoiceDate" not in suggestion.mapping.fields
     assert any("'Invoice Date'" in note and "not dates" in note for note in suggestion.notes)
 
@@ -786,7 +799,7 @@ def test_unknown_labels_below_a_title_still_give_the_header_row(tmp_path):
         tmp_path / "in.csv",
         [["Export 2024"], ["Alpha", "Beta", "Gamma"], ["1", "2", "3"], ["4", "5", "6"]],
     )
-    suggestion = suggest_mapping(source, INVOICES)
+    suggestion = suggest(source, INVOICES)
     assert "header_row = 2" in suggestion.toml
     assert suggestion.todo == ["customerNumber", "invoiceNumber", "invoiceAmount"]
     assert "# TODO customerNumber" in suggestion.toml
@@ -797,7 +810,7 @@ def test_given_input_options_are_used_and_written(tmp_path):
     source = tmp_path / "in.txt"
     source.write_bytes("Kunde|Rechnung|Betrag\nÄ;1|R1|5\n".encode("cp1252"))
     options = readers.InputOptions(encoding="cp1252", delimiter="|")
-    suggestion = suggest_mapping(source, INVOICES, options)
+    suggestion = suggest(source, INVOICES, options)
     assert 'encoding = "cp1252"' in suggestion.toml
     assert 'delimiter = "|"' in suggestion.toml
     payloads, rejected, _ = dry_run(suggestion, source)

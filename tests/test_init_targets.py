@@ -10,10 +10,19 @@ from pathlib import Path
 
 from conftest import read_jsonl, write_csv
 
+from payor_cli.check.mapping import load_mapping_file
 from payor_cli.infer import suggest_mapping
-from payor_cli.mapping import load_mapping_file
 from payor_cli.schema import Kind, fields_of
-from payor_cli.targets import business_suite
+from payor_cli.targets import api_kinds, get_target
+from payor_cli.targets.business_suite import spec as business_suite
+
+
+def suggest(source, kind, *args, **kwargs):
+    """`payor init`'s suggestion for `source`, for the target whose kind `kind` is."""
+    return suggest_mapping(
+        source, kind, *args, target=get_target(kind.target), apis=api_kinds(), **kwargs
+    )
+
 
 BS = ("--target", "business-suite")
 
@@ -220,7 +229,8 @@ def test_payorcrm_init_of_the_same_files_is_unchanged(tmp_path, payor):
     assert payor("init", "customers", customers, "-o", mapping).code == 0
     assert payor("init", "invoices", invoices, "-o", mapping).code == 0
     text = mapping.read_text(encoding="utf-8")
-    assert "--target" not in text
+    # the footer names the target even for the default one: the mapping is PayorCRM's only
+    assert "`payor schema --target payorcrm customers` lists the fields" in text
     data = tomllib.loads(text)
     assert list(data) == ["customers", "invoices"]
     assert data["customers"]["fields"] == {
@@ -262,12 +272,18 @@ def test_payorcrm_init_of_the_same_files_is_unchanged(tmp_path, payor):
 
 
 def test_a_decimal_field_gets_separators_and_no_scale(tmp_path):
-    kind = Kind(name="stock", path="/stock", fields=fields_of("sku! qty:decimal!"), key=("sku",))
+    kind = Kind(
+        name="stock",
+        path="/stock",
+        fields=fields_of("sku! qty:decimal!"),
+        key=("sku",),
+        target="payorcrm",
+    )
     source = write_csv(
         tmp_path / "stock.csv",
         [["sku", "qty"], ["A-1", "1.234,5"], ["A-2", "0,125"], ["A-3", "2.000,75"]],
     )
-    suggestion = suggest_mapping(source, kind)
+    suggestion = suggest(source, kind)
     assert suggestion.todo == []
     section = tomllib.loads(suggestion.toml)["stock"]
     assert section["decimal"] == ","

@@ -102,7 +102,7 @@ def test_an_address_written_another_way_finds_its_customer(
 
 
 def test_the_key_folds_as_servers_compare_addresses():
-    from payor_cli.keys import email_keys, fold_email
+    from payor_cli.check.keys import email_keys, fold_email
 
     assert fold_email(DOTTED) == fold_email(COMBINING) == fold_email("I\u0307NFO@FIRMA.EXAMPLE")
     assert fold_email("STRASSE@x.example") == fold_email("straße@x.example")

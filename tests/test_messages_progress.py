@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from payor_cli import report as report_module
-from payor_cli.mapping import parse_mapping
-from payor_cli.readers import Table
+from payor_cli.check.mapping import parse_mapping
+from payor_cli.read import Table
 from payor_cli.report import Reporter
-from payor_cli.schema import kind
 from payor_cli.summary import RunSummary
+from payor_cli.targets.payorcrm.spec import INVOICES
 
 
 @pytest.fixture
@@ -24,13 +24,13 @@ def reporter(monkeypatch):
 
 
 def start(reporter: Reporter) -> RunSummary:
-    invoices = kind("invoices")
+    invoices = INVOICES
     mapping = parse_mapping(
         {"fields": {"customerNumber": "C", "invoiceNumber": "I", "invoiceAmount": "A"}},
         invoices,
     )
     table = Table(Path("export.csv"), "csv", ["C", "I", "A"], 1, rows_expected=200)
-    summary = RunSummary("invoices", Path("export.csv"), dry_run=False)
+    summary = RunSummary("invoices", Path("export.csv"), dry_run=False, target="payorcrm")
     reporter.started(summary, table, mapping)
     return summary
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from conftest import INVOICE_MAPPING, write_csv, write_mapping
 
-from payor_cli.summary import ErrorTally, RowError
+from payor_cli.rows import RowError
+from payor_cli.summary import ErrorTally
 
 NOTE = (
     "no invoice was delivered: the CRM has none of their customers; upload the customers "

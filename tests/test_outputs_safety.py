@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from conftest import CUSTOMER_MAPPING, INVOICE_MAPPING, write_csv, write_mapping
 
-from payor_cli.outputs import PayloadWriter
+from payor_cli.run.outputs import PayloadWriter
 from payor_cli.whole import same_file
 
 ROWS = [["Customer", "Invoice", "Amount"], ["C1", "I1", "10"], ["C2", "", "x"]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payor_cli.pacing import Halted, Pacer
-from payor_cli.retry import Clock
+from payor_cli.send.pacing import Halted, Pacer
+from payor_cli.send.retry import Clock
 
 
 class FakeClock:

@@ -8,7 +8,11 @@ import tomllib
 import pytest
 from conftest import INVOICE_MAPPING
 
-from payor_cli import mapping, readers, schema, validate
+from payor_cli import read as readers
+from payor_cli.check import mapping, validate
+from payor_cli.targets.payorcrm.adapter import PayorCrm
+
+PAYORCRM = PayorCrm()
 
 ITEM_MAPPING = INVOICE_MAPPING + 'itemText = "Text"\n'
 
@@ -130,9 +134,9 @@ def test_cells_beyond_the_header_reach_the_rejected_row(tmp_path):
     source = tmp_path / "export.csv"
     source.write_text("Customer,Invoice,Amount\nC1,I1,1\nC2,I2,2,left over,,more,,\n")
     section = tomllib.loads(INVOICE_MAPPING)["invoices"]
-    parsed = mapping.parse_mapping(section, schema.kind("invoices"))
+    parsed = mapping.parse_mapping(section, PAYORCRM.kind("invoices"))
     table = readers.open_table(source, parsed.input)
-    validator = validate.Validator(mapping.bind(parsed, table.headers, str(source)))
+    validator = validate.Validator(mapping.bind(parsed, table.headers, str(source)), PAYORCRM)
     rejected = [row for chunk in table.chunks() for row in validator(chunk).rejected]
     assert [(row.row, row.cells, row.extra) for row in rejected] == [
         (3, ["C2", "I2", "2"], ["left over", "", "more"])

@@ -20,10 +20,10 @@ from conftest import (
     write_xlsx,
 )
 
-from payor_cli import rejected as rejected_module
-from payor_cli.outputs import RejectedWriter
-from payor_cli.readers import InputOptions, Table, open_table
-from payor_cli.summary import RejectedRow, RowError
+from payor_cli.read import InputOptions, Table, open_table
+from payor_cli.rows import RejectedRow, RowError
+from payor_cli.run import rejected as rejected_module
+from payor_cli.run.outputs import RejectedWriter
 
 DATED_MAPPING = """
 [invoices]
@@ -241,9 +241,9 @@ def kill_while_writing(path: Path) -> None:
         f"""
         import os, signal
         from pathlib import Path
-        from payor_cli.outputs import RejectedWriter
-        from payor_cli.readers import Table
-        from payor_cli.summary import RejectedRow, RowError
+        from payor_cli.run.outputs import RejectedWriter
+        from payor_cli.read import Table
+        from payor_cli.rows import RejectedRow, RowError
 
         def row(n, value, extra=()):
             error = RowError(n, "invoiceAmount", "Amount", "not_a_number", "is not a number")

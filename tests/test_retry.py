@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from payor_cli.retry import Clock, RetryPolicy, quota_spent, reset_wait, server_wait
+from payor_cli.send.retry import Clock, RetryPolicy, quota_spent, reset_wait, server_wait
 
 NOW = 1_800_000_000.0
 

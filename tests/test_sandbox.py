@@ -17,16 +17,20 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from payor_cli import sandbox as sandbox_module
-from payor_cli.client import ApiClient, Credentials
-from payor_cli.retry import Clock
-from payor_cli.sandbox import Sandbox, SandboxConfig
-from payor_cli.schema import kind
+from payor_cli.contract import Credentials
+from payor_cli.sandbox import server as sandbox_module
+from payor_cli.sandbox.server import Sandbox, SandboxConfig
+from payor_cli.send.client import ApiClient
+from payor_cli.send.retry import Clock
+from payor_cli.targets.payorcrm.adapter import PayorCrm
+from payor_cli.targets.payorcrm.sandbox import PayorCrmRoutes
+from payor_cli.targets.payorcrm.spec import CUSTOMERS as CUSTOMERS_KIND
+from payor_cli.targets.payorcrm.spec import INVOICES as INVOICES_KIND
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY, SECRET = "k-test-1", "s3cret-never-logged"
 AUTH = {"api_key": KEY, "api_secret": SECRET}
-CUSTOMERS, INVOICES = kind("customers").path, kind("invoices").path
+CUSTOMERS, INVOICES = CUSTOMERS_KIND.path, INVOICES_KIND.path
 
 
 def customer(no: str, **extra) -> dict:
@@ -43,7 +47,9 @@ def start():
     servers: list[Sandbox] = []
 
     def make(log=None, **options) -> Sandbox:
-        server = Sandbox(SandboxConfig(api_key=KEY, api_secret=SECRET, **options), log=log)
+        server = Sandbox(
+            SandboxConfig(api_key=KEY, api_secret=SECRET, **options), PayorCrmRoutes(), log=log
+        )
         servers.append(server.start())
         return server
 
@@ -392,7 +398,9 @@ def test_a_429_is_honoured_and_the_quota_comes_back_in_the_next_window(start, mo
     server = start(rate_limit=1, rate_window=30)
     # another client of the same key spends the window's one request: payor meets a 429
     assert post(server, CUSTOMERS, [customer("C1")]).status_code == 200
-    client = ApiClient(server.url, Credentials(KEY, SECRET), clock=clock.client, timeout=5)
+    client = ApiClient(
+        server.url, Credentials(KEY, SECRET), target=PayorCrm(), clock=clock.client, timeout=5
+    )
     answer = client.post(CUSTOMERS, json.dumps([customer("C2")]).encode(), "1 customer")
     assert answer.outcome == "accepted"
     stats = server.stats()
@@ -474,9 +482,10 @@ def test_sandbox_runs_as_its_own_process(tmp_path):
         port = probe.getsockname()[1]
     script = textwrap.dedent(
         f"""
-        from payor_cli.sandbox import Sandbox, SandboxConfig
+        from payor_cli.sandbox.server import Sandbox, SandboxConfig
+        from payor_cli.targets.payorcrm.sandbox import PayorCrmRoutes
         config = SandboxConfig(api_key={KEY!r}, api_secret={SECRET!r})
-        Sandbox(config, port={port}, log=lambda line: print(line, flush=True)).serve_forever()
+        Sandbox(config, PayorCrmRoutes(), port={port}, log=lambda line: print(line, flush=True)).serve_forever()
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

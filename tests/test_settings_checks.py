@@ -10,7 +10,8 @@ import pytest
 from conftest import write_csv, write_mapping
 from hostile_server import HostileServer, invoke, json_answer
 
-from payor_cli.sandbox import Sandbox, SandboxConfig
+from payor_cli.sandbox.server import Sandbox, SandboxConfig
+from payor_cli.targets.payorcrm.sandbox import PayorCrmRoutes
 
 KEY, SECRET = "key-Sc4-81d0", "secret-Pp7-2b6c-never-shown"
 CREDENTIALS = {"PAYOR_API_KEY": KEY, "PAYOR_API_SECRET": SECRET}
@@ -81,7 +82,7 @@ def test_one_api_address_is_one_journal_scope_however_it_is_written(tmp_path: Pa
     every row unchanged."""
     source = write_csv(tmp_path / "customers.csv", ROWS)
     config = write_mapping(tmp_path / "payor.toml", MAPPING)
-    with Sandbox(SandboxConfig(api_key=KEY, api_secret=SECRET)) as sandbox:
+    with Sandbox(SandboxConfig(api_key=KEY, api_secret=SECRET), PayorCrmRoutes()) as sandbox:
         port = sandbox.url.rsplit(":", 1)[1]
         flags = ["--config", config, "--state-dir", tmp_path / "state"]
         runs = [

@@ -186,7 +186,7 @@ def test_the_sandbox_serves_the_config_target(tmp_path):
 
 
 def test_every_command_resolves_the_target_by_one_function(tmp_path):
-    from payor_cli.settings import (
+    from payor_cli.run.settings import (
         TargetChoice,
         choose_target,
         resolve_target,

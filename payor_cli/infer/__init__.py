@@ -6,8 +6,15 @@ below the header), `labels` (the vocabularies of vocabulary.toml), `dates` and `
 `keys` (repeated keys, invoice lines), `render` (the TOML) and `suggest` (all of it in turn).
 """
 
-from .layout import header_row_found
-from .presets import list_presets, load_preset
-from .suggest import Suggestion, suggest_mapping
+from payor_cli.infer.layout import header_row_found, header_row_hint
+from payor_cli.infer.presets import list_presets, load_preset
+from payor_cli.infer.suggest import Suggestion, suggest_mapping
 
-__all__ = ["Suggestion", "header_row_found", "list_presets", "load_preset", "suggest_mapping"]
+__all__ = [
+    "Suggestion",
+    "header_row_found",
+    "header_row_hint",
+    "list_presets",
+    "load_preset",
+    "suggest_mapping",
+]

@@ -12,9 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 from payor_cli import values
+from payor_cli.infer.dates import DISTINCT
 from payor_cli.schema import FieldType
-
-from .dates import DISTINCT
 
 NUMBER_TYPES = (FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL)
 """Field types read as amounts: decimal and thousands apply; only INTEGER has a scale."""

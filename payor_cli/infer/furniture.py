@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .plan import Plan, SkipRule
+from payor_cli.infer.plan import Plan, SkipRule
 
 _TOTAL_ROWS = r"(?i)^(grand |sub-?)?totals?\b"
 _TOTAL_CELLS = r"(?i)^(grand |sub-?)?totals?( for .*)?$"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from payor_cli import values
+from payor_cli.infer.labels import INVOICE_TOTALS, QUANTITIES, UNIT_PRICES, own_field
+from payor_cli.infer.plan import Choice, Plan
+from payor_cli.infer.value_formats import infer_amount
 from payor_cli.schema import FieldType
-
-from .labels import INVOICE_TOTALS, QUANTITIES, UNIT_PRICES, own_field
-from .plan import Choice, Plan
-from .value_formats import infer_amount
 
 
 def choose_key(plan: Plan) -> None:

@@ -8,7 +8,6 @@ import unicodedata
 from importlib import resources
 
 from payor_cli.schema import FieldType, Kind
-from payor_cli.targets import Target, get_target, target_names
 
 FIELD_NAME_SCORE = 4.0
 STRONG_SCORE = 3.0
@@ -32,6 +31,8 @@ def _load_vocabulary() -> dict:
 
 
 _VOCABULARY = _load_vocabulary()
+VOCABULARY_TARGET: str = _VOCABULARY["fields_of"]
+"""The API whose field names the vocabularies (and the presets) use."""
 NORMALISED: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     kind_name: {
         name: (_normalised(entry.get("names", [])), _normalised(entry.get("serves", [])))
@@ -77,7 +78,7 @@ MEANINGS: list[dict] = [
 def labels(kind: Kind, name: str) -> tuple[list[str], list[str]]:
     """The (strong, weak) normalised labels of one of the kind's fields."""
     # PayorCRM's own fields keep their labels (its issueDate is no other target's issueDate)
-    own = get_target(None).kinds.get(kind.name) is kind
+    own = kind.target == VOCABULARY_TARGET
     sources = None if own else LABELS_OF.get(name)
     if sources is None or kind.field(name) is None:
         return NORMALISED.get(kind.name, {}).get(name, ([], []))
@@ -97,15 +98,6 @@ def own_field(kind: Kind, payorcrm_name: str) -> str | None:
         if sources[0] == payorcrm_name and kind.field(name) is not None:
             return name
     return None
-
-
-def target_of(kind: Kind) -> Target:
-    """The target whose kind it is (the default target for a kind of none)."""
-    for name in target_names():
-        target = get_target(name)
-        if target.kinds.get(kind.name) is kind:
-            return target
-    return get_target(None)
 
 
 def all_field_labels() -> set[str]:

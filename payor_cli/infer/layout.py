@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from payor_cli import readers
-from payor_cli.readers import InputOptions
-
-from .header import header_index, holds_table
-from .labels import all_field_labels, normalise
-from .presets import alternatives, preset_files
+from payor_cli import read as readers
+from payor_cli.errors import PayorError
+from payor_cli.infer.header import header_index, holds_table
+from payor_cli.infer.labels import all_field_labels, normalise
+from payor_cli.infer.presets import alternatives, preset_files
+from payor_cli.read import InputOptions
 
 HEADER_SEARCH_ROWS = 50
 """Rows searched for the header line (report exports put title lines above it)."""
@@ -189,3 +189,21 @@ def header_row_found(path: Path) -> tuple[int, str | None, list[str]] | None:
     if not any(located.header):
         return None
     return located.options.header_row, located.sheet, located.header
+
+
+def header_row_hint(file_label: str, headers: list[str]) -> str:
+    """Where `payor init` finds the header, for a header row that holds no mapped column (added
+    to an upload's error; empty when init finds none or the same)."""
+    path = Path(file_label)
+    try:
+        found = header_row_found(path) if path.is_file() else None
+    except PayorError:
+        return ""
+    if found is None or [h.strip() for h in headers] == found[2]:
+        return ""
+    row, sheet, _ = found
+    where = f"row {row}" + (f" of sheet {sheet!r}" if sheet is not None else "")
+    return (
+        f"; `payor init` finds the header on {where}: set header_row = {row} in the mapping "
+        f"or pass --header-row {row}"
+    )

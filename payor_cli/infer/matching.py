@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from payor_cli.schema import FieldType
-
-from .labels import (
+from payor_cli.infer.labels import (
     ALIAS_COMMENTS,
     LABELS_OF,
     MEANINGS,
@@ -14,8 +12,9 @@ from .labels import (
     label_score,
     own_field,
 )
-from .plan import Choice, Plan
-from .sample import are_names
+from payor_cli.infer.plan import Choice, Plan
+from payor_cli.infer.sample import are_names
+from payor_cli.schema import FieldType
 
 _SHAPE_WORDS = {"code": "codes", "words": "names"}
 

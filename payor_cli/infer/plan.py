@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from payor_cli.infer.amounts import NUMBER_TYPES, guess_amounts
+from payor_cli.infer.dates import guess_dates
+from payor_cli.infer.labels import normalise
+from payor_cli.infer.sample import Sample, is_object
 from payor_cli.schema import FieldType, Kind
-
-from .amounts import NUMBER_TYPES, guess_amounts
-from .dates import guess_dates
-from .labels import normalise
-from .sample import Sample, is_object
 
 FIT_SHARE = 0.75
 """The share of a column's values that must read as dates (or amounts) for a date (or amount)
@@ -49,8 +48,16 @@ class SkipRule:
 class Plan:
     """The choices for one kind and one file, built up step by step."""
 
-    def __init__(self, kind: Kind, headers: list[str], sample: Sample) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        headers: list[str],
+        sample: Sample,
+        vocabulary_kind: Kind | None = None,
+    ) -> None:
         self.kind = kind
+        self.vocabulary_kind = vocabulary_kind
+        """The kind of the API whose field names the vocabularies and presets use."""
         self.headers = headers
         self.sample = sample
         self.choices: dict[str, Choice] = {}

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from payor_cli.errors import MappingError
+from payor_cli.infer.amounts import NUMBER_TYPES
+from payor_cli.infer.labels import own_field
+from payor_cli.infer.plan import Choice, SkipRule
 from payor_cli.schema import FieldType, Kind
-from payor_cli.targets import get_target
-
-from .amounts import NUMBER_TYPES
-from .labels import own_field
-from .plan import Choice, SkipRule
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from payor_cli.infer.plan import Plan
 
 
 def preset_files() -> dict[str, Any]:
@@ -148,9 +146,10 @@ def apply_preset(plan: Plan, section: dict[str, Any]) -> None:
 
 
 def other_targets_field(plan: Plan, name: str) -> bool:
-    """Whether `name` is a field of the default target's kind, where this kind is another's."""
-    default = get_target(None).kinds.get(plan.kind.name)
-    return default is not None and default is not plan.kind and default.field(name) is not None
+    """Whether `name` is a field of the vocabulary's API (a preset names its fields), where
+    this kind is another API's."""
+    named = plan.vocabulary_kind
+    return named is not None and named is not plan.kind and named.field(name) is not None
 
 
 def preset_lacks(plan: Plan, name: str) -> None:

@@ -7,15 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from payor_cli.readers import Table
+from payor_cli.infer.amounts import NUMBER_TYPES
+from payor_cli.infer.dates import date_ok
+from payor_cli.infer.layout import Located
+from payor_cli.infer.plan import Choice, Plan
+from payor_cli.read import Table
 from payor_cli.schema import FieldType
-from payor_cli.targets import DEFAULT_TARGET
-
-from .amounts import NUMBER_TYPES
-from .dates import date_ok
-from .labels import target_of
-from .layout import Located
-from .plan import Choice, Plan
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -76,7 +73,7 @@ def render(
     out.extend(f"# Note: {_comment(note)}" for note in plan.notes)
     out += ["", f"[{kind.name}]"]
     # the target whose fields these are: an upload to another one stops, naming both
-    out.append(f"target = {toml_string(target_of(kind).name)}")
+    out.append(f"target = {toml_string(kind.target)}")
     out.extend(_input_lines(located, table))
     # settings shared by every field of a type go to the section
     shared_format = _shared_format(plan)
@@ -196,9 +193,7 @@ def _unmapped_lines(plan: Plan) -> list[str]:
     ]
     if not unmapped:
         return []
-    target = target_of(plan.kind).name
-    chosen = "" if target == DEFAULT_TARGET else f"--target {target} "
-    schema = f"payor schema {chosen}{plan.kind.name}"
+    schema = f"payor schema --target {plan.kind.target} {plan.kind.name}"
     out = ["", f"# Columns not mapped (`{schema}` lists the fields):"]
     line = "#"
     for label in (toml_string(h) for h in unmapped):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from payor_cli import readers
-from payor_cli.readers import Table
+from payor_cli import read as readers
+from payor_cli.read import Table
 
 SAMPLE_ROWS = 5000
 """Data rows whose values decide formats, separators, scale and furniture rules."""

@@ -7,22 +7,22 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from payor_cli import readers
-from payor_cli.mapping import Mapping, bind, parse_mapping
-from payor_cli.readers import InputOptions, Table
-from payor_cli.schema import FieldType, Kind
-from payor_cli.validate import Validator
-
-from .furniture import find_furniture
-from .keys import choose_key
-from .labels import target_of
-from .layout import locate
-from .matching import apply_meanings, explain_choices, match_labels, share_names
-from .plan import Plan
-from .presets import apply_preset, preset_section
-from .render import one_value_serves, render
-from .sample import SAMPLE_ROWS, Sample
-from .value_formats import infer_values
+from payor_cli import read as readers
+from payor_cli.check.mapping import Mapping, bind, parse_mapping
+from payor_cli.check.validate import Validator
+from payor_cli.contract import Target
+from payor_cli.infer.furniture import find_furniture
+from payor_cli.infer.keys import choose_key
+from payor_cli.infer.labels import VOCABULARY_TARGET
+from payor_cli.infer.layout import locate
+from payor_cli.infer.matching import apply_meanings, explain_choices, match_labels, share_names
+from payor_cli.infer.plan import Plan
+from payor_cli.infer.presets import apply_preset, preset_section
+from payor_cli.infer.render import one_value_serves, render
+from payor_cli.infer.sample import SAMPLE_ROWS, Sample
+from payor_cli.infer.value_formats import infer_values
+from payor_cli.read import InputOptions, Table
+from payor_cli.schema import Apis, FieldType, Kind
 
 
 @dataclass
@@ -43,9 +43,16 @@ class Suggestion:
 
 
 def suggest_mapping(
-    path: Path, kind: Kind, options: InputOptions | None = None, preset: str | None = None
+    path: Path,
+    kind: Kind,
+    options: InputOptions | None = None,
+    preset: str | None = None,
+    *,
+    target: Target,
+    apis: Apis,
 ) -> Suggestion:
-    """The mapping `payor init` suggests for a file: layout detected, columns and formats inferred.
+    """The mapping `payor init` suggests for a file: layout detected, columns and formats inferred
+    (`kind` one of `target`'s; `apis`: every API's kinds, as the registry has them).
 
     Raises InputError when the file cannot be read and MappingError for an unknown preset.
     """
@@ -55,7 +62,8 @@ def suggest_mapping(
     located = locate(path, options, section)
     table = readers.open_table(path, located.options, chunk_rows=SAMPLE_ROWS)
     sample = Sample.read(table, SAMPLE_ROWS)
-    plan = Plan(kind, table.headers, sample)
+    vocabulary_kind = apis.get(VOCABULARY_TARGET, {}).get(kind.name)
+    plan = Plan(kind, table.headers, sample, vocabulary_kind)
     if section is not None:
         apply_preset(plan, section)
     match_labels(plan)
@@ -79,8 +87,8 @@ def suggest_mapping(
     mapping = None
     if not todo:
         data = tomllib.loads(toml)
-        mapping = parse_mapping(data[kind.name], kind, f"suggested mapping for {path.name}")
-        extra = _verify(mapping, table, sample)
+        mapping = parse_mapping(data[kind.name], kind, f"suggested mapping for {path.name}", apis)
+        extra = _verify(mapping, table, sample, target)
         if extra:
             plan.notes.extend(extra)
             toml = render(plan, located, path, table, preset, todo)
@@ -99,12 +107,12 @@ def _missing_note(plan: Plan, name: str) -> str:
     )
 
 
-def _verify(mapping: Mapping, table: Table, sample: Sample) -> list[str]:
+def _verify(mapping: Mapping, table: Table, sample: Sample, target: Target) -> list[str]:
     """A dry run over the sample: what it would reject, as notes."""
     if sample.chunk is None or not sample.rows:
         return []
     bound = bind(mapping, table.headers, str(table.path))
-    result = Validator(bound, target=target_of(mapping.kind))(sample.chunk)
+    result = Validator(bound, target)(sample.chunk)
     if not result.rejected:
         return []
     reasons: Counter[str] = Counter()

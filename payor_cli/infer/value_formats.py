@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from payor_cli.schema import FieldType
-
-from .amounts import NUMBER_TYPES, PLACES, amount_bad, guess_amounts
-from .dates import (
+from payor_cli.infer.amounts import NUMBER_TYPES, PLACES, amount_bad, guess_amounts
+from payor_cli.infer.dates import (
     CONFIRM_ORDER,
     DateGuess,
     date_ok,
@@ -17,8 +15,9 @@ from .dates import (
     guess_dates,
     swapped_order,
 )
-from .labels import MISSING_MARKERS, VALUE_SHAPES
-from .plan import Choice, Plan
+from payor_cli.infer.labels import MISSING_MARKERS, VALUE_SHAPES
+from payor_cli.infer.plan import Choice, Plan
+from payor_cli.schema import FieldType
 
 
 def _missing_markers(choice: Choice, texts: list[str]) -> None:
