@@ -306,6 +306,21 @@ def nothing_delivered(summary: RunSummary) -> str | None:
     return f"no {noun} was delivered: all {summary.rows_rejected:,} rows were rejected"
 
 
+COUNTS = (
+    "rows_read",
+    "rows_valid",
+    "rows_rejected",
+    "rows_skipped",
+    "rows_merged",
+    "rows_unchanged",
+    "rows_sent",
+    "rows_accepted",
+    "requests",
+    "retries",
+)
+"""The counters of a run, in the order the JSON report gives them."""
+
+
 @dataclass
 class RunSummary:
     """The counts of one kind's run; `as_json` is the --report-json object."""
@@ -352,18 +367,10 @@ class RunSummary:
             "target": self.target,
             "file": str(self.file),
             "dry_run": self.dry_run,
-            "rows_read": self.rows_read,
-            "rows_valid": self.rows_valid,
-            "rows_rejected": self.rows_rejected,
-            "rows_skipped": self.rows_skipped,
-            "rows_merged": self.rows_merged,
-            "rows_unchanged": self.rows_unchanged,
-            "rows_sent": self.rows_sent,
-            "rows_accepted": self.rows_accepted,
-            "requests": self.requests,
-            "retries": self.retries,
-            "duration_s": round(self.duration_s, 3),
-            "exit_code": self.exit_code,
+            # plain ints (a count may be numpy's, an exit code an IntEnum): JSON's own types
+            **{name: int(getattr(self, name)) for name in COUNTS},
+            "duration_s": round(float(self.duration_s), 3),
+            "exit_code": int(self.exit_code),
             "stopped": self.stopped.as_json() if self.stopped else None,
             "errors": [g.as_json() for g in self.errors.ranked()],
             "note": self.note,
