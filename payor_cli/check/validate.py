@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from payor_cli import values
+from payor_cli import numbers, values
 from payor_cli.check import records
 from payor_cli.check.keys import KEY_SEPARATOR, KeyChecks, email_keys, fold_email
 from payor_cli.check.mapping import BoundField, BoundMapping, required_of
@@ -235,10 +235,10 @@ class Validator:
         lost = pc.and_(pc.is_valid(plain[self.amount_field]), pc.is_null(units))
         offsets = np.flatnonzero(lost.to_numpy(zero_copy_only=False))
         cells = pc.take(plain[self.amount_field], pa.array(offsets, pa.int64()))
-        numbers = values.exact_numbers(cells, spec.decimal, spec.thousands)
+        stated = numbers.exact_numbers(cells, spec.decimal, spec.thousands)
         extras = {
             int(o): n * Totals.UNIT
-            for o, n in zip(offsets.tolist(), numbers, strict=True)
+            for o, n in zip(offsets.tolist(), stated, strict=True)
             if n is not None
         }
         return units, extras
@@ -267,7 +267,9 @@ class Validator:
                 and units.null_count == converted.null_count == plain[self.amount_field].null_count
             ):
                 return units
-        return values.exact_decimal(plain[self.amount_field], spec.decimal, spec.thousands).integers
+        return numbers.exact_decimal(
+            plain[self.amount_field], spec.decimal, spec.thousands
+        ).integers
 
     def _records(
         self,
@@ -497,10 +499,10 @@ class Validator:
         """A `sum` field's value of each row, exact; with `times`, the factor is kept aside.
         The record's total is made from them (see _records)."""
         spec = bound_field.spec
-        terms = values.exact_decimal(source, spec.decimal, spec.thousands)
+        terms = numbers.exact_decimal(source, spec.decimal, spec.thousands)
         if bound_field.times_index is not None:
             cells = values.blank_missing(column(bound_field.times_index), spec.missing)
-            factors = values.exact_decimal(cells, spec.decimal, spec.thousands)
+            factors = numbers.exact_decimal(cells, spec.decimal, spec.thousands)
             self._factors[spec.field] = _decimals(factors)
             for fault in factors.faults:
                 fault.text = f"(times column {spec.times!r}) {fault.text}"
@@ -514,11 +516,11 @@ class Validator:
 
     def _typed(self, spec, source: pa.Array, bound_field: BoundField, column) -> values.Converted:
         if spec.type is FieldType.INTEGER:
-            return values.integer(source, spec.decimal, spec.thousands, spec.scale)
+            return numbers.integer(source, spec.decimal, spec.thousands, spec.scale)
         if spec.type is FieldType.MONEY:
-            return values.money(source, spec.decimal, spec.thousands)
+            return numbers.money(source, spec.decimal, spec.thousands)
         if spec.type is FieldType.DECIMAL:
-            return values.exact_decimal(source, spec.decimal, spec.thousands)
+            return numbers.exact_decimal(source, spec.decimal, spec.thousands)
         if spec.type is FieldType.DATE:
             date_cells = None
             if bound_field.column_index is not None and self._chunk_dates is not None:
@@ -564,10 +566,10 @@ class Validator:
 
 
 def _decimals(converted: values.Converted) -> list[Decimal | None]:
-    """Exact decimals (values.exact_decimal) back as Decimal, per row."""
+    """Exact decimals (numbers.exact_decimal) back as Decimal, per row."""
     assert converted.integers is not None
     return [
-        Decimal(v).scaleb(-values.DECIMAL_PLACES) if v is not None else None
+        Decimal(v).scaleb(-numbers.DECIMAL_PLACES) if v is not None else None
         for v in converted.integers.to_pylist()
     ]
 
@@ -581,7 +583,7 @@ def _refused(converted: values.Converted) -> list[bool]:
 
 
 def _cents(converted: values.Converted) -> list[Decimal | None]:
-    """Money (values.money) as Decimal cents, per row."""
+    """Money (numbers.money) as Decimal cents, per row."""
     assert converted.integers is not None
     return [Decimal(v) if v is not None else None for v in converted.integers.to_pylist()]
 
