@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 
 from payor_cli import numbers, values
 from payor_cli.check import records
+from payor_cli.check.binding import BoundField, BoundMapping, required_of
 from payor_cli.check.keys import KEY_SEPARATOR, KeyChecks, email_keys, fold_email
-from payor_cli.check.mapping import BoundField, BoundMapping, required_of
 from payor_cli.contract import Target
 from payor_cli.fingerprint import payload_fingerprints
 from payor_cli.rows import Chunk, RejectedRow, RowError
