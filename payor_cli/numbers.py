@@ -25,6 +25,7 @@ _LIMIT = 10**_MAX_DIGITS
 
 
 def _number_pattern(decimal: str, thousands: str | None) -> str:
+    """The regex of a well-formed number (sign and currency already taken off)."""
     d = re.escape(decimal)
     if thousands is None:
         # With no thousands separator set, the other of "," and "." is one only where it
@@ -181,6 +182,7 @@ def _with_point(values: pa.Array, places: int) -> pa.Array:
 
 
 def _power_of_ten(scale: Decimal) -> int | None:
+    """n where scale is 10**n (the point is then moved, not multiplied); else None."""
     exponent = 0
     value = scale
     while value >= 10 and value % 10 == 0:
@@ -204,6 +206,8 @@ def _shift_point(canonical: pa.Array, exponent: int) -> tuple[pa.Array, pa.Array
 
 
 def _scale_exactly(canonical: pa.Array, scale: Decimal) -> tuple[pa.Array, pa.Array]:
+    """Like _shift_point, for a scale that is no power of ten: multiplied with Decimal."""
+
     def scaled(value: str) -> str | None:
         try:
             product = Decimal(value) * scale

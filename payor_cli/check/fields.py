@@ -64,6 +64,7 @@ class FieldSpec:
 
     @property
     def source_columns(self) -> list[str]:
+        """The column headers the field reads."""
         if self.columns:
             return list(self.columns.values())
         return [c for c in (self.column, self.sum, self.times) if c]
