@@ -10,8 +10,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from payor_cli.numbers import DECIMAL_PLACES
 from payor_cli.rows import GROUP_TEXTS, RowError
-from payor_cli.values import DECIMAL_PLACES
 
 FIRST_ROWS = 10
 NO_CURRENCY_COLUMN = "no currency column"

@@ -13,7 +13,7 @@ import pytest
 from conftest import DATA, write_csv, write_xlsx
 
 from payor_cli import read as readers
-from payor_cli.check import mapping, validate
+from payor_cli.check import binding, mapping, validate
 from payor_cli.errors import MappingError
 from payor_cli.infer import list_presets, load_preset, suggest_mapping
 from payor_cli.targets import api_kinds, get_target
@@ -37,7 +37,7 @@ def validated(suggestion, path: Path) -> list[validate.ValidatedChunk]:
     """Every chunk of the file validated with the suggested mapping, as `--dry-run` does."""
     assert suggestion.mapping is not None, suggestion.toml
     table = readers.open_table(path, suggestion.mapping.input)
-    bound = mapping.bind(suggestion.mapping, table.headers, str(path))
+    bound = binding.bind(suggestion.mapping, table.headers, str(path))
     validator = validate.Validator(bound, PAYORCRM)
     return [validator(chunk) for chunk in table.chunks()]
 

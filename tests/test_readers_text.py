@@ -9,7 +9,7 @@ import pytest
 from conftest import INVOICE_MAPPING
 
 from payor_cli import read as readers
-from payor_cli.check import mapping, validate
+from payor_cli.check import binding, mapping, validate
 from payor_cli.targets.payorcrm.adapter import PayorCrm
 
 PAYORCRM = PayorCrm()
@@ -136,7 +136,7 @@ def test_cells_beyond_the_header_reach_the_rejected_row(tmp_path):
     section = tomllib.loads(INVOICE_MAPPING)["invoices"]
     parsed = mapping.parse_mapping(section, PAYORCRM.kind("invoices"))
     table = readers.open_table(source, parsed.input)
-    validator = validate.Validator(mapping.bind(parsed, table.headers, str(source)), PAYORCRM)
+    validator = validate.Validator(binding.bind(parsed, table.headers, str(source)), PAYORCRM)
     rejected = [row for chunk in table.chunks() for row in validator(chunk).rejected]
     assert [(row.row, row.cells, row.extra) for row in rejected] == [
         (3, ["C2", "I2", "2"], ["left over", "", "more"])

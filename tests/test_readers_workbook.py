@@ -13,7 +13,7 @@ import pytest
 from conftest import INVOICE_MAPPING, write_xlsx
 
 from payor_cli import read as readers
-from payor_cli.check import mapping, validate
+from payor_cli.check import binding, mapping, validate
 from payor_cli.read.workbook import workbook_format
 from payor_cli.targets.payorcrm.adapter import PayorCrm
 
@@ -151,6 +151,6 @@ def test_cells_right_of_the_last_header_reach_the_rejected_row(tmp_path):
     source = write_xlsx(tmp_path / "wide.xlsx", rows)
     parsed = mapping.parse_mapping(tomllib.loads(INVOICE_MAPPING)["invoices"], INVOICES)
     table = readers.open_table(source, parsed.input)
-    validator = validate.Validator(mapping.bind(parsed, table.headers, str(source)), PAYORCRM)
+    validator = validate.Validator(binding.bind(parsed, table.headers, str(source)), PAYORCRM)
     rejected = [row for chunk in table.chunks() for row in validator(chunk).rejected]
     assert [(row.row, row.extra) for row in rejected] == [(3, ["", "left over", "7"])]

@@ -25,7 +25,7 @@ from conftest import (
     write_mapping,
 )
 
-from payor_cli import values
+from payor_cli import numbers
 
 HEADER = ["Customer", "Invoice", "Amount"]
 
@@ -330,7 +330,7 @@ AMOUNTS = [
 @pytest.mark.parametrize("scale", [Decimal(1), Decimal(100)])
 def test_an_amount_is_read_the_same_alone_and_beside_any_other_cell(scale):
     def read(cells: list[str]) -> list[tuple[int | None, list[str]]]:
-        converted = values.integer(pa.array(cells, pa.string()), ".", None, scale)
+        converted = numbers.integer(pa.array(cells, pa.string()), ".", None, scale)
         kinds = [[f.kind for f in converted.faults if f.mask[i].as_py()] for i in range(len(cells))]
         return list(zip(converted.integers.to_pylist(), kinds, strict=True))
 

@@ -7,12 +7,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from payor_cli import values
+from payor_cli import numbers, values
 
 
 def convert_integer(text: str, decimal=".", thousands=None, scale="1"):
     cells = values.empty_to_null(pa.array([text], pa.string()))
-    result = values.integer(cells, decimal, thousands, Decimal(scale))
+    result = numbers.integer(cells, decimal, thousands, Decimal(scale))
     faults = [f.kind for f in result.faults if f.mask[0].as_py()]
     return result.literals()[0].as_py(), faults
 

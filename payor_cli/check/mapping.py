@@ -1,19 +1,18 @@
-"""The TOML mapping: parsed and checked against the schema, then bound to a file's headers."""
+"""The TOML mapping of a kind: its sections read and checked against the target's schema."""
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from payor_cli.check.fields import FieldSpec, missing_texts, parse_field
+from payor_cli.check.nearest import did_you_mean
 from payor_cli.errors import MappingError
 from payor_cli.read import InputOptions
-from payor_cli.schema import Apis, Field, FieldType, Kind
+from payor_cli.schema import Apis, Field, Kind
 
 SECTION_KEYS = {
     "sheet",
@@ -32,66 +31,12 @@ SECTION_KEYS = {
     "currency_column",
     "target",
 }
-FIELD_KEYS = {
-    "column",
-    "columns",
-    "value",
-    "format",
-    "decimal",
-    "thousands",
-    "scale",
-    "default",
-    "map",
-    "pad",
-    "missing",
-    "sum",
-    "times",
-}
-_TYPE_OPTIONS = {
-    "format": {FieldType.DATE},
-    "decimal": {FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL},
-    "thousands": {FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL},
-    "scale": {FieldType.INTEGER},
-    "sum": {FieldType.INTEGER, FieldType.MONEY},
-    "times": {FieldType.INTEGER, FieldType.MONEY},
-    "columns": {FieldType.JSON},
-    "pad": {FieldType.STRING},
-}
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """Where one API field's value comes from and how to read it."""
-
-    field: str
-    type: FieldType
-    column: str | None = None
-    columns: dict[str, str] | None = None
-    value: str | None = None
-    formats: tuple[str, ...] = ()
-    decimal: str = "."
-    thousands: str | None = None
-    scale: Decimal = Decimal(1)
-    default: str | None = None
-    map: dict[str, str] | None = None
-    pad: int | None = None
-    """Left-pad the text with zeros to this width (numbers an Excel round trip stripped)."""
-    missing: tuple[str, ...] = ()
-    """Cell texts that mean empty ("NA", "n/a"); nothing else is ever taken for missing."""
-    sum: str | None = None
-    """Add this column over the rows of one record (exports with a row per invoice line)."""
-    times: str | None = None
-    """With `sum`: each row's value is first multiplied by this column (a quantity)."""
-
-    @property
-    def source_columns(self) -> list[str]:
-        if self.columns:
-            return list(self.columns.values())
-        return [c for c in (self.column, self.sum, self.times) if c]
 
 
 @dataclass(frozen=True)
 class SkipRule:
+    """A row is furniture when `pattern` matches in `column` (any column: "")."""
+
     column: str
     pattern: str
 
@@ -131,62 +76,6 @@ class Mapping:
         return replace(self, input=self.input.overridden(**overrides))
 
 
-@dataclass(frozen=True)
-class BoundField:
-    spec: FieldSpec
-    column_index: int | None = None
-    column_header: str | None = None
-    object_columns: dict[str, tuple[int, str]] | None = None
-    times_index: int | None = None
-    """With `sum`: the column each row's value is multiplied by."""
-
-    @property
-    def columns(self) -> list[int]:
-        """The columns the field's value comes from."""
-        own = [self.column_index] if self.column_index is not None else []
-        return own + [c for c, _ in (self.object_columns or {}).values()]
-
-
-def required_of(
-    mapping: Mapping, fields: list[BoundField], lines: list[BoundField] | None
-) -> list[BoundField]:
-    """The bound fields a row must fill: the record's required ones and its line's."""
-    required = set(mapping.required_fields)
-    line_required = {f.name for f in mapping.kind.lines if f.required}
-    return [b for b in fields if b.spec.field in required] + [
-        b for b in lines or [] if b.spec.field in line_required
-    ]
-
-
-@dataclass(frozen=True)
-class BoundMapping:
-    """A mapping whose column names have been found in a file's headers."""
-
-    mapping: Mapping
-    headers: list[str]
-    fields: list[BoundField]
-    skip: list[tuple[int, str, str]]
-    required_columns: list[int]
-    lines: list[BoundField] | None = None
-    currency_index: int | None = None
-    """The column of `currency_column`, where the mapping names one."""
-
-
-def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
-    """The candidates closest to `name`, ignoring case."""
-    folded = {c.casefold(): c for c in candidates}
-    exact = folded.get(name.casefold())
-    if exact:
-        return [exact]
-    close = difflib.get_close_matches(name.casefold(), list(folded), n=n, cutoff=0.5)
-    return [folded[c] for c in close]
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str | None:
-    close = suggest(name, candidates)
-    return f"did you mean {' or '.join(map(repr, close))}?" if close else None
-
-
 def load_mapping_file(path: Path, kind: Kind, apis: Apis | None = None) -> Mapping | None:
     """The [kind] section of a mapping TOML (or the file itself if it has `fields` at the top)."""
     data = read_toml(path)
@@ -199,6 +88,7 @@ def load_mapping_file(path: Path, kind: Kind, apis: Apis | None = None) -> Mappi
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a table; a missing, unreadable or malformed file is a MappingError."""
     try:
         with Path(path).open("rb") as handle:
             return tomllib.load(handle)
@@ -221,7 +111,7 @@ def parse_mapping(
         if key not in SECTION_KEYS:
             raise MappingError(
                 f"{source}: unknown setting {key!r}",
-                _did_you_mean(key, sorted(SECTION_KEYS))
+                did_you_mean(key, sorted(SECTION_KEYS))
                 or f"known: {', '.join(sorted(SECTION_KEYS))}",
             )
     fields_table = section.get("fields")
@@ -235,11 +125,31 @@ def parse_mapping(
         "format": section.get("date_format"),
         "decimal": section.get("decimal"),
         "thousands": section.get("thousands"),
-        "missing": _missing(section.get("missing", []), f"{source} missing"),
+        "missing": missing_texts(section.get("missing", []), f"{source} missing"),
     }
     _check_target(section.get("target"), kind, source, apis)
     ordered = _parse_fields(fields_table, kind, "fields", defaults, source, apis)
     lines = _parse_lines(section, kind, defaults, source, apis)
+    _check_required(ordered, lines, kind, source)
+    key = _parse_key(section, ordered, kind, source)
+    skip = _parse_skip(section, source)
+    currency_column = _parse_currency_column(section, source)
+    return Mapping(
+        kind,
+        ordered,
+        key,
+        skip,
+        _input_options(section, source),
+        source,
+        lines,
+        currency_column,
+    )
+
+
+def _check_required(
+    ordered: dict[str, FieldSpec], lines: dict[str, FieldSpec] | None, kind: Kind, source: str
+) -> None:
+    """Every required field mapped (an invoice without lines also needs its one line's amount)."""
     required = list(kind.required)
     if kind.lines and lines is None and kind.amount_without_lines:
         required.append(kind.amount_without_lines)  # it gives the invoice's one line
@@ -250,6 +160,12 @@ def parse_mapping(
             f"{', '.join(missing)} {'are' if len(missing) > 1 else 'is'} not mapped",
             f'add e.g. {missing[0]} = "Column header" under [{kind.name}.fields]',
         )
+
+
+def _parse_key(
+    section: dict[str, Any], ordered: dict[str, FieldSpec], kind: Kind, source: str
+) -> tuple[str, ...]:
+    """The key's fields (the kind's own key unless the section names one), each mapped."""
     key = section.get("key", list(kind.key))
     if isinstance(key, str):
         key = [key]
@@ -259,8 +175,13 @@ def parse_mapping(
         if k not in ordered:
             raise MappingError(
                 f"{source}: the key field {k!r} is not mapped",
-                _did_you_mean(k, list(ordered)) or "map it under fields, or change key",
+                did_you_mean(k, list(ordered)) or "map it under fields, or change key",
             )
+    return tuple(key)
+
+
+def _parse_skip(section: dict[str, Any], source: str) -> tuple[SkipRule, ...]:
+    """The skip rules: a column (or any) and a regex that marks a row as furniture."""
     skip = []
     for rule in section.get("skip", []):
         if not isinstance(rule, dict) or set(rule) - {"column", "pattern"} or "pattern" not in rule:
@@ -274,22 +195,18 @@ def parse_mapping(
                 f"{source}: skip pattern {rule['pattern']!r} is not a regex: {exc}"
             ) from None
         skip.append(SkipRule(str(rule.get("column", "")), rule["pattern"]))
+    return tuple(skip)
+
+
+def _parse_currency_column(section: dict[str, Any], source: str) -> str | None:
+    """The column naming each row's currency for the totals, where the section gives one."""
     currency_column = section.get("currency_column")
     if currency_column is not None and not (isinstance(currency_column, str) and currency_column):
         raise MappingError(
             f"{source}: currency_column must be a column header",
             'e.g. currency_column = "Currency": the totals are then per currency',
         )
-    return Mapping(
-        kind,
-        ordered,
-        tuple(key),
-        tuple(skip),
-        _input_options(section, source),
-        source,
-        lines,
-        currency_column,
-    )
+    return currency_column
 
 
 def _parse_fields(
@@ -308,7 +225,7 @@ def _parse_fields(
         schema_field = known.get(name)
         if schema_field is None:
             raise _unknown_field(name, kind, part, source, apis)
-        specs[name] = _parse_field(name, schema_field.type, raw, defaults, source)
+        specs[name] = parse_field(name, schema_field.type, raw, defaults, source)
         if specs[name].sum and part == "lines":
             raise MappingError(f"{source} line field {name}: sum is for record fields")
     return {f.name: specs[f.name] for f in fields if f.name in specs}
@@ -341,7 +258,7 @@ def _unknown_field(
     what = "line field" if part == "lines" else "field"
     message = f"{source}: {name!r} is not a {what} of {this}'s {kind.name}"
     schema = f"`payor schema --target {this} {kind.name}`"
-    close = _did_you_mean(name, [f.name for f in _part_fields(kind, part)])
+    close = did_you_mean(name, [f.name for f in _part_fields(kind, part)])
     if close:
         return MappingError(message, f"{close} ({schema} lists the fields)")
     others = [
@@ -360,6 +277,7 @@ def _unknown_field(
 
 
 def _part_fields(kind: Kind | None, part: str) -> tuple[Field, ...]:
+    """The schema fields of a `fields` or `lines` table (none for a kind the API lacks)."""
     if kind is None:
         return ()
     return kind.lines if part == "lines" else kind.fields
@@ -372,6 +290,7 @@ def _parse_lines(
     source: str,
     apis: Apis | None,
 ) -> dict[str, FieldSpec] | None:
+    """The `[kind.lines]` table's field specs; None where the section has none."""
     table = section.get("lines")
     if table is None:
         return None
@@ -396,6 +315,7 @@ def _parse_lines(
 
 
 def _input_options(section: dict[str, Any], source: str) -> InputOptions:
+    """How to read the file: sheet, header row, encoding, delimiter, member of a .zip."""
     header_row = section.get("header_row", 1)
     if not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1:
         raise MappingError(f"{source}: header_row must be a whole number of 1 or more")
@@ -412,182 +332,3 @@ def _input_options(section: dict[str, Any], source: str) -> InputOptions:
         delimiter=section.get("delimiter"),
         member=member,
     )
-
-
-def _text(value: Any, what: str, source: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise MappingError(f"{source}: {what} must be text or a number, not {value!r}")
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
-
-
-def _missing(raw: Any, where: str) -> tuple[str, ...]:
-    texts = [raw] if isinstance(raw, str) else raw
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise MappingError(f'{where}: give a list of cell texts, such as ["NA", "n/a"]')
-    return tuple(t.strip() for t in texts)
-
-
-def _parse_field(
-    name: str, ftype: FieldType, raw: Any, defaults: dict[str, Any], source: str
-) -> FieldSpec:
-    where = f"{source} field {name}"
-    if isinstance(raw, str):
-        raw = {"column": raw}
-    if not isinstance(raw, dict):
-        raise MappingError(
-            f'{where}: give a column header ("Header") or a table {{ column = ... }}'
-        )
-    for key in raw:
-        if key not in FIELD_KEYS:
-            raise MappingError(
-                f"{where}: unknown option {key!r}",
-                _did_you_mean(key, sorted(FIELD_KEYS)) or f"known: {', '.join(sorted(FIELD_KEYS))}",
-            )
-        allowed = _TYPE_OPTIONS.get(key)
-        if allowed and ftype not in allowed:
-            raise MappingError(
-                f"{where}: {key!r} does not apply to {_article(ftype.value)} {ftype.value} field",
-                f"{key!r} is for {' and '.join(t.value for t in allowed)} fields",
-            )
-    sources = [k for k in ("column", "columns", "value", "sum") if k in raw]
-    if len(sources) != 1:
-        raise MappingError(f"{where}: give exactly one of column, columns, value or sum")
-    if "times" in raw and "sum" not in raw:
-        raise MappingError(
-            f"{where}: times goes with sum", '{ sum = "UnitAmount", times = "Quantity" }'
-        )
-    spec: dict[str, Any] = {"field": name, "type": ftype}
-    if "column" in raw:
-        spec["column"] = _text(raw["column"], "column", where)
-    for option in ("sum", "times"):
-        if option in raw:
-            spec[option] = _text(raw[option], option, where)
-    if "columns" in raw:
-        columns = raw["columns"]
-        if not isinstance(columns, dict) or not columns:
-            raise MappingError(f'{where}: columns must be a table of key = "Header"')
-        spec["columns"] = {str(k): _text(v, "a column", where) for k, v in columns.items()}
-    if "value" in raw:
-        spec["value"] = _text(raw["value"], "value", where)
-    if "default" in raw:
-        spec["default"] = _text(raw["default"], "default", where)
-    spec["missing"] = (
-        _missing(raw["missing"], f"{where} missing") if "missing" in raw else defaults["missing"]
-    )
-    if "pad" in raw:
-        pad = raw["pad"]
-        if isinstance(pad, bool) or not isinstance(pad, int) or not 1 <= pad <= 100:
-            raise MappingError(f"{where}: pad must be a width such as 10, not {pad!r}")
-        spec["pad"] = pad
-    if "map" in raw:
-        if not isinstance(raw["map"], dict):
-            raise MappingError(f'{where}: map must be a table of "from" = "to"')
-        spec["map"] = {
-            str(k).strip(): _text(v, "a map value", where) for k, v in raw["map"].items()
-        }
-    if ftype is FieldType.DATE:
-        formats = raw.get("format", defaults["format"])
-        if isinstance(formats, str):
-            formats = [formats]
-        if formats is not None and (
-            not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats)
-        ):
-            raise MappingError(f'{where}: format must be a strptime format such as "%d.%m.%Y"')
-        spec["formats"] = tuple(formats or ())
-    if ftype in (FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL):
-        decimal = raw.get("decimal", defaults["decimal"]) or "."
-        thousands = raw.get("thousands", defaults["thousands"])
-        for what, sep in (("decimal", decimal), ("thousands", thousands)):
-            if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep.isdigit()):
-                raise MappingError(f'{where}: {what} must be one character such as "," or "."')
-        if thousands == decimal:
-            raise MappingError(f"{where}: decimal and thousands must differ")
-        spec["decimal"], spec["thousands"] = decimal, thousands
-        if "scale" in raw:
-            try:
-                scale = Decimal(str(raw["scale"]))
-            except InvalidOperation:
-                scale = Decimal(0)
-            if isinstance(raw["scale"], bool) or not scale.is_finite() or scale <= 0:
-                raise MappingError(f"{where}: scale must be a positive number such as 100")
-            spec["scale"] = scale
-    return FieldSpec(**spec)
-
-
-LONG_HEADER = 80
-LISTED_HEADERS = 20
-
-
-def _listed(headers: list[str]) -> str:
-    """Headers for a message: each cut to a readable length, at most LISTED_HEADERS of them."""
-    cut = [repr(h if len(h) <= LONG_HEADER else h[:LONG_HEADER] + "…") for h in headers]
-    more = len(cut) - LISTED_HEADERS
-    return ", ".join(cut[:LISTED_HEADERS]) + (f" and {more} more" if more > 0 else "")
-
-
-def bind(
-    mapping: Mapping,
-    headers: list[str],
-    file_label: str,
-    header_hint: Callable[[str, list[str]], str] | None = None,
-) -> BoundMapping:
-    """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
-    index: dict[str, int] = {}
-    for i, header in enumerate(headers):
-        index.setdefault(header.strip().casefold(), i)
-    shown = [h for h in headers if h.strip()]
-
-    def find(column: str, what: str) -> int:
-        found = index.get(column.strip().casefold())
-        if found is None:
-            close = suggest(column.strip(), [h for h in shown if len(h) <= LONG_HEADER])
-            hint = (
-                f"closest headers in the file: {', '.join(map(repr, close))}"
-                if close
-                else f"the file's headers are: {_listed(shown)}"
-            )
-            if any(len(h) > LONG_HEADER for h in shown):
-                hint += (
-                    "; a header cell that long is a sign of a wrong encoding or delimiter: "
-                    "drop those settings to let payor detect them"
-                )
-            mapped = [c for s in mapping.fields.values() for c in s.source_columns]
-            if not any(c.strip().casefold() in index for c in mapped):
-                hint += header_hint(file_label, headers) if header_hint else ""
-            raise MappingError(
-                f"{file_label}: column {column!r} ({what}) is not in the header row", hint
-            )
-        return found
-
-    def bound_field(spec: FieldSpec) -> BoundField:
-        if spec.columns:
-            cols = {
-                k: (find(c, spec.field), headers[find(c, spec.field)])
-                for k, c in spec.columns.items()
-            }
-            return BoundField(spec, object_columns=cols)
-        column = spec.column or spec.sum
-        if column is not None:
-            i = find(column, spec.field)
-            times = find(spec.times, spec.field) if spec.times else None
-            return BoundField(spec, i, headers[i], times_index=times)
-        return BoundField(spec)
-
-    bound = [bound_field(spec) for spec in mapping.fields.values()]
-    lines = [bound_field(s) for s in mapping.lines.values()] if mapping.lines is not None else None
-    skip = [
-        (find(rule.column, "skip rule") if rule.column else -1, rule.pattern, rule.column)
-        for rule in mapping.skip
-    ]
-    # a row with none of these filled is furniture (skipped); one with some is a data row
-    required_columns = sorted({i for b in required_of(mapping, bound, lines) for i in b.columns})
-    currency_index = (
-        find(mapping.currency_column, "currency_column") if mapping.currency_column else None
-    )
-    return BoundMapping(mapping, headers, bound, skip, required_columns, lines, currency_index)

@@ -11,14 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from payor_cli import values
+from payor_cli import numbers
 from payor_cli.infer.dates import DISTINCT
 from payor_cli.schema import FieldType
 
 NUMBER_TYPES = (FieldType.INTEGER, FieldType.MONEY, FieldType.DECIMAL)
 """Field types read as amounts: decimal and thousands apply; only INTEGER has a scale."""
-PLACES = {FieldType.MONEY: 2, FieldType.DECIMAL: values.DECIMAL_PLACES}
-"""The decimals that values.money and values.exact_decimal take (no mapping sets a scale)."""
+PLACES = {FieldType.MONEY: 2, FieldType.DECIMAL: numbers.DECIMAL_PLACES}
+"""The decimals that numbers.money and numbers.exact_decimal take (no mapping sets a scale)."""
 
 _CODE = re.compile(r"^[A-Z]{3}\s+|\s+[A-Z]{3}$")
 _AMOUNT = re.compile(
@@ -150,12 +150,12 @@ def _separators(guess: AmountGuess, votes: _Votes, distinct: list[str]) -> None:
 
 
 def amount_bad(texts: list[str], decimal: str, thousands: str | None, scale: Any) -> list[str]:
-    """The values that `values.integer` refuses with these settings (distinct)."""
+    """The values that `numbers.integer` refuses with these settings (distinct)."""
     if not texts:
         return []
     distinct = list(dict.fromkeys(texts))
     scale = Decimal(str(scale))
-    converted = values.integer(pa.array(distinct, pa.string()), decimal, thousands, scale)
+    converted = numbers.integer(pa.array(distinct, pa.string()), decimal, thousands, scale)
     refused = [False] * len(distinct)
     for fault in converted.faults:
         for i, hit in enumerate(fault.mask.to_pylist()):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from payor_cli import read as readers
-from payor_cli.check.mapping import Mapping, bind, parse_mapping
+from payor_cli.check.binding import bind
+from payor_cli.check.mapping import Mapping, parse_mapping
 from payor_cli.check.validate import Validator
 from payor_cli.contract import Target
 from payor_cli.infer.furniture import find_furniture

@@ -10,15 +10,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from payor_cli.check.binding import BoundMapping, bind
 from payor_cli.check.keys import fold_email
-from payor_cli.check.mapping import (
-    BoundMapping,
-    Mapping,
-    bind,
-    load_mapping_file,
-    parse_mapping,
-    read_toml,
-)
+from payor_cli.check.mapping import Mapping, load_mapping_file, parse_mapping, read_toml
 from payor_cli.check.validate import ValidatedChunk
 from payor_cli.contract import Target
 from payor_cli.errors import (

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from payor_cli.check.mapping import read_toml, suggest
+from payor_cli.check.mapping import read_toml
+from payor_cli.check.nearest import suggest
 from payor_cli.contract import Credentials
 from payor_cli.errors import SECRETS, ConfigError
 from payor_cli.hosts import is_loopback
