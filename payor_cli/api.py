@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from payor_cli.errors import AbortedError, ConfigError, MappingError, PayorError
+from payor_cli.options import UploadOptions
 from payor_cli.read import shown
 from payor_cli.read.frame import FRAME_LABEL, is_dataframe, open_frame
 from payor_cli.run.outputs import (
@@ -39,79 +40,6 @@ from payor_cli.targets import DEFAULT_TARGET, get_target, target_names
 KINDS = ("customers", "invoices")
 _TERMINAL_ONLY = {"quiet", "log_file"}
 """CLI options about the terminal: the Python API shows nothing, so it has no use for them."""
-
-
-_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-
-
-@dataclass(frozen=True)
-class UploadOptions:
-    """Every option of an upload, named as on the command line (`--dry-run` is `dry_run`).
-
-    The one definition of the upload options: the CLI makes its flags from these fields (the
-    same list for `upload customers|invoices` and `upload all`), the Python API takes them as
-    keyword arguments. None means "not given": the settings or the mapping decide.
-    """
-
-    config: Path | None = None
-    mapping: Path | None = None
-    dry_run: bool = False
-    batch_size: int | None = None
-    concurrency: int | None = None
-    full: bool = False
-    rejected: Path | None = None
-    report_json: Path | None = None
-    payloads: Path | None = None
-    state_dir: Path | None = None
-    target: str | None = None
-    base_url: str | None = None
-    sandbox: bool = False
-    quiet: bool = False
-    sheet: str | int | None = None
-    header_row: int | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    member: str | None = None
-    log_file: Path | None = None
-
-    def input_overrides(self) -> dict[str, object]:
-        """--sheet, --header-row, --encoding, --delimiter, --member as the reader takes them."""
-        return {
-            "sheet": _sheet(self.sheet),
-            "header_row": self.header_row,
-            "encoding": self.encoding,
-            "delimiter": _delimiter(self.delimiter),
-            "member": self.member,
-        }
-
-    def request(self, files: dict[str, Path]) -> UploadRequest:
-        return UploadRequest(
-            files,
-            dry_run=self.dry_run,
-            mapping_path=self.mapping,
-            full=self.full,
-            outputs=Outputs(self.rejected, self.payloads),
-            sandbox=self.sandbox,
-            overrides=self.input_overrides(),
-        )
-
-
-def _sheet(value: str | int | None) -> str | int | None:
-    """A sheet by name, or by its 0-based index when the text is all digits."""
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value
-
-
-def _delimiter(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = _NAMED_DELIMITERS.get(value.lower(), value)
-    if len(value) != 1:
-        raise ConfigError(
-            f"--delimiter {value!r}: give one character, or tab / comma / semicolon / pipe"
-        )
-    return value
 
 
 @dataclass
@@ -193,6 +121,19 @@ def prepare(
     if options.payloads is not None and not options.dry_run:
         warnings.append("--payloads is written only with --dry-run; ignored")
     return settings, warnings
+
+
+def upload_request(options: UploadOptions, files: dict[str, Path]) -> UploadRequest:
+    """What the options ask to upload of `files` (kind -> export), before settings."""
+    return UploadRequest(
+        files,
+        dry_run=options.dry_run,
+        mapping_path=options.mapping,
+        full=options.full,
+        outputs=Outputs(options.rejected, options.payloads),
+        sandbox=options.sandbox,
+        overrides=options.input_overrides(),
+    )
 
 
 def _standard_stream(path: Path) -> bool:
@@ -296,7 +237,7 @@ def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
             "pass mapping= a mapping TOML's path or a dict in its shape",
         )
     options = UploadOptions(**{k: _path(k, v) for k, v in given.items()})
-    request = options.request({kind: Path(FRAME_LABEL) if frame else Path(source)})
+    request = upload_request(options, {kind: Path(FRAME_LABEL) if frame else Path(source)})
     request.mapping_path = _mapping(mapping)
     request.keep = True
     if frame:

@@ -19,9 +19,9 @@ import click
 import typer
 
 from payor_cli import api
-from payor_cli.api import UploadOptions
 from payor_cli.errors import AbortedError, ExitCode, PayorError
 from payor_cli.hosts import is_loopback
+from payor_cli.options import UploadOptions
 from payor_cli.report import Reporter
 from payor_cli.run.outputs import (
     STANDARD_STREAM,
@@ -145,7 +145,7 @@ def _upload(files: dict[str, Path], options: UploadOptions) -> None:
         to_stdout = str(options.report_json) == STANDARD_STREAM
         reporter = Reporter(sys.stderr if to_stdout else None, quiet=options.quiet)
         try:
-            request = options.request(files)
+            request = api.upload_request(options, files)
             # checked before the log is opened: no output may be an input, the log included
             settings, warnings = api.prepare(options, files)
             if options.log_file is not None:
