@@ -1,4 +1,5 @@
-"""payor from Python: `dry_run` and `upload` of a file or a pandas DataFrame, returning a Run.
+"""payor from Python: `dry_run` and `upload` of a file or a pandas DataFrame, returning a Run;
+and the work behind `payor init` and `payor schema`, whose commands only translate.
 
 The CLI's upload commands and these functions run the same pipeline with the same options
 (`UploadOptions`, by the CLI's names: `--batch-size` is `batch_size=`). These functions print
@@ -15,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payor_cli.contract import Target
 from payor_cli.errors import AbortedError, ConfigError, MappingError, PayorError
+from payor_cli.infer import Suggestion, suggest_mapping
 from payor_cli.options import UploadOptions
-from payor_cli.read import shown
+from payor_cli.read import InputOptions, shown
 from payor_cli.read.frame import FRAME_LABEL, is_dataframe, open_frame
 from payor_cli.run.outputs import (
     STANDARD_STREAM,
@@ -27,6 +30,7 @@ from payor_cli.run.outputs import (
     check_writable,
     write_failure_report,
     write_json,
+    write_mapping_section,
 )
 from payor_cli.run.plan import Observer, Outputs, UploadRequest, UploadResult, per_kind
 from payor_cli.run.rejected import spool_path
@@ -35,7 +39,7 @@ from payor_cli.run.upload import run_upload
 from payor_cli.send.journal import JOURNAL_NAME, LOCK_NAME
 from payor_cli.stop import StopRequest
 from payor_cli.summary import RunSummary
-from payor_cli.targets import DEFAULT_TARGET, get_target, target_names
+from payor_cli.targets import DEFAULT_TARGET, api_kinds, get_target, target_names
 
 KINDS = ("customers", "invoices")
 _TERMINAL_ONLY = {"quiet", "log_file"}
@@ -267,3 +271,40 @@ def _mapping(mapping: Any) -> Path | dict[str, Any] | None:
     if mapping is None or isinstance(mapping, MappingType):
         return dict(mapping) if mapping is not None else None
     return Path(mapping)
+
+
+def chosen_target(target: str | None, config: Path | None) -> Target:
+    """The target of a command that needs no other settings (init, schema)."""
+    return get_target(resolve_target(target, config).resolved)
+
+
+@dataclass(frozen=True)
+class MappingDraft:
+    """What `payor init` suggests for a file, and the name its messages give that file."""
+
+    suggestion: Suggestion
+    read_from: Path
+    """The export as messages name it: `<stdin>` for `-`."""
+
+
+def draft_mapping(
+    kind: str,
+    file: Path,
+    options: UploadOptions,
+    *,
+    preset: str | None = None,
+    output: Path | None = None,
+    force: bool = False,
+) -> MappingDraft:
+    """The mapping `payor init` suggests for `file` (read with the options' --sheet, ...,
+    for the options' target), written to `output` when one is given."""
+    given = InputOptions().overridden(**options.input_overrides())
+    chosen = chosen_target(options.target, options.config)
+    if output is not None:
+        check_outputs([("-o", output)], [("the export", file)])
+    suggestion = suggest_mapping(
+        file, chosen.kind(kind), given, preset, target=chosen, apis=api_kinds()
+    )
+    if output is not None:
+        write_mapping_section(output, kind, suggestion.toml, force=force)
+    return MappingDraft(suggestion, shown(file))

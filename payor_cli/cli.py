@@ -20,19 +20,10 @@ import typer
 
 from payor_cli import api
 from payor_cli.errors import AbortedError, ExitCode, PayorError
-from payor_cli.hosts import is_loopback
-from payor_cli.options import UploadOptions
+from payor_cli.options import SandboxOptions, UploadOptions
 from payor_cli.report import Reporter
-from payor_cli.run.outputs import (
-    STANDARD_STREAM,
-    OutputConflict,
-    check_outputs,
-    open_log,
-    write_mapping_section,
-)
-from payor_cli.run.settings import resolve_target
+from payor_cli.run.outputs import STANDARD_STREAM, OutputConflict, open_log
 from payor_cli.stop import StopRequest
-from payor_cli.targets import api_kinds, get_target
 from payor_cli.version import VERSION
 
 app = typer.Typer(
@@ -381,26 +372,24 @@ def init(
 
     Example: payor init invoices sample_data/invoices.xlsx -o payor.toml
     """
-    from payor_cli.infer import suggest_mapping  # noqa: PLC0415 - loaded by the command that needs it
-    from payor_cli.read import InputOptions, shown  # noqa: PLC0415 - loaded by the command that needs it
-
     reporter = Reporter()
     reading = UploadOptions(
-        sheet=sheet, header_row=header_row, encoding=encoding, delimiter=delimiter, member=member
+        target=target,
+        config=config,
+        sheet=sheet,
+        header_row=header_row,
+        encoding=encoding,
+        delimiter=delimiter,
+        member=member,
     )
     try:
-        given = InputOptions().overridden(**reading.input_overrides())
-        chosen = get_target(resolve_target(target, config).resolved)
-        if output is not None:
-            check_outputs([("-o", output)], [("the export", file)])
-        suggestion = suggest_mapping(
-            file, chosen.kind(kind.value), given, preset, target=chosen, apis=api_kinds()
+        draft = api.draft_mapping(
+            kind.value, file, reading, preset=preset, output=output, force=force
         )
-        if output is not None:
-            write_mapping_section(output, kind.value, suggestion.toml, force=force)
     except PayorError as exc:
         _fail(reporter, exc)
-    reporter.line(f"{kind.value}: read {shown(file)} ({suggestion.source})", error=True)
+    suggestion = draft.suggestion
+    reporter.line(f"{kind.value}: read {draft.read_from} ({suggestion.source})", error=True)
     for note in suggestion.notes:
         reporter.line(f"note: {note}", error=True)
     if output is None:
@@ -437,7 +426,7 @@ def schema(
     Example: payor schema invoices --target business-suite
     """
     try:
-        chosen = get_target(resolve_target(target, config).resolved)
+        chosen = api.chosen_target(target, config)
     except PayorError as exc:
         _fail(Reporter(), exc)
     kinds = [chosen.kind(kind.value)] if kind else list(chosen.kinds.values())
@@ -525,79 +514,47 @@ def sandbox(
 
     Credentials: PAYOR_API_KEY and PAYOR_API_SECRET when set, else the defaults it prints.
     """
-    import errno  # noqa: PLC0415 - loaded by the command that needs it
+    from payor_cli.run.serve import open_sandbox  # noqa: PLC0415 - loaded by the command that needs it
 
-    from payor_cli.sandbox.server import Sandbox, SandboxConfig  # noqa: PLC0415 - loaded by the command that needs it
-
-    defaults = SandboxConfig()
+    options = SandboxOptions(
+        port=port,
+        db=db,
+        host=host,
+        fault_rate=fault_rate,
+        faults=faults,
+        seed=seed,
+        stall_rate=stall_rate,
+        stall_seconds=stall_seconds,
+        latency=latency,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        reset_style=reset_style,
+        max_batch=max_batch,
+        name_rows=name_rows,
+        refuse_keys=refuse_keys,
+        target=target,
+        config=config,
+        items=items,
+        taxes=taxes,
+        sent_invoices=sent_invoices,
+    )
     reporter = Reporter()
     try:
-        chosen = get_target(resolve_target(target, config).resolved)
+        started = open_sandbox(options, log=reporter.line, warn=reporter.warning)
     except PayorError as exc:
         _fail(reporter, exc)
-    own_credentials = bool(os.environ.get("PAYOR_API_KEY") and os.environ.get("PAYOR_API_SECRET"))
-    if not is_loopback(host):
-        if not own_credentials:
-            reporter.error(
-                f"sandbox: --host {host} is reachable from other machines, and the default "
-                "credentials are public; set PAYOR_API_KEY and PAYOR_API_SECRET first, or "
-                "listen on 127.0.0.1"
-            )
-            raise typer.Exit(ExitCode.USAGE)
-        reporter.warning(f"sandbox: listening on {host}: other machines can reach this test server")
-    try:
-        config = SandboxConfig(
-            api_key=os.environ.get("PAYOR_API_KEY") or defaults.api_key,
-            api_secret=os.environ.get("PAYOR_API_SECRET")
-            or os.environ.get("PAYOR_API_PASSWORD")
-            or defaults.api_secret,
-            api_user=os.environ.get("PAYOR_API_USER") or defaults.api_user,
-            db_path=db,
-            name_rows=name_rows,
-            max_batch=max_batch,
-            fault_rate=fault_rate,
-            faults=tuple(f.strip() for f in faults.split(",") if f.strip()),
-            seed=seed,
-            stall_rate=stall_rate,
-            stall_seconds=stall_seconds,
-            latency=latency,
-            rate_limit=rate_limit,
-            rate_window=rate_window,
-            reset_style=reset_style,
-            refuse_keys=refuse_keys,
-            items=_listed(items) if items is not None else defaults.items,
-            taxes=_listed(taxes) if taxes is not None else defaults.taxes,
-            sent_invoices=sent_invoices,
-        )
-        server = Sandbox(
-            config, host=host, port=port, log=reporter.line, routes=chosen.sandbox_routes()
-        )
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            reporter.error(
-                f"sandbox: port {port} on {host} is in use by another program; choose "
-                "another with --port (--port 0 picks a free one)"
-            )
-        else:
-            reporter.error(f"sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    except ValueError as exc:
-        reporter.error(f"sandbox: {exc}")
-        raise typer.Exit(ExitCode.USAGE) from None
-    reporter.line(f"payor sandbox: a {chosen.title} API at {server.url}")
-    if not (os.environ.get("PAYOR_API_KEY") or os.environ.get("PAYOR_API_SECRET")):
+    server = started.server
+    reporter.line(f"payor sandbox: a {started.title} API at {server.url}")
+    if started.default_credentials is not None:
+        api_key, api_secret = started.default_credentials
         reporter.line(
-            f"credentials: api_key={config.api_key} api_secret={config.api_secret} "
+            f"credentials: api_key={api_key} api_secret={api_secret} "
             "(sandbox defaults; set PAYOR_API_KEY / PAYOR_API_SECRET to choose others)"
         )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()
-
-
-def _listed(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _version(value: bool) -> None:

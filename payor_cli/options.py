@@ -1,6 +1,6 @@
 """The options of payor's commands as typed objects, with nothing heavy to import.
 
-The CLI builds its upload flags from these fields when it starts, so this module
+The CLI builds its upload and sandbox flags from these fields when it starts, so this module
 imports only the standard library and payor's errors: `payor --version` and Tab completion load
 no pyarrow. The Python API takes the same `UploadOptions` as keyword arguments.
 """
@@ -73,3 +73,30 @@ def _delimiter(value: str | None) -> str | None:
             f"--delimiter {value!r}: give one character, or tab / comma / semicolon / pipe"
         )
     return value
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Every option of `payor sandbox`, as given (the fault list and the onlyoffice catalogs
+    as comma-separated text; None: the sandbox's defaults)."""
+
+    port: int = 8765
+    db: Path | None = None
+    host: str = "127.0.0.1"
+    fault_rate: float = 0.0
+    faults: str = "500,502,503,429,drop"
+    seed: int = 0
+    stall_rate: float = 0.0
+    stall_seconds: float = 0.0
+    latency: float = 0.0
+    rate_limit: int | None = None
+    rate_window: float = 1.0
+    reset_style: str = "seconds"
+    max_batch: int | None = None
+    name_rows: bool = True
+    refuse_keys: str | None = None
+    target: str | None = None
+    config: Path | None = None
+    items: str | None = None
+    taxes: str | None = None
+    sent_invoices: str | None = None
