@@ -1,4 +1,5 @@
-"""payor from Python: `dry_run` and `upload` of a file or a pandas DataFrame, returning a Run.
+"""payor from Python: `dry_run` and `upload` of a file or a pandas DataFrame, returning a Run;
+and the work behind `payor init` and `payor schema`, whose commands only translate.
 
 The CLI's upload commands and these functions run the same pipeline with the same options
 (`UploadOptions`, by the CLI's names: `--batch-size` is `batch_size=`). These functions print
@@ -15,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payor_cli.contract import Target
 from payor_cli.errors import AbortedError, ConfigError, MappingError, PayorError
-from payor_cli.read import shown
+from payor_cli.infer import Suggestion, suggest_mapping
+from payor_cli.options import UploadOptions
+from payor_cli.read import InputOptions, shown
 from payor_cli.read.frame import FRAME_LABEL, is_dataframe, open_frame
 from payor_cli.run.outputs import (
     STANDARD_STREAM,
@@ -26,6 +30,7 @@ from payor_cli.run.outputs import (
     check_writable,
     write_failure_report,
     write_json,
+    write_mapping_section,
 )
 from payor_cli.run.plan import Observer, Outputs, UploadRequest, UploadResult, per_kind
 from payor_cli.run.rejected import spool_path
@@ -34,84 +39,11 @@ from payor_cli.run.upload import run_upload
 from payor_cli.send.journal import JOURNAL_NAME, LOCK_NAME
 from payor_cli.stop import StopRequest
 from payor_cli.summary import RunSummary
-from payor_cli.targets import DEFAULT_TARGET, get_target, target_names
+from payor_cli.targets import DEFAULT_TARGET, api_kinds, get_target, target_names
 
 KINDS = ("customers", "invoices")
 _TERMINAL_ONLY = {"quiet", "log_file"}
 """CLI options about the terminal: the Python API shows nothing, so it has no use for them."""
-
-
-_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-
-
-@dataclass(frozen=True)
-class UploadOptions:
-    """Every option of an upload, named as on the command line (`--dry-run` is `dry_run`).
-
-    The one definition of the upload options: the CLI makes its flags from these fields (the
-    same list for `upload customers|invoices` and `upload all`), the Python API takes them as
-    keyword arguments. None means "not given": the settings or the mapping decide.
-    """
-
-    config: Path | None = None
-    mapping: Path | None = None
-    dry_run: bool = False
-    batch_size: int | None = None
-    concurrency: int | None = None
-    full: bool = False
-    rejected: Path | None = None
-    report_json: Path | None = None
-    payloads: Path | None = None
-    state_dir: Path | None = None
-    target: str | None = None
-    base_url: str | None = None
-    sandbox: bool = False
-    quiet: bool = False
-    sheet: str | int | None = None
-    header_row: int | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    member: str | None = None
-    log_file: Path | None = None
-
-    def input_overrides(self) -> dict[str, object]:
-        """--sheet, --header-row, --encoding, --delimiter, --member as the reader takes them."""
-        return {
-            "sheet": _sheet(self.sheet),
-            "header_row": self.header_row,
-            "encoding": self.encoding,
-            "delimiter": _delimiter(self.delimiter),
-            "member": self.member,
-        }
-
-    def request(self, files: dict[str, Path]) -> UploadRequest:
-        return UploadRequest(
-            files,
-            dry_run=self.dry_run,
-            mapping_path=self.mapping,
-            full=self.full,
-            outputs=Outputs(self.rejected, self.payloads),
-            sandbox=self.sandbox,
-            overrides=self.input_overrides(),
-        )
-
-
-def _sheet(value: str | int | None) -> str | int | None:
-    """A sheet by name, or by its 0-based index when the text is all digits."""
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value
-
-
-def _delimiter(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = _NAMED_DELIMITERS.get(value.lower(), value)
-    if len(value) != 1:
-        raise ConfigError(
-            f"--delimiter {value!r}: give one character, or tab / comma / semicolon / pipe"
-        )
-    return value
 
 
 @dataclass
@@ -193,6 +125,19 @@ def prepare(
     if options.payloads is not None and not options.dry_run:
         warnings.append("--payloads is written only with --dry-run; ignored")
     return settings, warnings
+
+
+def upload_request(options: UploadOptions, files: dict[str, Path]) -> UploadRequest:
+    """What the options ask to upload of `files` (kind -> export), before settings."""
+    return UploadRequest(
+        files,
+        dry_run=options.dry_run,
+        mapping_path=options.mapping,
+        full=options.full,
+        outputs=Outputs(options.rejected, options.payloads),
+        sandbox=options.sandbox,
+        overrides=options.input_overrides(),
+    )
 
 
 def _standard_stream(path: Path) -> bool:
@@ -296,7 +241,7 @@ def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
             "pass mapping= a mapping TOML's path or a dict in its shape",
         )
     options = UploadOptions(**{k: _path(k, v) for k, v in given.items()})
-    request = options.request({kind: Path(FRAME_LABEL) if frame else Path(source)})
+    request = upload_request(options, {kind: Path(FRAME_LABEL) if frame else Path(source)})
     request.mapping_path = _mapping(mapping)
     request.keep = True
     if frame:
@@ -326,3 +271,40 @@ def _mapping(mapping: Any) -> Path | dict[str, Any] | None:
     if mapping is None or isinstance(mapping, MappingType):
         return dict(mapping) if mapping is not None else None
     return Path(mapping)
+
+
+def chosen_target(target: str | None, config: Path | None) -> Target:
+    """The target of a command that needs no other settings (init, schema)."""
+    return get_target(resolve_target(target, config).resolved)
+
+
+@dataclass(frozen=True)
+class MappingDraft:
+    """What `payor init` suggests for a file, and the name its messages give that file."""
+
+    suggestion: Suggestion
+    read_from: Path
+    """The export as messages name it: `<stdin>` for `-`."""
+
+
+def draft_mapping(
+    kind: str,
+    file: Path,
+    options: UploadOptions,
+    *,
+    preset: str | None = None,
+    output: Path | None = None,
+    force: bool = False,
+) -> MappingDraft:
+    """The mapping `payor init` suggests for `file` (read with the options' --sheet, ...,
+    for the options' target), written to `output` when one is given."""
+    given = InputOptions().overridden(**options.input_overrides())
+    chosen = chosen_target(options.target, options.config)
+    if output is not None:
+        check_outputs([("-o", output)], [("the export", file)])
+    suggestion = suggest_mapping(
+        file, chosen.kind(kind), given, preset, target=chosen, apis=api_kinds()
+    )
+    if output is not None:
+        write_mapping_section(output, kind, suggestion.toml, force=force)
+    return MappingDraft(suggestion, shown(file))

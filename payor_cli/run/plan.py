@@ -257,7 +257,7 @@ def plan(source: Source) -> Planned:
 
 @dataclass
 class UploadRequest:
-    """What is to be uploaded, before settings are resolved (see `api.UploadOptions.request`)."""
+    """What is to be uploaded, before settings are resolved (see `api.upload_request`)."""
 
     files: dict[str, Path]
     """kind name -> file, in upload order (customers before invoices)."""
