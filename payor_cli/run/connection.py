@@ -12,7 +12,8 @@ from payor_cli.contract import Credentials, Target
 from payor_cli.sandbox.server import Sandbox, SandboxConfig
 from payor_cli.send.client import ApiClient
 from payor_cli.send.deliver import Delivery
-from payor_cli.send.journal import Journal, ScopeLock, StateLock, account_id
+from payor_cli.send.journal import Journal, account_id
+from payor_cli.send.locks import ScopeLock, StateLock
 from payor_cli.send.retry import Clock, RetryPolicy
 
 if TYPE_CHECKING:
