@@ -41,7 +41,8 @@ from payor_cli.run.plan import (
     plan,
     resolve_mapping,
 )
-from payor_cli.run.settings import Settings, TargetChoice, with_mapping_target
+from payor_cli.run.settings import Settings
+from payor_cli.run.target_choice import TargetChoice, with_mapping_target
 from payor_cli.schema import FieldType
 from payor_cli.stop import StopRequest
 from payor_cli.summary import RunSummary, Span, Stopped, Totals, decimal_places
