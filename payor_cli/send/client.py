@@ -286,6 +286,7 @@ class ApiClient:
             return response, content
 
     def _tls_failed(self, exc: requests.exceptions.SSLError) -> AbortedError:
+        """The abort of a certificate that did not verify, and where to name the CA bundle."""
         return AbortedError(
             f"TLS verification failed for {self.base_url}: {self._clean(exc)}",
             "behind a TLS-inspecting proxy, set ca_bundle in the config's [api] section",
