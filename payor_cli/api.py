@@ -36,7 +36,8 @@ from payor_cli.run.plan import Observer, Outputs, UploadRequest, UploadResult, p
 from payor_cli.run.rejected import spool_path
 from payor_cli.run.settings import Settings, load_settings, resolve_target
 from payor_cli.run.upload import run_upload
-from payor_cli.send.journal import JOURNAL_NAME, LOCK_NAME
+from payor_cli.send.journal import JOURNAL_NAME
+from payor_cli.send.locks import LOCK_NAME
 from payor_cli.stop import StopRequest
 from payor_cli.summary import RunSummary
 from payor_cli.targets import DEFAULT_TARGET, api_kinds, get_target, target_names

@@ -186,12 +186,8 @@ def test_the_sandbox_serves_the_config_target(tmp_path):
 
 
 def test_every_command_resolves_the_target_by_one_function(tmp_path):
-    from payor_cli.run.settings import (
-        TargetChoice,
-        choose_target,
-        resolve_target,
-        with_mapping_target,
-    )
+    from payor_cli.run.settings import resolve_target
+    from payor_cli.run.target_choice import TargetChoice, choose_target, with_mapping_target
 
     config = write_mapping(tmp_path / "settings.toml", ONLYOFFICE_CONFIG)
     assert resolve_target(None, config, {}) == TargetChoice("onlyoffice", f"{config} [api].target")

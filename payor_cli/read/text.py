@@ -194,55 +194,14 @@ def _text_chunks(source: Source, layout: Layout, chunk_rows: int) -> Iterator[Ch
     if layout.initial_space:
         yield from _csv_module_chunks(source, layout, 0, chunk_rows)
         return
-    ragged = []
-    width = len(layout.headers)
-    names = [f"c{i}" for i in range(width)]
-
-    def on_invalid(row: pa_csv.InvalidRow) -> str:
-        ragged.append(row)
-        return "skip"
-
-    encoding = layout.encoding
-    arrow_encoding = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    ragged: list[pa_csv.InvalidRow] = []
     emitted = 0
     reader = None
     try:
-        reader = pa_csv.open_csv(
-            source.path if not source.compressed else source.open(),
-            read_options=pa_csv.ReadOptions(
-                skip_rows=layout.data_line - 1,  # physical lines, as Arrow counts them
-                column_names=names,
-                block_size=_BLOCK_BYTES,
-                encoding=arrow_encoding,
-            ),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=layout.delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=[],
-            ),
-        )
-        waiting: list[pa.RecordBatch] = []
-        waiting_rows = 0
-        for batch in itertools.chain(reader, [None]):
-            if ragged:
-                break
-            if batch is not None:
-                waiting.append(batch)
-                waiting_rows += batch.num_rows
-            if waiting_rows and (waiting_rows >= chunk_rows or batch is None):
-                # small blocks keep Arrow's read-ahead small; chunks of many rows keep the
-                # per-chunk cost of validation small
-                columns = pa.Table.from_batches(waiting).combine_chunks().columns
-                yield Chunk([column.chunk(0) for column in columns], layout.data_line + emitted)
-                emitted += waiting_rows
-                waiting, waiting_rows = [], 0
+        reader = _arrow_reader(source, layout, ragged)
+        for columns, rows in _arrow_blocks(reader, chunk_rows, ragged):
+            yield Chunk(columns, layout.data_line + emitted)
+            emitted += rows
         if not ragged:
             return
     except StopIteration:
@@ -251,11 +210,67 @@ def _text_chunks(source: Source, layout: Layout, chunk_rows: int) -> Iterator[Ch
         if emitted == 0 and "Empty CSV file" in str(exc):
             return
         if not isinstance(exc, pa.ArrowInvalid) or "invalid UTF8" in str(exc):
-            raise InputError(f"{source.path}: the file is not {encoding}: {exc}") from None
+            raise InputError(f"{source.path}: the file is not {layout.encoding}: {exc}") from None
     finally:
         if reader is not None:
             reader.close()  # Arrow's read-ahead threads end here, not at interpreter exit
     yield from _csv_module_chunks(source, layout, emitted, chunk_rows)
+
+
+def _arrow_reader(
+    source: Source, layout: Layout, ragged: list[pa_csv.InvalidRow]
+) -> pa_csv.CSVStreamingReader:
+    """Arrow's streaming reader of the data below the header, every cell text; a row of
+    another width than the header's is put in `ragged` and skipped."""
+    names = [f"c{i}" for i in range(len(layout.headers))]
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        ragged.append(row)
+        return "skip"
+
+    encoding = layout.encoding
+    return pa_csv.open_csv(
+        source.path if not source.compressed else source.open(),
+        read_options=pa_csv.ReadOptions(
+            skip_rows=layout.data_line - 1,  # physical lines, as Arrow counts them
+            column_names=names,
+            block_size=_BLOCK_BYTES,
+            encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
+        ),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=layout.delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+        ),
+    )
+
+
+def _arrow_blocks(
+    reader: pa_csv.CSVStreamingReader, chunk_rows: int, ragged: list[pa_csv.InvalidRow]
+) -> Iterator[tuple[list[pa.Array], int]]:
+    """The reader's batches gathered into blocks of about `chunk_rows` rows (the columns and
+    the row count), until the first ragged row."""
+    waiting: list[pa.RecordBatch] = []
+    waiting_rows = 0
+    for batch in itertools.chain(reader, [None]):
+        if ragged:
+            break
+        if batch is not None:
+            waiting.append(batch)
+            waiting_rows += batch.num_rows
+        if waiting_rows and (waiting_rows >= chunk_rows or batch is None):
+            # small blocks keep Arrow's read-ahead small; chunks of many rows keep the
+            # per-chunk cost of validation small
+            columns = pa.Table.from_batches(waiting).combine_chunks().columns
+            yield [column.chunk(0) for column in columns], waiting_rows
+            waiting, waiting_rows = [], 0
 
 
 def _nothing_below_header(source: Source, layout: Layout) -> bool:

@@ -27,7 +27,7 @@ from payor_cli.run.outputs import PayloadWriter, RejectedWriter
 from payor_cli.run.rejected import origin_of
 from payor_cli.run.settings import Settings
 from payor_cli.schema import Kind
-from payor_cli.send.deliver import Undelivered
+from payor_cli.send.undelivered import Undelivered
 from payor_cli.summary import RunSummary
 from payor_cli.targets import api_kinds
 

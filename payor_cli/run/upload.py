@@ -14,6 +14,7 @@ from contextlib import ExitStack
 
 from payor_cli.check import records
 from payor_cli.check.validate import ValidatedChunk, Validator
+from payor_cli.contract import Target
 from payor_cli.errors import (
     AbortedError,
     ExitCode,
@@ -24,7 +25,7 @@ from payor_cli.errors import (
 from payor_cli.read import shown
 from payor_cli.read.readahead import ReadAhead
 from payor_cli.rows import Chunk, RejectedRow
-from payor_cli.run.connection import connection, quota_plan
+from payor_cli.run.connection import open_delivery, quota_plan
 from payor_cli.run.plan import (
     HeldBack,
     Kept,
@@ -41,7 +42,8 @@ from payor_cli.run.plan import (
     plan,
     resolve_mapping,
 )
-from payor_cli.run.settings import Settings, TargetChoice, with_mapping_target
+from payor_cli.run.settings import Settings
+from payor_cli.run.target_choice import TargetChoice, with_mapping_target
 from payor_cli.schema import FieldType
 from payor_cli.stop import StopRequest
 from payor_cli.summary import RunSummary, Span, Stopped, Totals, decimal_places
@@ -86,72 +88,18 @@ def run_source(
     validator = Validator(planned.bound, source.target, held_back.reasons if held_back else None)
     observer.started(summary, table, source.mapping)
     outputs.open(table)
-
-    def refused(rows: list[RejectedRow]) -> None:
-        summary.rows_rejected += len(rows)
-        for row in rows:
-            for error in row.errors:
-                summary.errors.add(error, row.cells)
-        outputs.rejected(rows)
-        if held_back is not None:
-            held_back.add(rows)
-
-    def server_refused(rows: list[RejectedRow]) -> None:
-        # valid here, refused there: counted once, as rejected (read = valid + rejected + ...)
-        summary.rows_valid -= len(rows)
-        refused(rows)
-
-    def delivered() -> None:
-        """Book what the sender has heard; raise its failure, if any."""
-        if sink is not None:
-            server_refused(sink.finish())
-            if sink.failure is not None:
-                raise sink.failure
-        stop.check()  # asked to stop while the last answers came: still a stop (exit 3)
-
+    one = _OneFile(planned, summary, outputs, observer, stop, sink, held_back)
     reader = ReadAhead(iter(table.chunks()))
-    chunks: Iterator[Chunk] = reader
-    if source.mapping.groups_rows:  # a record's rows never straddle two chunks
-        key_columns = [
-            b.column_index
-            for b in planned.bound.fields
-            if b.spec.field in source.mapping.key and b.column_index is not None
-        ]
-        chunks = records.whole_records(chunks, key_columns)
+    chunks = _whole_records(planned, reader)
     try:
-        for chunk in chunks:
-            stop.check()
-            part = validator(chunk)
-            summary.rows_read += part.rows_read
-            summary.rows_skipped += part.rows_skipped
-            summary.rows_merged += part.rows_merged
-            summary.rows_valid += part.rows_valid
-            summary.last_row = chunk.first_row + chunk.num_rows - 1
-            refused(part.rejected)
-            _add_totals(summary, part)
-            outputs.payloads(source.target.as_sent(source.kind, part.payloads))
-            if sink is not None:
-                server_refused(sink.take(part))
-                if sink.failure is not None:
-                    # was that the last chunk? A look ahead tells the truth about "how far"
-                    summary.read_to_end = next(chunks, None) is None
-                    raise sink.failure
-            observer.progress(summary)
-        summary.read_to_end = True
-        stop.check()
-        if summary.rows_read == 0:
-            raise InputError(
-                f"{shown(source.path)}: no data rows under the header on row {table.header_row}",
-                "check the file, or --header-row if the header is further down",
-            )
-        delivered()
+        one.read_and_send(chunks, validator)
     except AbortedError as exc:
-        summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
+        summary.stopped = _stopped(exc, summary, sink, one.server_refused, table.header_row + 1)
     except PayorError as exc:
         if summary.rows_sent == 0 and not sent_before:
             raise
         # the file broke half way, after rows went out: an abort, and the counts stay true
-        summary.stopped = _stopped(exc, summary, sink, server_refused, table.header_row + 1)
+        summary.stopped = _stopped(exc, summary, sink, one.server_refused, table.header_row + 1)
     finally:
         if sink is not None:
             sink.close()  # the sender never outlives the run, nor writes to a closed journal
@@ -163,6 +111,96 @@ def run_source(
     summary.exit_code = exit_code(summary)
     observer.finished(summary)
     return summary
+
+
+def _whole_records(planned: Planned, reader: ReadAhead) -> Iterator[Chunk]:
+    """The file's chunks; where a record spans rows, never one split between two chunks."""
+    source = planned.source
+    if not source.mapping.groups_rows:
+        return reader
+    key_columns = [
+        b.column_index
+        for b in planned.bound.fields
+        if b.spec.field in source.mapping.key and b.column_index is not None
+    ]
+    return records.whole_records(reader, key_columns)
+
+
+class _OneFile:
+    """One file's way through validation to the sink: its counts, its refused rows."""
+
+    def __init__(
+        self,
+        planned: Planned,
+        summary: RunSummary,
+        outputs: RunOutputs,
+        observer: Observer,
+        stop: StopRequest,
+        sink: Sink | None,
+        held_back: HeldBack | None,
+    ) -> None:
+        self.planned = planned
+        self.summary = summary
+        self.outputs = outputs
+        self.observer = observer
+        self.stop = stop
+        self.sink = sink
+        self.held_back = held_back
+
+    def read_and_send(self, chunks: Iterator[Chunk], validator: Validator) -> None:
+        """Every chunk validated, counted and handed to the sink; then the last answers."""
+        source, summary, sink = self.planned.source, self.summary, self.sink
+        for chunk in chunks:
+            self.stop.check()
+            part = validator(chunk)
+            summary.rows_read += part.rows_read
+            summary.rows_skipped += part.rows_skipped
+            summary.rows_merged += part.rows_merged
+            summary.rows_valid += part.rows_valid
+            summary.last_row = chunk.first_row + chunk.num_rows - 1
+            self.refused(part.rejected)
+            _add_totals(summary, part)
+            self.outputs.payloads(source.target.as_sent(source.kind, part.payloads))
+            if sink is not None:
+                self.server_refused(sink.take(part))
+                if sink.failure is not None:
+                    # was that the last chunk? A look ahead tells the truth about "how far"
+                    summary.read_to_end = next(chunks, None) is None
+                    raise sink.failure
+            self.observer.progress(summary)
+        summary.read_to_end = True
+        self.stop.check()
+        if summary.rows_read == 0:
+            raise InputError(
+                f"{shown(source.path)}: no data rows under the header on row "
+                f"{self.planned.table.header_row}",
+                "check the file, or --header-row if the header is further down",
+            )
+        self.delivered()
+
+    def refused(self, rows: list[RejectedRow]) -> None:
+        """Rows refused here: counted, written to the rejected-rows file, held back."""
+        self.summary.rows_rejected += len(rows)
+        for row in rows:
+            for error in row.errors:
+                self.summary.errors.add(error, row.cells)
+        self.outputs.rejected(rows)
+        if self.held_back is not None:
+            self.held_back.add(rows)
+
+    def server_refused(self, rows: list[RejectedRow]) -> None:
+        """Rows the server refused."""
+        # valid here, refused there: counted once, as rejected (read = valid + rejected + ...)
+        self.summary.rows_valid -= len(rows)
+        self.refused(rows)
+
+    def delivered(self) -> None:
+        """Book what the sender has heard; raise its failure, if any."""
+        if self.sink is not None:
+            self.server_refused(self.sink.finish())
+            if self.sink.failure is not None:
+                raise self.sink.failure
+        self.stop.check()  # asked to stop while the last answers came: still a stop (exit 3)
 
 
 def _stopped(
@@ -226,35 +264,12 @@ def run_upload(
     target = get_target(chosen.resolved)
     target.configure(settings)
     stop = stop or StopRequest()
-    several = len(request.files) > 1
     result = UploadResult([])
     if request.keep:
         result.kept = {name: Kept() for name in request.files}
-    outputs = {
-        name: RunOutputs(
-            Outputs(
-                per_kind(request.outputs.rejected, name, several),
-                per_kind(request.outputs.payloads, name, several) if request.dry_run else None,
-            ),
-            result.kept.get(name),
-        )
-        for name in request.files
-    }
+    outputs = _outputs(request, result)
     try:
-        sources = [
-            resolve_mapping(
-                target,
-                target.kind(name),
-                path,
-                settings,
-                request.mapping_path,
-                dry_run=request.dry_run,
-                overrides=request.overrides,
-            )
-            for name, path in request.files.items()
-        ]
-        for source in sources:
-            source.opener = request.openers.get(source.kind.name)
+        sources = _sources(request, settings, target)
         planned = []
         for source in sources:  # every file checked before anything is sent
             stop.check()
@@ -275,6 +290,40 @@ def run_upload(
     return result
 
 
+def _outputs(request: UploadRequest, result: UploadResult) -> dict[str, RunOutputs]:
+    """Each kind's outputs: its rejected-rows file, its payloads (dry run), what is kept."""
+    several = len(request.files) > 1
+    return {
+        name: RunOutputs(
+            Outputs(
+                per_kind(request.outputs.rejected, name, several),
+                per_kind(request.outputs.payloads, name, several) if request.dry_run else None,
+            ),
+            result.kept.get(name),
+        )
+        for name in request.files
+    }
+
+
+def _sources(request: UploadRequest, settings: Settings, target: Target) -> list[Source]:
+    """Each kind's file with its mapping (given, or inferred) and its opener."""
+    sources = [
+        resolve_mapping(
+            target,
+            target.kind(name),
+            path,
+            settings,
+            request.mapping_path,
+            dry_run=request.dry_run,
+            overrides=request.overrides,
+        )
+        for name, path in request.files.items()
+    ]
+    for source in sources:
+        source.opener = request.openers.get(source.kind.name)
+    return sources
+
+
 def _run_planned(
     request: UploadRequest,
     settings: Settings,
@@ -286,13 +335,13 @@ def _run_planned(
 ) -> None:
     held_back = HeldBack() if len(planned) > 1 else None
     with ExitStack() as stack:
-        delivery = None
+        deliveries = None
         if not request.dry_run:
             target = planned[0].source.target
             if (said := quota_plan(planned, target, settings.batch_size)) is not None:
                 observer.notice(said)
-            delivery = stack.enter_context(
-                connection(request, settings, observer, stop, target, planned)
+            deliveries = stack.enter_context(
+                open_delivery(request, settings, observer, stop, target, planned)
             )
         ended: RunSummary | None = None
         for item, summary in zip(planned, summaries, strict=True):
@@ -310,7 +359,7 @@ def _run_planned(
                 outputs=outputs[name],
                 observer=observer,
                 stop=stop,
-                sink=delivery(item.source.kind, summary) if delivery else None,
+                sink=deliveries.for_kind(item.source.kind, summary) if deliveries else None,
                 held_back=held_back,
                 # after customers went out, a broken invoices file is an abort, not "nothing sent"
                 sent_before=any(s.rows_sent for s in summaries),

@@ -1,6 +1,7 @@
 """The generic local API server: a loopback port, faults on demand, counters, a store.
 
 Each target's dialect (`targets/<api>/sandbox.py`) gives the routes; this module knows no API.
+The HTTP side (port, handler, bounded bodies) is handler.py's; what is answered, replies.py's.
 Used by `payor sandbox` for rehearsals, embedded by `payor upload --sandbox`, and by tests as a
 real loopback server. It never prints and never exits: request lines go to an optional `log`
 callback, and no header value (the secret!) is ever logged. Standard library only.
@@ -17,29 +18,21 @@ import json
 import math
 import random
 import re
-import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
+from payor_cli.sandbox.handler import HttpServer
+from payor_cli.sandbox.replies import HttpReply, failure, injected
 from payor_cli.sandbox.store import Store
 
 FAULTS = ("500", "502", "503", "504", "429", "drop", "soft")
 RESET_STYLES = ("seconds", "epoch")
-MAX_BODY_BYTES = 256 * 1024 * 1024
-"""A body larger than this is refused unread (413): the sandbox is no place for 1 GB uploads."""
 RETRY_AFTER_ONE_SECOND = 0.25
 """Share of injected 429/503 that ask for 1 s instead of 0 s: realistic, yet tests stay fast."""
-
-_JSON = "application/json; charset=utf-8"
-_HTML = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -108,172 +101,6 @@ class SandboxConfig:
                 raise ValueError(f"refuse_keys is not a valid regex: {exc}") from None
 
 
-# --- HTTP --------------------------------------------------------------------------------------
-
-
-@dataclass
-class HttpReply:
-    status: int
-    body: Any = None
-    """A JSON value, or bytes sent as they are."""
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = _JSON
-    note: str = ""
-    drop: bool = False
-    """Close the connection without a word, as a crashed proxy does."""
-    delay: float = 0.0
-
-
-def failure(message: str) -> dict[str, Any]:
-    return {"success": False, "message": message}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.sandbox = sandbox
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks DNS for the host's FQDN, which can hang without a network
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # socketserver prints a traceback to stderr; the sandbox reports through its callback
-        exc = sys.exc_info()[1]
-        self.sandbox.log(f"connection error: {type(exc).__name__}: {exc}")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # without it, Nagle's algorithm and the client's delayed ACK stall every answer ~40 ms
-    disable_nagle_algorithm = True
-    server_version = "PayorSandbox/1"
-    timeout = 120  # seconds an idle keep-alive connection holds its thread
-
-    @property
-    def sandbox(self) -> Sandbox:
-        return cast(_Server, self.server).sandbox
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        sandbox = self.sandbox
-        if path == "/sandbox/stats":
-            self._send(HttpReply(200, sandbox.stats()))
-        elif path.startswith("/sandbox/records/"):
-            name = path.removeprefix("/sandbox/records/")
-            if name in sandbox.routes.kinds:
-                text = json.dumps(sandbox.records(name), ensure_ascii=False)
-                self._send(HttpReply(200, text.encode()))
-            else:
-                self._send(HttpReply(404, failure(f"no such kind: {name}")))
-        else:
-            self._api(b"")
-
-    def do_POST(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        path = urlsplit(self.path).path
-        if path == "/sandbox/reset":
-            self.sandbox.reset()
-            self._send(HttpReply(200, {"success": True}))
-        elif path.startswith("/sandbox/"):  # introspection is not traffic: not counted
-            self._send(HttpReply(404, failure(f"no such endpoint: POST {path}")))
-        else:
-            self._api(body)
-
-    def do_PUT(self) -> None:
-        body = self._read_body()
-        if body is not None:
-            self._api(body)
-
-    # methods no dialect routes: answered by the API (405 on a known path), not by http.server
-    do_DELETE = do_PATCH = do_PUT
-
-    def _api(self, body: bytes) -> None:
-        parts = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        sandbox = self.sandbox
-        sandbox.in_flight(+1)
-        try:
-            if sandbox.config.latency:
-                # outside every lock: requests in flight wait side by side
-                time.sleep(sandbox.config.latency)
-            try:
-                reply = sandbox._answer(self.command, parts.path, query, self.headers, body)
-            except Exception as exc:  # a sandbox bug must answer, not hang the client
-                reply = sandbox.error(500, f"sandbox error: {type(exc).__name__}: {exc}")
-            self._send(reply)
-        finally:
-            sandbox.in_flight(-1)
-
-    def _read_body(self) -> bytes | None:
-        """Exactly Content-Length bytes, so the next request on this connection parses."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._send(self.sandbox.error(411, "send a Content-Length, not a chunked body"))
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send(self.sandbox.error(400, "invalid Content-Length"))
-            return None
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._send(self.sandbox.error(413, f"body too large, max {MAX_BODY_BYTES} bytes"))
-            return None
-        return self.rfile.read(length)
-
-    def _send(self, reply: HttpReply) -> None:
-        if reply.delay > 0:
-            time.sleep(reply.delay)
-        what = f"{self.command} {urlsplit(self.path).path}"
-        if reply.drop:
-            self.close_connection = True  # no byte of answer: the client sees the socket close
-            self.sandbox.log(
-                f"{what} -> connection dropped{' ' + reply.note if reply.note else ''}"
-            )
-            return
-        if isinstance(reply.body, bytes):
-            payload = reply.body
-        else:
-            payload = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":")).encode()
-        # logged before answering, so a client that has its answer finds the line written
-        if not urlsplit(self.path).path.startswith("/sandbox/"):
-            self.sandbox.dress(reply)
-            self.sandbox.log(f"{what} -> {reply.status}{' ' + reply.note if reply.note else ''}")
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up waiting (a stall): nothing to do
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # _send logs its own line, with what the sandbox did
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # request lines only; header values (the secret) never reach a log
-        self.sandbox.log(format % args)
-
-
 class Sandbox:
     """One API's dialect (`routes`) on a loopback port, with its SQLite store and counters."""
 
@@ -295,7 +122,7 @@ class Sandbox:
         self._reset_counters()
         self.store = Store(config.db_path)
         try:
-            self._server = _Server((host, port), self)
+            self._server = HttpServer((host, port), self)
         except OSError:
             self.store.close()
             raise
@@ -391,7 +218,7 @@ class Sandbox:
             self._in_flight = 0
 
     # -- one request --------------------------------------------------------------------------
-    def _answer(
+    def answer(
         self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], body: bytes
     ) -> HttpReply:
         """The reply to one API request, counted in the stats: the quota and the injected
@@ -421,7 +248,7 @@ class Sandbox:
             )
         elif fault is not None:
             make_fault = getattr(self.routes, "fault", None)
-            reply = make_fault(fault, fault_wait) if make_fault else _injected(fault, fault_wait)
+            reply = make_fault(fault, fault_wait) if make_fault else injected(fault, fault_wait)
         else:
             reply = route(self, query, headers, body)
             if stall and method != "GET" and 200 <= reply.status < 300:
@@ -556,26 +383,6 @@ def same_secret(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
 
 
-def dialect_fault(fault: str, wait: int, error: Callable[[int, str], HttpReply]) -> HttpReply:
-    """An injected fault in a dialect's own error shape (a documented API's answers, JSON,
-    never a proxy's page), with Retry-After on 429 and 503."""
-    if fault == "drop":
-        return HttpReply(0, drop=True, note="(injected)")
-    status, message = {
-        "soft": (200, "temporarily unavailable"),
-        "429": (429, "too many requests"),
-        "500": (500, "internal server error"),
-        "502": (502, "bad gateway"),
-        "503": (503, "service unavailable"),
-        "504": (504, "gateway time-out"),
-    }[fault]
-    reply = error(status, message)
-    if fault in ("429", "503"):
-        reply.headers["Retry-After"] = str(wait)
-    reply.note = f"injected {fault}"
-    return reply
-
-
 def _empty_strings(value: Any, at: str) -> Iterator[str]:
     """Where `value` holds an empty string: `address.street`, `invoiceLines[].description`."""
     if value == "":
@@ -586,22 +393,3 @@ def _empty_strings(value: Any, at: str) -> Iterator[str]:
     elif isinstance(value, list):
         for inner in value:
             yield from _empty_strings(inner, f"{at}[]")
-
-
-def _injected(fault: str, wait: int) -> HttpReply:
-    """The answer of one injected fault: what real gateways and overloaded APIs send."""
-    note = f"injected {fault}"
-    if fault == "drop":
-        return HttpReply(0, drop=True, note="(injected)")
-    if fault == "soft":
-        return HttpReply(200, failure("temporarily unavailable"), note=note)
-    if fault == "429":
-        return HttpReply(429, failure("too many requests"), {"Retry-After": str(wait)}, note=note)
-    if fault == "503":
-        return HttpReply(503, failure("service unavailable"), {"Retry-After": str(wait)}, note=note)
-    if fault == "500":
-        return HttpReply(500, failure("internal server error"), note=note)
-    # 502 and 504 come from a proxy in front of the API: HTML, not JSON
-    title = {"502": "502 Bad Gateway", "504": "504 Gateway Time-out"}[fault]
-    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
-    return HttpReply(int(fault), page.encode(), content_type=_HTML, note=note)

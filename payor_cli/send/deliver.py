@@ -2,6 +2,7 @@
 
 How a batch goes to the API is the target's (targets/): it reports each accepted batch and
 each refused row to this module, which journals each accepted batch as soon as it is accepted.
+What comes back is booked by booking.py; what a run that ended early left is undelivered.py's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -21,20 +21,12 @@ from payor_cli.errors import AbortedError, PayorError
 from payor_cli.fingerprint import legacy_fingerprints
 from payor_cli.rows import RejectedRow
 from payor_cli.schema import Kind
+from payor_cli.send.booking import book_events
 from payor_cli.send.client import ApiClient
 from payor_cli.send.journal import Journal, contains
+from payor_cli.send.undelivered import Undelivered, undelivered
 from payor_cli.stop import StopRequest
-from payor_cli.summary import RunSummary, Span
-
-
-@dataclass
-class Undelivered:
-    """What a delivery that ended early did not deliver (see `Delivery.undelivered`)."""
-
-    spans: list[Span]
-    rest_from: int | None
-    delivered_after: int
-
+from payor_cli.summary import RunSummary
 
 EARLY_PARTS = 8
 """Chunks validated ahead while the journal's fingerprints load (a few MB each)."""
@@ -85,16 +77,21 @@ class Delivery:
         self._journal_error: BaseException | None = None
         self._early: list[ValidatedChunk] = []
         """Parts validated while the journal loaded (at most EARLY_PARTS)."""
-
-        def load_journal() -> None:
-            try:
-                if not full:
-                    self.known = journal.accepted(kind.name)
-                self.legacy = journal.accepted(kind.name, legacy=True)
-            except BaseException as exc:  # raised by take(): never "nothing known", silently
-                self._journal_error = exc
-
         self._entries: dict[str, dict[str, tuple[int, str | None]]] = {}
+        self._init_batches(concurrency)
+        self.failure: PayorError | None = None
+        """Why delivery ended early; the caller stops the run."""
+        self._journal_lock = threading.Lock()
+        self._failure_lock = threading.Lock()
+        self._kind_sender = self.target.sender(kind, client, self)
+        # a million fingerprints load while the first chunk is read and validated (started
+        # once nothing above can fail: a thread left reading would outlive the journal)
+        self._journal_loaded = threading.Thread(target=self._load_journal, name="payor-journal")
+        self._journal_loaded.start()
+        self._threads = self._start_senders(concurrency)
+
+    def _init_batches(self, concurrency: int) -> None:
+        """The batches on their way, and what came back of them."""
         # as many batches wait as are in flight: enough to keep every sender busy, and a
         # bound on the memory they hold
         self._outbox: queue.Queue[tuple[int, list[Pending]] | None] = queue.Queue(concurrency)
@@ -107,21 +104,25 @@ class Delivery:
         self._not_taken: int | None = None
         """The first row of the rows that came after the run began to end."""
         self._events: queue.Queue[tuple] = queue.Queue()
-        self.failure: PayorError | None = None
-        """Why delivery ended early; the caller stops the run."""
-        self._journal_lock = threading.Lock()
-        self._failure_lock = threading.Lock()
-        self._kind_sender = self.target.sender(kind, client, self)
-        # a million fingerprints load while the first chunk is read and validated (started
-        # once nothing above can fail: a thread left reading would outlive the journal)
-        self._journal_loaded = threading.Thread(target=load_journal, name="payor-journal")
-        self._journal_loaded.start()
-        self._threads = [
+
+    def _load_journal(self) -> None:
+        """The fingerprints the journal knows of this kind (in the journal thread)."""
+        try:
+            if not self.full:
+                self.known = self.journal.accepted(self.kind.name)
+            self.legacy = self.journal.accepted(self.kind.name, legacy=True)
+        except BaseException as exc:  # raised by take(): never "nothing known", silently
+            self._journal_error = exc
+
+    def _start_senders(self, concurrency: int) -> list[threading.Thread]:
+        """The sender threads, started: they take batches from the outbox in file order."""
+        threads = [
             threading.Thread(target=self._send_loop, name=f"payor-sender-{n}", daemon=True)
             for n in range(max(1, concurrency))
         ]
-        for thread in self._threads:
+        for thread in threads:
             thread.start()
+        return threads
 
     # -- Sink -------------------------------------------------------------------------------
     def take(self, part: ValidatedChunk) -> list[RejectedRow]:
@@ -222,46 +223,12 @@ class Delivery:
         of rows), the row from which nothing was delivered, and how many rows after the
         first gap were delivered all the same (other batches in flight were answered while
         one failed, or went out while an earlier one waited)."""
-        spans: list[tuple[Span, int]] = []  # with the batch number of the span's last record
-        run: list[Pending] = []
-
-        def close_run() -> None:
-            if run:
-                span = Span(run[0].row, run[-1].row, sum(p.size for p in run))
-                spans.append((span, run[-1].batch))
-                run.clear()
-
-        for number in range(min(self._unsettled, default=self._submitted), self._submitted):
-            for pending in self._unsettled.get(number, ()):
-                if pending.settled:
-                    close_run()
-                else:
-                    run.append(pending)
-            if number not in self._unsettled:
-                close_run()  # a batch answered in between
-        close_run()
         rest = [int(part.rows[0]) for part in self._early if len(part.offsets)]
         if self.pending:
             rest.append(self.pending[0].row)
         if self._not_taken is not None:
             rest.append(self._not_taken)
-        # a gap after which nothing was delivered is where delivery ended, not a gap
-        while spans and self._accepted_after(*spans[-1]) == 0:
-            rest.append(spans.pop()[0].first)
-        after = self._accepted_after(*spans[0]) if spans else 0
-        return Undelivered([span for span, _ in spans], min(rest, default=None), after)
-
-    def _accepted_after(self, span: Span, batch: int) -> int:
-        """Rows accepted after the span: of the batches in flight, and of those answered."""
-        found = 0
-        for batch_rows in self._unsettled.values():
-            found += sum(p.size for p in batch_rows if p.accepted and p.row > span.last)
-        found += sum(
-            rows
-            for number, rows in self._accepted_in.items()
-            if number > batch and number not in self._unsettled
-        )
-        return found
+        return undelivered(self._unsettled, self._submitted, self._accepted_in, rest)
 
     def close(self) -> None:
         """Let the senders finish what is queued (or skip it, after a failure) and stop."""
@@ -315,45 +282,9 @@ class Delivery:
 
     def _take_events(self) -> list[RejectedRow]:
         """Apply the sender's events: counts, totals, refused rows (returned)."""
-        refused: list[RejectedRow] = []
-        summary, totals = self.summary, self.summary.totals
-        while True:
-            try:
-                event, *data = self._events.get_nowait()
-            except queue.Empty:
-                break
-            if event == "settled":
-                del self._unsettled[data[0]]
-            elif event == "sent":
-                summary.rows_sent += data[0]
-            elif event == "requests":
-                summary.requests += data[0]
-                summary.retries += data[1]
-            elif event in ("accepted", "unchanged"):
-                batch, rows = data[0], 0
-                for p in batch:  # unchanged: in the CRM as the file has it, sent nothing for
-                    p.settled = p.accepted = True
-                    rows += p.size
-                if event == "accepted":
-                    summary.rows_accepted += rows
-                else:
-                    summary.rows_unchanged += rows
-                if batch:  # one sender's answer is of one batch
-                    number = batch[0].batch
-                    self._accepted_in[number] = self._accepted_in.get(number, 0) + rows
-                if totals is not None:  # in the CRM as the file has it: counted as accepted
-                    for p in batch:
-                        if p.amount is not None:
-                            totals.add_value("accepted", p.amount, p.currency)
-                self.progress(summary)
-            elif event == "refused":
-                pending, reason, why = data
-                pending.settled = True
-                refused.extend(pending.rejected(reason, why))
-                if totals is not None and pending.amount is not None:
-                    totals.add_value("rejected", pending.amount, pending.currency)
-                    totals.add_value("valid", -pending.amount, pending.currency)
-        return refused
+        return book_events(
+            self._events, self.summary, self._unsettled, self._accepted_in, self.progress
+        )
 
     # -- the sender thread ------------------------------------------------------------------
     def _send_loop(self) -> None:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from payor_cli.sandbox.server import HttpReply, Sandbox, dialect_fault, failure, same_secret
+from payor_cli.sandbox.replies import HttpReply, dialect_fault, failure
+from payor_cli.sandbox.server import Sandbox, same_secret
 from payor_cli.targets.business_suite.spec import (
     API,
     BATCH_LIMIT,

@@ -27,14 +27,9 @@ from payor_cli.contract import (
 )
 from payor_cli.errors import ConfigError
 from payor_cli.schema import Kind
+from payor_cli.targets.onlyoffice.catalog import Catalog, prepare
 from payor_cli.targets.onlyoffice.sandbox import OnlyOfficeRoutes
-from payor_cli.targets.onlyoffice.send import (
-    Catalog,
-    CompanySender,
-    InvoiceSender,
-    dry_run_invoice,
-    prepare,
-)
+from payor_cli.targets.onlyoffice.send import CompanySender, InvoiceSender, dry_run_invoice
 from payor_cli.targets.onlyoffice.spec import CUSTOMERS, INVOICES, NAME
 from payor_cli.values import Converted, Fault
 

@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from payor_cli.sandbox.server import HttpReply, Sandbox, dialect_fault, same_secret
+from payor_cli.sandbox.replies import HttpReply, dialect_fault
+from payor_cli.sandbox.server import Sandbox, same_secret
 from payor_cli.targets.onlyoffice.spec import API, CUSTOMERS, DRAFT, INVOICES
 
 CONTACT = f"{API}/crm/contact"

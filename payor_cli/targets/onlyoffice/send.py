@@ -1,17 +1,15 @@
 """How ONLYOFFICE's kinds are sent: a company a request (then its e-mail, phone, address), an
 invoice a request with its lines, never created twice.
 
-Before anything is sent (`prepare`): a token for the run, and the portal's currencies, taxes and
-invoice items, looked up once; an item or tax the file names that the portal lacks is a usage
-error. Ids come from the journal and, for keys it lacks, from look-ups: a company by its
-e-mail (or, when its create got no clear answer, by its name), an invoice by its number.
+What comes before anything is sent (a token, the portal's catalog) is catalog.py's. Ids come
+from the journal and, for keys it lacks, from look-ups: a company by its e-mail (or, when its
+create got no clear answer, by its name), an invoice by its number.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,127 +19,15 @@ from payor_cli.contract import (
     Outcome,
     Outlet,
     Pending,
-    Target,
-    TargetSettings,
     Transport,
     journalled_ids,
 )
-from payor_cli.errors import AbortedError, ConfigError
 from payor_cli.schema import Kind
+from payor_cli.targets.onlyoffice.catalog import Catalog, accepted_data
 from payor_cli.targets.onlyoffice.spec import API
 from payor_cli.values import fold_email
 
 CONTACT = f"{API}/crm/contact"
-
-
-@dataclass
-class Catalog:
-    """The portal's currencies, taxes (name -> id) and invoice items (title -> id)."""
-
-    currencies: set[str] = field(default_factory=set)
-    taxes: dict[str, int] = field(default_factory=dict)
-    items: dict[str, int] = field(default_factory=dict)
-    default_item: str | None = None
-
-
-def _response(answer: Answer) -> Any:
-    return answer.data if answer.outcome is Outcome.ACCEPTED else None
-
-
-def prepare(
-    target: Target, client: Transport, planned: list[Any], settings: TargetSettings
-) -> Catalog | None:
-    """Sign in (when the run has no token) and look up the catalog the invoices need (None:
-    no invoices in the run)."""
-    if "Authorization" not in client.headers:
-        answer = client.send(
-            "POST",
-            f"{API}/authentication",
-            body=json.dumps(
-                {"userName": settings.api_user, "password": settings.api_password}
-            ).encode(),
-            what="the sign-in",
-            classify=lambda reply: _signed_in(target, reply, settings.api_user),
-        )
-        token = (
-            (_response(answer) or {}).get("token") if answer.outcome is Outcome.ACCEPTED else None
-        )
-        if not token:
-            raise ConfigError(
-                f"the portal refused the sign-in of {settings.api_user!r}",
-                "check PAYOR_API_USER and PAYOR_API_PASSWORD, or use a token (PAYOR_API_KEY)",
-            )
-        client.authorize("Authorization", str(token))
-    invoices = [p for p in planned if p.source.kind.name == "invoices"]
-    if not invoices:
-        return None
-    catalog = Catalog(default_item=settings.invoice_item)
-    currencies = _response(client.send("GET", f"{API}/crm/settings/currency", what="currencies"))
-    catalog.currencies = {str(c.get("abbreviation", "")).upper() for c in currencies or []}
-    taxes = _response(client.send("GET", f"{API}/crm/invoice/tax", what="taxes")) or []
-    catalog.taxes = {str(t.get("name")): int(t["id"]) for t in taxes if "id" in t}
-    named_items, wanted_taxes = _named(invoices[0])
-    wanted_items = set(named_items or ())
-    if settings.invoice_item:
-        wanted_items.add(settings.invoice_item)
-    elif named_items is None or "" in named_items:
-        raise ConfigError(
-            "every ONLYOFFICE invoice line needs an invoice item, and some lines name none",
-            'map item under [invoices.lines], or set invoice_item = "Title" in [api]',
-        )
-    for title in sorted(t for t in wanted_items if t):
-        found = _response(
-            client.send(
-                "GET",
-                f"{API}/crm/invoiceitem/filter",
-                params={"filterValue": title},
-                what=f"invoice item {title!r}",
-            )
-        )
-        for item in found or []:
-            if str(item.get("title")) == title:
-                catalog.items[title] = int(item["id"])
-    missing_items = sorted(t for t in wanted_items if t and t not in catalog.items)
-    missing_taxes = sorted(t for t in wanted_taxes if t and t not in catalog.taxes)
-    if missing_items or missing_taxes:
-        named = [f"invoice item {t!r}" for t in missing_items] + [
-            f"tax {t!r}" for t in missing_taxes
-        ]
-        raise ConfigError(
-            f"the portal has no {', '.join(named)}; nothing was sent",
-            "create them in ONLYOFFICE (CRM settings), or map the lines to ones it has",
-        )
-    return catalog
-
-
-def _signed_in(target: Target, reply: Any, user: str | None) -> Answer | None:
-    if reply.status in (401, 403):
-        raise AbortedError(
-            f"the portal refused the sign-in of {user!r} (HTTP {reply.status})",
-            "check PAYOR_API_USER and PAYOR_API_PASSWORD, or use a token (PAYOR_API_KEY)",
-        )
-    return target.classify(reply)
-
-
-def _named(planned: Any) -> tuple[set[str] | None, set[str]]:
-    """The item titles and tax names the invoices file's lines name (read once, now)."""
-    lines = {b.spec.field: b for b in planned.bound.lines or []}
-    columns = {n: lines[n].column_index for n in ("item", "tax") if n in lines}
-    constants = {n: lines[n].spec.value for n in ("item", "tax") if n in lines}
-    items: set[str] = set()
-    taxes: set[str] = set()
-    if "item" not in lines:
-        return None, taxes
-    for chunk in planned.table.chunks():
-        for name, found in (("item", items), ("tax", taxes)):
-            index = columns.get(name)
-            if constants.get(name) is not None:
-                found.add(str(constants[name]))
-            elif index is not None:
-                found.update(
-                    str(v or "").strip() for v in chunk.columns[index].unique().to_pylist()
-                )
-    return items, taxes
 
 
 class CompanySender(OneByOne):
@@ -244,7 +130,7 @@ def find_by_email(client: Transport, email: str) -> int | None:
 
 def find_by_info(client: Transport, info_type: str, value: str) -> int | None:
     """The contact with this e-mail or phone, compared exactly, without regard to case."""
-    found = _response(
+    found = accepted_data(
         client.send(
             "GET",
             f"{CONTACT}/bycontactinfo",
@@ -263,7 +149,7 @@ def find_by_info(client: Transport, info_type: str, value: str) -> int | None:
 def find_company(client: Transport, name: str, *, without_email: bool = False) -> int | None:
     """The company called exactly `name` (the server matches by substring); with
     `without_email`, only one that has no e-mail yet (created by a run that got no answer)."""
-    found = _response(
+    found = accepted_data(
         client.send(
             "GET",
             f"{CONTACT}/filter",
@@ -384,7 +270,7 @@ class InvoiceSender(OneByOne):
             params={"number": number},
             what=f"invoice {number}",
         )
-        found = _response(answer)
+        found = accepted_data(answer)
         return found if isinstance(found, dict) and "id" in found else None
 
     def _body(self, data: dict, contact: int) -> dict:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from payor_cli.sandbox.server import HttpReply, Sandbox, failure, same_secret
+from payor_cli.sandbox.replies import HttpReply, failure
+from payor_cli.sandbox.server import Sandbox, same_secret
 from payor_cli.sandbox.store import row_key
 from payor_cli.schema import Field, FieldType, Kind
 from payor_cli.targets.payorcrm.spec import CUSTOMERS, INVOICES
