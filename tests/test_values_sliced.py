@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from payor_cli import values
+from payor_cli import numbers, values
 
 NUMBERS = [7.0, 1.5, 1.0, 1.5, None, 2.0, None, 3.0]
 
@@ -21,7 +21,7 @@ def test_a_sliced_column_is_read_as_the_same_cells_alone(start):
     sliced = whole.slice(start)
     alone = pa.array(whole.to_pylist()[start:])
     assert values.empty_to_null(sliced).to_pylist() == values.empty_to_null(alone).to_pylist()
-    converted = values.exact_decimal(values.empty_to_null(sliced), ".", None)
-    expected = values.exact_decimal(values.empty_to_null(alone), ".", None)
+    converted = numbers.exact_decimal(values.empty_to_null(sliced), ".", None)
+    expected = numbers.exact_decimal(values.empty_to_null(alone), ".", None)
     assert converted.json.to_pylist() == expected.json.to_pylist()
     assert not any(f.mask.to_pylist().count(True) for f in converted.faults)
