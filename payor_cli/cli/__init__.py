@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, NoReturn
 
-import click
 import typer
 
 from payor_cli.cli import init_command, sandbox_command, schema_command
@@ -50,24 +49,33 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, metavar="", help="Show the version."
+        ),
     ] = False,
 ) -> None:
     """payor: bulk uploads of accounting exports into PayorCRM."""
+
+
+_CLICK = sys.modules[typer.BadParameter.__module__]
+"""The exceptions of the click typer runs on: click's own, or (typer 0.25 and later) the copy
+typer carries. Named through typer, so that what typer raises is what is caught."""
+_NO_ARGS = getattr(_CLICK, "NoArgsIsHelpError", ())  # click 8.2 and later
 
 
 def main(args: list[str] | None = None) -> NoReturn:
     """The `payor` command: option errors in the same one line as every other error."""
     try:
         code = app(args, prog_name="payor", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except _NO_ARGS as exc:
         typer.echo(exc.ctx.get_help())  # a bare `payor` or `payor upload`: its help
         sys.exit(ExitCode.USAGE)
-    except click.ClickException as exc:
+    except _CLICK.ClickException as exc:
         where = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) else ""
         _error(f"{exc.format_message().rstrip('.')}{where}")
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except (getattr(_CLICK, "Abort", typer.Abort), typer.Abort):
         _error("interrupted")
         sys.exit(ExitCode.ABORTED)
     sys.exit(code or 0)

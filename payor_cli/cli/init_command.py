@@ -39,7 +39,9 @@ def _show_presets(value: bool) -> None:
 KindArg = Annotated[
     KindName, typer.Argument(metavar="KIND", help="customers or invoices", show_default=False)
 ]
-ExportArg = Annotated[Path, typer.Argument(help="The export to look at.", show_default=False)]
+ExportArg = Annotated[
+    Path, typer.Argument(metavar="FILE", help="The export to look at.", show_default=False)
+]
 OutputOpt = Annotated[
     Path | None, typer.Option("-o", "--output", help="Write the mapping here (else print it).")
 ]
@@ -53,11 +55,15 @@ ListPresetsOpt = Annotated[
         "--list-presets",
         callback=_show_presets,
         is_eager=True,  # before the arguments are asked for: it needs none
+        metavar="",
         help="Show the presets shipped with payor, and exit.",
     ),
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="Overwrite OUTPUT even if it already has this section.")
+    bool,
+    typer.Option(
+        "--force", metavar="", help="Overwrite OUTPUT even if it already has this section."
+    ),
 ]
 
 

@@ -34,7 +34,8 @@ MappingOpt = Annotated[
     Path | None, typer.Option("--mapping", help="Mapping TOML (default: the config's sections).")
 ]
 DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Read, map, validate and report; send nothing.")
+    bool,
+    typer.Option("--dry-run", metavar="", help="Read, map, validate and report; send nothing."),
 ]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Rows per request (default 500).")
@@ -44,7 +45,8 @@ ConcurrencyOpt = Annotated[
     typer.Option("--concurrency", min=1, help="Requests in flight at once (default 4)."),
 ]
 FullOpt = Annotated[
-    bool, typer.Option("--full", help="Also send rows unchanged since their last upload.")
+    bool,
+    typer.Option("--full", metavar="", help="Also send rows unchanged since their last upload."),
 ]
 RejectedOpt = Annotated[
     Path | None, typer.Option("--rejected", help="Write rejected rows here (.csv or .xlsx).")
@@ -72,10 +74,11 @@ BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="API root (env PAYOR_BASE_URL).")
 ]
 SandboxOpt = Annotated[
-    bool, typer.Option("--sandbox", help="Upload to an embedded local sandbox server.")
+    bool, typer.Option("--sandbox", metavar="", help="Upload to an embedded local sandbox server.")
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress; errors and a one-line summary.")
+    bool,
+    typer.Option("--quiet", "-q", metavar="", help="No progress; errors and a one-line summary."),
 ]
 SheetOpt = Annotated[
     str | None, typer.Option("--sheet", help="Sheet name or 0-based index (Excel files).")
@@ -88,7 +91,10 @@ DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Field delimiter: , ; | or tab.")
 ]
 FileArg = Annotated[
-    Path, typer.Argument(help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS; - reads stdin.")
+    Path,
+    typer.Argument(
+        metavar="FILE", help="The export: CSV, TSV, TXT, XLSX, XLSM, XLS or ODS; - reads stdin."
+    ),
 ]
 MemberOpt = Annotated[
     str | None,

@@ -29,14 +29,17 @@ def fail(reporter: Reporter, exc: PayorError) -> NoReturn:
 
 
 STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    if hasattr(signal, name)
 )
-"""What asks a run to stop cleanly: Ctrl-C, a kill, a closed terminal or ssh session."""
+"""What asks a run to stop cleanly, as each system has it: Ctrl-C, a kill, a closed terminal
+or ssh session (Unix), Ctrl-Break (Windows)."""
 
 
 @contextmanager
 def stop_on_signals(reporter: Reporter, dry_run: bool) -> Iterator[StopRequest]:
-    """SIGINT, SIGTERM and SIGHUP ask the run to stop cleanly; a second SIGINT stops at once.
+    """The STOP_SIGNALS ask the run to stop cleanly; a second Ctrl-C stops at once.
 
     The handler only sets the request (printing there could re-enter a write it interrupted);
     a watcher thread says what happens.

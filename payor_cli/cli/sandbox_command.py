@@ -55,7 +55,10 @@ SANDBOX_OPTIONS: dict[str, object] = {
         int | None, typer.Option("--max-batch", min=1, help="Rows per request before 413.")
     ],
     "name_rows": Annotated[
-        bool, typer.Option("--name-rows/--no-name-rows", help="Say which rows a 400 refuses.")
+        bool,
+        typer.Option(
+            "--name-rows/--no-name-rows", metavar="", help="Say which rows a 400 refuses."
+        ),
     ],
     "refuse_keys": Annotated[
         str | None, typer.Option("--refuse-keys", help="Regex of keys to refuse, for rehearsals.")

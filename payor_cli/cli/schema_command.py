@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 def schema(
     kind: Annotated[
         KindName | None,
-        typer.Argument(metavar="[KIND]", help="customers or invoices; default both"),
+        typer.Argument(metavar="KIND", help="customers or invoices; default both"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="Machine-readable output.")
+    ] = False,
     target: TargetOpt = None,
     config: ConfigOpt = None,
 ) -> None:

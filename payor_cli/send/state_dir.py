@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,13 +52,13 @@ def state_dir_error(folder: Path, exc: OSError, what: str = "the state dir") -> 
 def check_room(folder: Path) -> None:
     """Refuse a state dir whose filesystem is (nearly) full or read-only before anything is
     sent: the journal must record every accepted batch."""
+    statvfs = getattr(os, "statvfs", None)  # not on Windows: a read-only dir fails at its write
     try:
-        found = os.statvfs(folder)
+        if statvfs is not None and statvfs(folder).f_flag & os.ST_RDONLY:
+            raise state_dir_error(folder, OSError(30, "Read-only file system"))
+        free = shutil.disk_usage(folder).free
     except OSError:
         return
-    if found.f_flag & os.ST_RDONLY:
-        raise state_dir_error(folder, OSError(30, "Read-only file system"))
-    free = found.f_bavail * found.f_frsize
     if free < MIN_FREE_BYTES:
         raise ConfigError(
             f"the state dir {folder} has only {free // 1024} KB free; the journal needs room "
