@@ -531,20 +531,27 @@ def _listed(headers: list[str]) -> str:
     return ", ".join(cut[:LISTED_HEADERS]) + (f" and {more} more" if more > 0 else "")
 
 
+def _words(label: str) -> str:
+    """A header or mapped column as they are compared: its words, one space apart, any case."""
+    return " ".join(label.split()).casefold()
+
+
 def bind(
     mapping: Mapping,
     headers: list[str],
     file_label: str,
     header_hint: Callable[[str, list[str]], str] | None = None,
 ) -> BoundMapping:
-    """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
+    """Find every mapped column in the headers (by its words, any case); exit-2 error if one is
+    missing. A header cell broken over lines or padded with tabs ("start \t\n end") is
+    matched by its words ("start end"), as csvkit and frictionless match it."""
     index: dict[str, int] = {}
     for i, header in enumerate(headers):
-        index.setdefault(header.strip().casefold(), i)
+        index.setdefault(_words(header), i)
     shown = [h for h in headers if h.strip()]
 
     def find(column: str, what: str) -> int:
-        found = index.get(column.strip().casefold())
+        found = index.get(_words(column))
         if found is None:
             close = suggest(column.strip(), [h for h in shown if len(h) <= LONG_HEADER])
             hint = (
@@ -558,7 +565,7 @@ def bind(
                     "drop those settings to let payor detect them"
                 )
             mapped = [c for s in mapping.fields.values() for c in s.source_columns]
-            if not any(c.strip().casefold() in index for c in mapped):
+            if not any(_words(c) in index for c in mapped):
                 hint += header_hint(file_label, headers) if header_hint else ""
             raise MappingError(
                 f"{file_label}: column {column!r} ({what}) is not in the header row", hint
