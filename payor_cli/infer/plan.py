@@ -7,7 +7,7 @@ from typing import Any
 
 from payor_cli.infer.amounts import NUMBER_TYPES, guess_amounts
 from payor_cli.infer.dates import guess_dates
-from payor_cli.infer.labels import normalise
+from payor_cli.infer.labels import LETTERED, header_forms, normalise
 from payor_cli.infer.sample import Sample, is_object
 from payor_cli.schema import FieldType, Kind
 
@@ -70,7 +70,7 @@ class Plan:
         self.duplicates_noted = False
         self.left_out: dict[str, Choice] = {}
         """Fields matched to a column but left out: they differ between the lines of an invoice."""
-        self.normal = [normalise(h) for h in headers]
+        self.normal = [header_forms(h) for h in headers]
         first: dict[str, int] = {}
         for i, h in enumerate(headers):
             if h.strip():
@@ -80,6 +80,9 @@ class Plan:
         self._compatible: dict[tuple[FieldType, int], bool] = {}
         self.unfit: dict[str, tuple[int, str]] = {}
         """Fields whose label a column has, but not values of the field's type: column, type."""
+        self.misfits: dict[str, dict[int, str]] = {}
+        """Per customer field: the labelled columns left out, as their values do not behave
+        like a customer's, with why."""
         self.passed_over: dict[str, list[int]] = {}
         """Per field chosen by label: the other columns it could have taken, best first."""
         self.data_rows = self._dense_rows()
@@ -125,11 +128,21 @@ class Plan:
         return None
 
     def compatible(self, name: str, index: int) -> bool:
-        """Whether the column's values fit the field's type (dates, amounts, e-mails, JSON)."""
+        """Whether the column's values fit the field's type (dates, amounts, e-mails, JSON), and
+        a field of words (a country) holds more than bare numbers."""
         ftype = self.kind.field(name).type
         if (ftype, index) not in self._compatible:
             self._compatible[ftype, index] = self._fits(ftype, index)
+        if name in LETTERED and self._compatible[ftype, index]:
+            texts = self.sample.texts(index, self.data_rows)
+            return sum(1 for t in texts if any(ch.isalpha() for ch in t)) >= 0.5 * len(texts)
         return self._compatible[ftype, index]
+
+    def unfit_values(self, name: str) -> str:
+        """What a field's values are, as a note says a column's are not: dates, amounts, ..."""
+        if name in LETTERED:
+            return "words"
+        return f"{self.kind.field(name).type.value}s"
 
     def _fits(self, ftype: FieldType, index: int) -> bool:
         texts = self.sample.texts(index, self.data_rows)
