@@ -272,3 +272,30 @@ def test_a_column_of_numbers_is_not_a_country(tmp_path, payor):
     assert made.code == 0, made.text
     assert "country" not in made.fields
     assert "'countryCode' is named like country, but its values are not words" in made.text
+
+
+def test_the_labels_above_the_keys_name_their_columns_too(tmp_path, payor):
+    rows = [FRAPPE[0], FRAPPE[1]] + [
+        [r[0], r[1].rsplit("-", 1)[1], *r[2:]] for r in FRAPPE[2:]
+    ]  # plain numbers: nothing in the values says which column holds the invoice's
+    source = write_csv(tmp_path / "frappe.csv", rows)
+    made = init(payor, tmp_path, "invoices", source)
+    assert made.code == 0, made.text
+    assert made.fields["invoiceNumber"] == "name"
+    assert "labelled 'Invoice No' in the row above" in made.line("invoiceNumber")
+    assert made.fields["customerNumber"] == "customer"
+
+
+def test_a_row_of_units_under_the_labels_is_not_taken_for_a_header(tmp_path, payor):
+    source = write_csv(
+        tmp_path / "units.csv",
+        [
+            ["Invoice", "Customer", "Amount", "Date"],
+            ["number", "who", "EUR", "day"],
+            *[[f"I{i}", f"C{i}", f"1{i}.00", f"2021-01-0{i}"] for i in range(1, 6)],
+        ],
+    )
+    made = init(payor, tmp_path, "invoices", source)
+    assert made.code == 0, made.text  # the row of units is one to reject, the header stays
+    assert "header_row" not in made.section
+    assert made.fields["invoiceNumber"] == "Invoice"

@@ -11,7 +11,6 @@ from payor_cli.infer.labels import (
     VALUE_SHAPES,
     VOCABULARY_TARGET,
     WEAK_SCORE,
-    label_score,
     own_field,
 )
 from payor_cli.infer.plan import Choice, Plan
@@ -58,7 +57,7 @@ def _candidates(plan: Plan, free: list[int], required: bool) -> list[tuple]:
         for index in free:
             if index in misfits:
                 continue
-            scored = label_score(plan.kind, f.name, plan.normal[index])
+            scored = plan.label_score(f.name, index)
             if scored is None:
                 continue
             if not plan.compatible(f.name, index):
@@ -90,7 +89,7 @@ def invoice_column(plan: Plan) -> int | None:
         return None
     best = None
     for index in sorted(plan.addressable):
-        scored = label_score(plan.kind, name, plan.normal[index])
+        scored = plan.label_score(name, index)
         if scored and scored[1] != "similar" and plan.fill(index) >= 0.5:
             best = max(best or (0.0, 0), (scored[0], -index))
     if best is not None:
@@ -117,9 +116,7 @@ def _customer_misfits(plan: Plan, name: str, free: list[int]) -> dict[int, str]:
     if not _is_customer_field(plan, name):
         return {}
     labelled = [
-        i
-        for i in free
-        if label_score(plan.kind, name, plan.normal[i]) is not None and plan.compatible(name, i)
+        i for i in free if plan.label_score(name, i) is not None and plan.compatible(name, i)
     ]
     if plan.kind.name != "invoices":
         # a customer list made from an invoice export: its invoice numbers are no customer's
@@ -187,6 +184,9 @@ def match_labels(plan: Plan) -> None:
             if name in plan.choices or index in plan.used:
                 continue
             choice = Choice(name, plan.kind.field(name).type, column=index, how=how)
+            above = plan.label_above(name, index)
+            if above:
+                choice.comments.append(f"labelled {above!r} in the row above")
             if how == "similar":
                 choice.comments.append("matched by a similar label: check")
             if name in ALIAS_COMMENTS:
@@ -237,7 +237,7 @@ def _last_resort(plan: Plan, name: str) -> str:
 
 def _gaps_comment(plan: Plan, choice: Choice, pairs: list[tuple]) -> None:
     """Say so where a better-labelled column was passed over because it has empty cells."""
-    chosen_score = label_score(plan.kind, choice.field, plan.normal[choice.column])[0]
+    chosen_score = plan.label_score(choice.field, choice.column)[0]
     passed = [
         i
         for rank, _, other, i, _ in pairs

@@ -7,7 +7,7 @@ from typing import Any
 
 from payor_cli.infer.amounts import NUMBER_TYPES, guess_amounts
 from payor_cli.infer.dates import guess_dates
-from payor_cli.infer.labels import LETTERED, header_forms, normalise
+from payor_cli.infer.labels import LETTERED, header_forms, label_score, normalise
 from payor_cli.infer.sample import Sample, is_object
 from payor_cli.schema import FieldType, Kind
 
@@ -54,6 +54,7 @@ class Plan:
         headers: list[str],
         sample: Sample,
         vocabulary_kind: Kind | None = None,
+        labels_above: list[str] | None = None,
     ) -> None:
         self.kind = kind
         self.vocabulary_kind = vocabulary_kind
@@ -71,6 +72,10 @@ class Plan:
         self.left_out: dict[str, Choice] = {}
         """Fields matched to a column but left out: they differ between the lines of an invoice."""
         self.normal = [header_forms(h) for h in headers]
+        self.labels_above = labels_above or []
+        self.above = [header_forms(h) for h in self.labels_above]
+        """The labels in the row above a header of machine keys (`Invoice No` over `name`):
+        they name the columns too, though a mapping names the keys."""
         first: dict[str, int] = {}
         for i, h in enumerate(headers):
             if h.strip():
@@ -110,6 +115,24 @@ class Plan:
         ordered = sorted(counts)
         p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
         return [r for r, c in enumerate(counts) if c > p90 / 2]
+
+    def label_score(self, name: str, index: int) -> tuple[float, str] | None:
+        """How well a column's header (or the label above its key) names a field."""
+        scores = [label_score(self.kind, name, self.normal[index])]
+        if index < len(self.above):
+            scores.append(label_score(self.kind, name, self.above[index]))
+        found = [score for score in scores if score is not None]
+        return max(found) if found else None
+
+    def label_above(self, name: str, index: int) -> str | None:
+        """The label above a key that names the field better than the key does, if any."""
+        if index >= len(self.above):
+            return None
+        own = label_score(self.kind, name, self.normal[index])
+        above = label_score(self.kind, name, self.above[index])
+        if above is None or (own is not None and own >= above):
+            return None
+        return self.labels_above[index]
 
     def header(self, index: int) -> str:
         return self.headers[index]

@@ -71,7 +71,7 @@ def suggest_mapping(
     table = readers.open_table(path, located.options, chunk_rows=SAMPLE_ROWS)
     sample = Sample.read(table, SAMPLE_ROWS)
     vocabulary_kind = apis.get(VOCABULARY_TARGET, {}).get(kind.name)
-    plan = Plan(kind, table.headers, sample, vocabulary_kind)
+    plan = Plan(kind, table.headers, sample, vocabulary_kind, located.labels_above)
     if section is not None:
         apply_preset(plan, section)
     match_labels(plan)
