@@ -161,15 +161,35 @@ def iso_date(value: str) -> str | None:
         return None
 
 
+# German month names as strptime's %B and %b read them (English): "28. Januar 2021", "3. Mrz"
+_GERMAN_MONTHS = {
+    "januar": "January", "jänner": "January", "februar": "February", "feber": "February",
+    "märz": "March", "mär": "Mar", "mrz": "Mar", "mai": "May", "juni": "June", "juli": "July",
+    "oktober": "October", "okt": "Oct", "dezember": "December", "dez": "Dec",
+}  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def english_months(value: str) -> str:
+    """The text with German month names in English, for a format with %B or %b."""
+    return _WORD.sub(lambda m: _GERMAN_MONTHS.get(m.group().casefold(), m.group()), value)
+
+
 @functools.lru_cache(maxsize=64)
 def date_with_formats(formats: tuple[str, ...]) -> Callable[[str], str | None]:
+    named = any("%b" in fmt or "%B" in fmt for fmt in formats)
+
     @functools.lru_cache(maxsize=1 << 16)
     def parse(value: str) -> str | None:
-        for fmt in formats:
-            try:
-                return dt.datetime.strptime(value, fmt).date().isoformat()
-            except ValueError:
-                continue
+        texts = [value]
+        if named and (english := english_months(value)) != value:
+            texts.append(english)
+        for text in texts:
+            for fmt in formats:
+                try:
+                    return dt.datetime.strptime(text, fmt).date().isoformat()
+                except ValueError:
+                    continue
         return None
 
     return parse

@@ -65,35 +65,49 @@ def _listed(headers: list[str]) -> str:
     return ", ".join(cut[:LISTED_HEADERS]) + (f" and {more} more" if more > 0 else "")
 
 
+def _words(label: str) -> str:
+    """A header or mapped column as they are compared: its words, one space apart, any case (a
+    header cell broken over lines, "start \t\n end", is "start end", as csvkit and
+    frictionless match it)."""
+    return " ".join(label.split()).casefold()
+
+
+def _not_found_hint(column: str, headers: list[str]) -> str:
+    """The headers nearest a mapped column the file lacks, or all of them."""
+    shown = [h for h in headers if h.strip()]
+    close = suggest(column.strip(), [h for h in shown if len(h) <= LONG_HEADER])
+    hint = (
+        f"closest headers in the file: {', '.join(map(repr, close))}"
+        if close
+        else f"the file's headers are: {_listed(shown)}"
+    )
+    if any(len(h) > LONG_HEADER for h in shown):
+        hint += (
+            "; a header cell that long is a sign of a wrong encoding or delimiter: "
+            "drop those settings to let payor detect them"
+        )
+    return hint
+
+
 def bind(
     mapping: Mapping,
     headers: list[str],
     file_label: str,
     header_hint: Callable[[str, list[str]], str] | None = None,
 ) -> BoundMapping:
-    """Find every mapped column in the headers (trimmed, any case); exit-2 error if one is missing."""
+    """Find every mapped column in the headers (by its words, any case); exit-2 error if one is
+    missing."""
     index: dict[str, int] = {}
     for i, header in enumerate(headers):
-        index.setdefault(header.strip().casefold(), i)
-    shown = [h for h in headers if h.strip()]
+        index.setdefault(_words(header), i)
 
     def find(column: str, what: str) -> int:
-        found = index.get(column.strip().casefold())
+        found = index.get(_words(column))
         if found is None:
-            close = suggest(column.strip(), [h for h in shown if len(h) <= LONG_HEADER])
-            hint = (
-                f"closest headers in the file: {', '.join(map(repr, close))}"
-                if close
-                else f"the file's headers are: {_listed(shown)}"
-            )
-            if any(len(h) > LONG_HEADER for h in shown):
-                hint += (
-                    "; a header cell that long is a sign of a wrong encoding or delimiter: "
-                    "drop those settings to let payor detect them"
-                )
             mapped = [c for s in mapping.fields.values() for c in s.source_columns]
-            if not any(c.strip().casefold() in index for c in mapped):
-                hint += header_hint(file_label, headers) if header_hint else ""
+            hint = _not_found_hint(column, headers)
+            if not any(_words(c) in index for c in mapped) and header_hint:
+                hint += header_hint(file_label, headers)
             raise MappingError(
                 f"{file_label}: column {column!r} ({what}) is not in the header row", hint
             )

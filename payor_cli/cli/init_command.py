@@ -128,6 +128,9 @@ def _tell(
             f"{'s' if len(suggestion.todo) > 1 else ''} of the mapping"
         )
         raise typer.Exit(ExitCode.ROWS_REJECTED)
+    if suggestion.problem:  # its own dry run rejects most rows: not one to try as it is
+        reporter.error(suggestion.problem)
+        raise typer.Exit(ExitCode.ROWS_REJECTED)
     if output is not None:
         reporter.line(
             # the mapping names its target: the upload takes it from there

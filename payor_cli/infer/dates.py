@@ -15,6 +15,10 @@ _DATE_BASES = (
     "%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y", "%d/%m/%y", "%Y/%m/%d",
     "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%y", "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%d-%b-%y",
     "%Y%m%d",
+    # month names: Zoho's "Jan 28 2021", "January 28, 2021", "28 January 2021", German
+    # "28. Januar 2021" (the value rules read German month names), "28/Jan/2021"
+    "%b %d %Y", "%B %d, %Y", "%B %d %Y", "%d %B %Y", "%d-%B-%Y", "%d. %B %Y", "%d. %b %Y",
+    "%d.%b.%Y", "%d/%b/%Y", "%b-%d-%Y", "%Y-%b-%d", "%b %d, %y", "%d %b %y",
 )  # fmt: skip
 DATE_FORMATS = tuple(
     base + time
@@ -34,6 +38,7 @@ _DIRECTIVES = {
     "M": r"\d{1,2}",
     "S": r"\d{1,2}",
     "b": r"[^\W\d_]{3}",
+    "B": r"[^\W\d_]{3,9}",
 }
 
 
@@ -56,11 +61,17 @@ def _parses(value: str, fmt: str) -> bool:
         shape = _SHAPES[fmt] = _shape(fmt)
     if not shape.fullmatch(value):
         return False
-    try:
-        dt.datetime.strptime(value, fmt)
-    except ValueError:
-        return False
-    return True
+    texts = [value]
+    if "%b" in fmt or "%B" in fmt:
+        # as the value rules read them: German month names too
+        texts.append(values.english_months(value))
+    for text in texts:
+        try:
+            dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def day_month_order(fmt: str) -> str | None:

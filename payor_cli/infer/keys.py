@@ -141,6 +141,8 @@ def _invoice_total(plan: Plan, invoices: list[list[int]]) -> None:
     if total is None:
         summed = _sum_of_lines(plan, invoices, name, amount)
         if summed is not None:
+            if amount is not None and summed is not amount and amount.column is not None:
+                plan.used.discard(amount.column)
             plan.assign(summed)
         elif amount is not None:
             _line_amount_kept(plan, amount)
@@ -175,7 +177,8 @@ def _sum_of_lines(
             "their amounts could be summed per invoice with `sum` (see the mapping docs)"
         )
         return None
-    if amount is not None and amount.column is not None:
+    # a column empty on most lines is no line amount to sum: each empty line would be refused
+    if amount is not None and amount.column is not None and _filled(plan, amount.column) >= 0.9:
         amount.summed = True
         amount.comments.insert(0, "the sum of the invoice's lines: no column holds its total")
         return amount
@@ -191,6 +194,13 @@ def _sum_of_lines(
         "no column holds its total",
     )
     return summed
+
+
+def _filled(plan: Plan, index: int) -> float:
+    """The share of the rows to send that have a value in the column."""
+    column = plan.sample.columns[index]
+    rows = plan.value_rows
+    return sum(1 for r in rows if column[r] is not None) / len(rows) if rows else 0.0
 
 
 def _adjacent(plan: Plan, invoices: list[list[int]]) -> bool:

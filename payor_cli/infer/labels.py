@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import re
 import tomllib
 import unicodedata
 from importlib import resources
@@ -19,6 +21,28 @@ def normalise(label: str) -> str:
     """A header as compared with known labels: case, accents, spaces and punctuation dropped."""
     text = unicodedata.normalize("NFKD", label.casefold())
     return "".join(ch for ch in text if ch.isalnum() and not unicodedata.combining(ch))
+
+
+_DATE_SUFFIX = re.compile(r"^(?P<stem>.*?[^\W_])(?:[ _.-]+(?i:at|on)|(?<=[a-z])(?:At|On))$")
+"""A snake_case or camelCase ERP column named for the moment of an event: `due_at`,
+`invoiced_at`, `postedOn` (Rails, Akaunting, Frappe, Odoo)."""
+
+
+def header_forms(label: str) -> str:
+    """A header as `label_score` compares it: normalised, and an event time (`due_at`,
+    `invoiced_at`, `posted_on`) as the date label it means (due date, invoice date, post date),
+    where the vocabularies know that label."""
+    normal = normalise(label)
+    match = _DATE_SUFFIX.match(label.strip())
+    if not match:
+        return normal
+    stem = normalise(match["stem"])
+    known = _known_labels()
+    # due -> duedate; invoiced -> invoicedate; issued -> issuedate; posted -> postdate
+    for candidate in (stem + "date", stem[:-1] + "date", stem[:-2] + "date", stem):
+        if candidate in known:
+            return candidate
+    return normal
 
 
 def _normalised(labels: list[str]) -> list[str]:
@@ -58,6 +82,8 @@ VALUE_SHAPES: dict[str, str] = {
     name: shape for shape, names in _VOCABULARY["value_shapes"].items() for name in names
 }
 """Field -> "code" (a number field prefers code-like values) or "words" (a name field)."""
+LETTERED: frozenset[str] = frozenset(_VOCABULARY["lettered"]["fields"])
+"""Fields whose values have letters: a column of bare numbers is not one of them."""
 UNIT_PRICES = _normalised(_VOCABULARY["line_amounts"]["unit_price"])
 QUANTITIES = _normalised(_VOCABULARY["line_amounts"]["quantity"])
 """Labels of a line's unit price and quantity: their product summed is the invoice's amount."""
@@ -98,6 +124,11 @@ def own_field(kind: Kind, payorcrm_name: str) -> str | None:
         if sources[0] == payorcrm_name and kind.field(name) is not None:
             return name
     return None
+
+
+@functools.cache
+def _known_labels() -> frozenset[str]:
+    return frozenset(all_field_labels())
 
 
 def all_field_labels() -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from payor_cli import read as readers
 from payor_cli.errors import PayorError
-from payor_cli.infer.header import header_index, holds_table
+from payor_cli.infer.header import filled, header_index, holds_table
 from payor_cli.infer.labels import all_field_labels, normalise
 from payor_cli.infer.presets import alternatives, preset_files
 from payor_cli.read import InputOptions
@@ -49,6 +50,8 @@ class Located:
     sheet_is_first: bool
     header: list[str] = field(default_factory=list)
     """The cells of the header row found (trimmed; empty cells kept)."""
+    labels_above: list[str] | None = None
+    """A row of labels above a header of machine keys: they name the columns too."""
 
 
 def _non_empty(row: list[str]) -> list[str]:
@@ -152,6 +155,10 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
     if found[3]["format"] == "csv" and delimiter is None:
         found = _best_delimiter(found, search, base)
     at, _, rows, detected = found
+    labels_above = None
+    if header_row == 1 and at >= 0 and key_row_below(rows, at):
+        labels_above = [c.strip() for c in rows[at]]
+        at += 1  # the values fit the row of machine keys under the labels: it is the header
     if header_row != 1:
         found_row = header_row
     else:
@@ -177,7 +184,44 @@ def locate(path: Path, options: InputOptions, preset: dict[str, Any] | None) -> 
             and detected.get("sheets", [None])[0] == sheet_name
         ),
         [c.strip() for c in rows[at]] if 0 <= at < len(rows) else [],
+        labels_above,
     )
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def key_row_below(rows: list[list[str]], at: int) -> bool:
+    """Whether the row under the header found is a second header: a row of labels above a row
+    of machine keys (`Posting Date` over `posting_date`), then the data. The values fit the
+    lower one: where the rows below hold numbers or dates in a column, the key row holds none,
+    in every such column that it fills (two at least), and it is as wide as the labels."""
+    below = [row for row in rows[at + 1 :] if filled(row)]
+    if len(below) < 2:
+        return False
+    keys, data = below[0], below[1:]
+    labels = filled(rows[at])
+    if len(filled(keys)) < 0.8 * len(labels) or keys == rows[at]:
+        return False
+    typed = []
+    for index in labels:
+        cells = [row[index].strip() for row in data if index < len(row) and row[index].strip()]
+        if cells and sum(1 for c in cells if _DIGIT.search(c)) >= 0.9 * len(cells):
+            typed.append(index)
+    beside = [i for i in typed if i < len(keys) and keys[i].strip()]
+    if not (len(beside) >= min(2, len(typed)) > 0) or any(_DIGIT.search(keys[i]) for i in beside):
+        return False
+    # keys name their columns as the labels do (posting_date under Posting Date), each its own:
+    # not a row of units (EUR, EUR, days) or a second title
+    cells = [keys[i].strip() for i in filled(keys)]
+    if len(set(cells)) < len(cells):
+        return False
+    related = 0
+    for i in filled(keys):
+        key = normalise(keys[i])
+        label = normalise(rows[at][i]) if i < len(rows[at]) else ""
+        related += bool(key and label and (key in label or label in key)) or "_" in keys[i]
+    return related >= 0.5 * len(cells)
 
 
 def header_row_found(path: Path) -> tuple[int, str | None, list[str]] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from payor_cli.infer.amounts import NUMBER_TYPES, guess_amounts
 from payor_cli.infer.dates import guess_dates
-from payor_cli.infer.labels import normalise
+from payor_cli.infer.labels import LETTERED, header_forms, label_score, normalise
 from payor_cli.infer.sample import Sample, is_object
 from payor_cli.schema import FieldType, Kind
 
@@ -54,6 +54,7 @@ class Plan:
         headers: list[str],
         sample: Sample,
         vocabulary_kind: Kind | None = None,
+        labels_above: list[str] | None = None,
     ) -> None:
         self.kind = kind
         self.vocabulary_kind = vocabulary_kind
@@ -70,7 +71,11 @@ class Plan:
         self.duplicates_noted = False
         self.left_out: dict[str, Choice] = {}
         """Fields matched to a column but left out: they differ between the lines of an invoice."""
-        self.normal = [normalise(h) for h in headers]
+        self.normal = [header_forms(h) for h in headers]
+        self.labels_above = labels_above or []
+        self.above = [header_forms(h) for h in self.labels_above]
+        """The labels in the row above a header of machine keys (`Invoice No` over `name`):
+        they name the columns too, though a mapping names the keys."""
         first: dict[str, int] = {}
         for i, h in enumerate(headers):
             if h.strip():
@@ -80,6 +85,9 @@ class Plan:
         self._compatible: dict[tuple[FieldType, int], bool] = {}
         self.unfit: dict[str, tuple[int, str]] = {}
         """Fields whose label a column has, but not values of the field's type: column, type."""
+        self.misfits: dict[str, dict[int, str]] = {}
+        """Per customer field: the labelled columns left out, as their values do not behave
+        like a customer's, with why."""
         self.passed_over: dict[str, list[int]] = {}
         """Per field chosen by label: the other columns it could have taken, best first."""
         self.data_rows = self._dense_rows()
@@ -108,6 +116,24 @@ class Plan:
         p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
         return [r for r, c in enumerate(counts) if c > p90 / 2]
 
+    def label_score(self, name: str, index: int) -> tuple[float, str] | None:
+        """How well a column's header (or the label above its key) names a field."""
+        scores = [label_score(self.kind, name, self.normal[index])]
+        if index < len(self.above):
+            scores.append(label_score(self.kind, name, self.above[index]))
+        found = [score for score in scores if score is not None]
+        return max(found) if found else None
+
+    def label_above(self, name: str, index: int) -> str | None:
+        """The label above a key that names the field better than the key does, if any."""
+        if index >= len(self.above):
+            return None
+        own = label_score(self.kind, name, self.normal[index])
+        above = label_score(self.kind, name, self.above[index])
+        if above is None or (own is not None and own >= above):
+            return None
+        return self.labels_above[index]
+
     def header(self, index: int) -> str:
         return self.headers[index]
 
@@ -125,11 +151,21 @@ class Plan:
         return None
 
     def compatible(self, name: str, index: int) -> bool:
-        """Whether the column's values fit the field's type (dates, amounts, e-mails, JSON)."""
+        """Whether the column's values fit the field's type (dates, amounts, e-mails, JSON), and
+        a field of words (a country) holds more than bare numbers."""
         ftype = self.kind.field(name).type
         if (ftype, index) not in self._compatible:
             self._compatible[ftype, index] = self._fits(ftype, index)
+        if name in LETTERED and self._compatible[ftype, index]:
+            texts = self.sample.texts(index, self.data_rows)
+            return sum(1 for t in texts if any(ch.isalpha() for ch in t)) >= 0.5 * len(texts)
         return self._compatible[ftype, index]
+
+    def unfit_values(self, name: str) -> str:
+        """What a field's values are, as a note says a column's are not: dates, amounts, ..."""
+        if name in LETTERED:
+            return "words"
+        return f"{self.kind.field(name).type.value}s"
 
     def _fits(self, ftype: FieldType, index: int) -> bool:
         texts = self.sample.texts(index, self.data_rows)

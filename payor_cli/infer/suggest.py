@@ -16,7 +16,13 @@ from payor_cli.infer.furniture import find_furniture
 from payor_cli.infer.keys import choose_key
 from payor_cli.infer.labels import VOCABULARY_TARGET
 from payor_cli.infer.layout import locate
-from payor_cli.infer.matching import apply_meanings, explain_choices, match_labels, share_names
+from payor_cli.infer.matching import (
+    apply_meanings,
+    explain_choices,
+    invoice_number_by_values,
+    match_labels,
+    share_names,
+)
 from payor_cli.infer.plan import Plan
 from payor_cli.infer.presets import apply_preset, preset_section
 from payor_cli.infer.render import one_value_serves, render
@@ -41,6 +47,8 @@ class Suggestion:
     """Things the user should confirm (ambiguous date order, duplicate keys, ...)."""
     source: str
     """What was detected: sheet, header row, encoding, delimiter."""
+    problem: str | None = None
+    """Why the suggestion is not to be tried as it is: its own dry run rejects most rows."""
 
 
 def suggest_mapping(
@@ -64,10 +72,11 @@ def suggest_mapping(
     table = readers.open_table(path, located.options, chunk_rows=SAMPLE_ROWS)
     sample = Sample.read(table, SAMPLE_ROWS)
     vocabulary_kind = apis.get(VOCABULARY_TARGET, {}).get(kind.name)
-    plan = Plan(kind, table.headers, sample, vocabulary_kind)
+    plan = Plan(kind, table.headers, sample, vocabulary_kind, located.labels_above)
     if section is not None:
         apply_preset(plan, section)
     match_labels(plan)
+    invoice_number_by_values(plan)
     apply_meanings(plan)
     share_names(plan)
     explain_choices(plan)
@@ -86,14 +95,21 @@ def suggest_mapping(
         plan.notes.append(_missing_note(plan, name))
     toml = render(plan, located, path, table, preset, todo)
     mapping = None
+    problem = None
     if not todo:
         data = tomllib.loads(toml)
         mapping = parse_mapping(data[kind.name], kind, f"suggested mapping for {path.name}", apis)
-        extra = _verify(mapping, table, sample, target)
+        extra, rejected = _verify(mapping, table, sample, target)
         if extra:
             plan.notes.extend(extra)
             toml = render(plan, located, path, table, preset, todo)
-    return Suggestion(kind, toml, mapping, todo, plan.notes, table.describe())
+        if rejected > sample.rows / 2:
+            problem = (
+                f"the suggested mapping's own dry run rejects {rejected} of the first "
+                f"{sample.rows} rows (see the note): check its header row and columns before "
+                "an upload"
+            )
+    return Suggestion(kind, toml, mapping, todo, plan.notes, table.describe(), problem)
 
 
 def _missing_note(plan: Plan, name: str) -> str:
@@ -108,14 +124,16 @@ def _missing_note(plan: Plan, name: str) -> str:
     )
 
 
-def _verify(mapping: Mapping, table: Table, sample: Sample, target: Target) -> list[str]:
-    """A dry run over the sample: what it would reject, as notes."""
+def _verify(
+    mapping: Mapping, table: Table, sample: Sample, target: Target
+) -> tuple[list[str], int]:
+    """A dry run over the sample: what it would reject, as notes, and how many rows."""
     if sample.chunk is None or not sample.rows:
-        return []
+        return [], 0
     bound = bind(mapping, table.headers, str(table.path))
     result = Validator(bound, target)(sample.chunk)
     if not result.rejected:
-        return []
+        return [], 0
     reasons: Counter[str] = Counter()
     first: dict[str, int] = {}
     for row in result.rejected:
@@ -126,4 +144,5 @@ def _verify(mapping: Mapping, table: Table, sample: Sample, target: Target) -> l
         f"{reason} ({count}x, first row {first[reason]})"
         for reason, count in reasons.most_common(3)
     )
-    return [f"a dry run of the first {sample.rows} rows rejects {len(result.rejected)}: {shown}"]
+    note = f"a dry run of the first {sample.rows} rows rejects {len(result.rejected)}: {shown}"
+    return [note], len(result.rejected)

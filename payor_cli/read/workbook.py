@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,10 +41,23 @@ logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 OLE = b"\xd0\xcf\x11\xe0"
 _ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+# BIFF8's (and BIFF5's) BOF of the workbook globals, an optional WRITEPROTECT, then FILEPASS:
+# a stream starts on a sector boundary, so the records stand whole in the file's bytes
+_XLS_FILEPASS = re.compile(
+    rb"(?:\x09\x08\x10\x00\x00\x06\x05\x00.{12}|\x09\x08\x08\x00\x00\x05\x05\x00.{4})"
+    rb"(?:\x86\x00\x00\x00)?\x2f\x00",
+    re.DOTALL,
+)
 _FIX = "open it in Excel and save it again as .xlsx, or export as CSV"
 _PASSWORD_FIX = (
     "open it in Excel with its password, remove the password (File > Info > Protect Workbook > "
     "Encrypt with Password: clear it), save it and run again; or export the sheet as CSV"
+)
+
+
+_ODS_PASSWORD_FIX = (
+    "open it in LibreOffice Calc with its password, save it again without one (File > Save As: "
+    "clear 'Save with password') and run again; or export the sheet as CSV"
 )
 
 
@@ -55,15 +70,27 @@ def workbook_error(path: Path, exc: BaseException, source: bytes | None = None) 
     """What the reader's failure means for the user: a password, or a damaged file."""
     text = first_line(exc)
     if "password" in text.lower() or is_encrypted(path, source):
-        return InputError(f"{path}: the workbook is password protected", _PASSWORD_FIX)
+        fix = _ODS_PASSWORD_FIX if workbook_format(path, source) == "ods" else _PASSWORD_FIX
+        return InputError(f"{path}: the workbook is password protected", fix)
     return InputError(f"{path}: cannot read the workbook ({text})", _FIX)
 
 
 def is_encrypted(path: Path, source: bytes | None = None) -> bool:
-    """An encrypted OOXML workbook (xlsx, xlsm, xlsb) is an OLE file holding the real one in
-    an "EncryptedPackage" stream (MS-OFFCRYPTO); its name stands in the OLE directory."""
+    """Whether the workbook is locked with a password, which calamine cannot tell ("Cannot
+    detect file format"): an encrypted OOXML workbook (xlsx, xlsm, xlsb) is an OLE file holding
+    the real one in an "EncryptedPackage" stream (MS-OFFCRYPTO), whose name stands in the OLE
+    directory; an encrypted .xls has a FILEPASS record right after the BOF that opens its
+    Workbook stream (MS-XLS 2.4.117); an encrypted .ods declares `encryption-data` for its
+    parts in META-INF/manifest.xml (ODF 1.2, part 3, 3.8)."""
     data = source if source is not None else path.read_bytes()
-    return data.startswith(OLE) and _ENCRYPTED_STREAM in data
+    if data.startswith(OLE):
+        return _ENCRYPTED_STREAM in data or _XLS_FILEPASS.search(data) is not None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            manifest = archive.read("META-INF/manifest.xml")
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, ValueError, zlib.error):
+        return False
+    return b"encryption-data" in manifest
 
 
 def workbook_format(path: Path, source: bytes | None = None) -> str:
@@ -209,7 +236,7 @@ def open_workbook(
     columns, dates = _load_columns(path, sheet, options.header_row, len(headers), source)
     table = Table(path, fmt, headers, options.header_row, sheet=sheet)
     table.rows_expected, table.rows_exact = (len(columns[0]) if columns else 0), True
-    table._chunks = lambda: _chunks(columns, dates, len(headers), options.header_row, chunk_rows)
+    table._chunks = lambda: _chunks(columns, dates, headers, options.header_row, chunk_rows)
     return own_rejected(table) if own else table
 
 
@@ -263,17 +290,36 @@ def _real_cells(path, sheet, header_row, indexes, columns, dates, source) -> Non
 def _chunks(
     columns: list[pa.Array],
     dates: list[pa.Array | None],
-    width: int,
+    headers: list[str],
     header_row: int,
     chunk_rows: int,
 ) -> Iterator[Chunk]:
     rows = len(columns[0]) if columns else 0
+    width = len(headers)
     beyond = columns[width:]
     for start in range(0, rows, chunk_rows):
         length = min(chunk_rows, rows - start)
         part = [c.slice(start, length) for c in columns[:width]]
         masks = [d.slice(start, length) if d is not None else None for d in dates[:width]]
-        yield Chunk(part, header_row + 1 + start, masks, _beyond(beyond, start, length, width))
+        malformed = _beyond(beyond, start, length, width)
+        _refuse_nul(part, headers, malformed)
+        yield Chunk(part, header_row + 1 + start, masks, malformed)
+
+
+def _refuse_nul(part: list[pa.Array], headers: list[str], malformed: dict[int, str]) -> None:
+    """A cell holding a NUL character (Excel's `_x0000_`) refuses its row, naming the column,
+    as a text file's does: a NUL is never part of a real value, and the API refuses it."""
+    for index, column in enumerate(part):
+        hits = pc.indices_nonzero(pc.match_substring(column, "\x00")).to_pylist()
+        name = headers[index] or f"column {index + 1}"
+        for offset in hits:
+            reason = f"column {name!r} contains a NUL byte (remove it from the cell)"
+            known = malformed.get(offset)
+            malformed[offset] = (
+                MalformedRow(f"{known}; {reason}", getattr(known, "extra", []))
+                if known
+                else MalformedRow(reason)
+            )
 
 
 def _beyond(beyond: list[pa.Array], start: int, length: int, width: int) -> dict[int, str]:
