@@ -65,6 +65,21 @@ class Run:
         """The CLI's exit code for the same run: 0 all valid, 1 rows rejected, 3 stopped."""
         return int(self.summary["exit_code"])
 
+    def __str__(self) -> str:
+        """The run in one line, as the command's summary line says it: what was read, valid,
+        rejected, unchanged since the last upload, sent and accepted."""
+        s = self.summary
+        said = f"{s['kind']}: {s['rows_read']} read, {s['rows_valid']} valid, "
+        said += f"{s['rows_rejected']} rejected"
+        if s["dry_run"]:
+            return said + f" (dry run: nothing sent); exit {s['exit_code']}"
+        said += f", {s['rows_unchanged']} unchanged, {s['rows_sent']} sent, "
+        return said + f"{s['rows_accepted']} accepted; exit {s['exit_code']}"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """A notebook shows the run as its summary line, and its warnings."""
+        printer.text(str(self) + "".join(f"\nwarning: {w}" for w in self.warnings))
+
 
 def dry_run(source: Any, kind: str, mapping: Any = None, **options: Any) -> Run:
     """Read, map and validate `source` (a path or a DataFrame) as `kind`; send nothing."""
@@ -83,6 +98,7 @@ class _Silent:
 
     def __init__(self) -> None:
         self.notices: list[str] = []
+        self.warnings: list[str] = []
 
     def started(self, *_: object) -> None:
         pass
@@ -92,6 +108,9 @@ class _Silent:
 
     def notice(self, text: str) -> None:
         self.notices.append(text)
+
+    def warning(self, text: str) -> None:
+        self.warnings.append(text)
 
     def finished(self, summary: RunSummary) -> None:
         pass
@@ -249,7 +268,8 @@ def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
         request.openers[kind] = lambda input_options: open_frame(source, input_options)
     try:
         settings, warnings = prepare(options, request.files, request.mapping_path)
-        result = execute(request, options, settings, _Silent())
+        observer = _Silent()
+        result = execute(request, options, settings, observer)
     except PayorError as exc:
         failed(options, request.files, exc)
         raise
@@ -258,7 +278,7 @@ def _run(source: Any, kind: str, mapping: Any, given: dict[str, Any]) -> Run:
         summary=result.as_json(),
         rejected=kept.rejected,
         payloads=[json.loads(p) for p in kept.payloads] if options.dry_run else None,
-        warnings=warnings,
+        warnings=warnings + observer.warnings,
     )
 
 

@@ -179,6 +179,8 @@ def test_the_readme_notebook_cell_runs_as_written(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PAYOR_STATE_DIR", str(tmp_path / "state"))
     namespace: dict = {}
     exec(compile(cell, "README.md", "exec"), namespace)
+    said = cell.split("print(run)  # ", 1)[1].split("\n", 1)[0]
+    assert str(namespace["run"]) == said  # the comment is what the cell prints
     assert namespace["run"].summary["rows_accepted"] == 1
     assert namespace["run"].rejected == []
     assert (tmp_path / "state" / "sandbox.sqlite").exists()  # PAYOR_STATE_DIR, not the home

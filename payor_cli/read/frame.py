@@ -64,8 +64,48 @@ def open_frame(frame: Any, options: InputOptions, chunk_rows: int = CHUNK_ROWS) 
         header_row=1,
         rows_expected=len(frame),
         rows_exact=True,
+        number_columns={
+            position: str(dtype)
+            for position, dtype in enumerate(frame.dtypes)
+            if dtype.kind in "iuf"
+        },
+        notes=_decimals_from_floats(frame, headers),
         _chunks=chunks,
     )
+
+
+DIGITS_OF_A_FLOAT = 17
+"""A binary float's shortest decimal form has at most 17 significant digits; its exact value,
+as `Decimal(19.99)` gives it, has many more."""
+LOOKED_AT = 10_000
+"""The cells of each text column looked at for Decimals made from floats (a warning's worth)."""
+
+
+def _decimals_from_floats(frame: Any, headers: list[str]) -> list[str]:
+    """Columns holding a Decimal made from a binary float (`Decimal(19.99)` is
+    19.989999999999998436805981327779591083526611328125): said once each, with the cure."""
+    found = []
+    for position, dtype in enumerate(frame.dtypes):
+        if dtype.kind != "O":
+            continue
+        for value in frame.iloc[:LOOKED_AT, position].tolist():
+            if _from_a_float(value):
+                found.append(
+                    f"column {headers[position]!r} holds a Decimal made from a binary float "
+                    f"({value}, not {float(value)!r}): it is rejected, not rounded; make the "
+                    "Decimals from text (Decimal(str(x)), or read the file with dtype=str)"
+                )
+                break
+    return found
+
+
+def _from_a_float(value: object) -> bool:
+    """Whether a Decimal is the exact value of a binary float, with more digits than one has."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    if len(value.as_tuple().digits) <= DIGITS_OF_A_FLOAT:
+        return False
+    return Decimal(float(value)) == value
 
 
 def column_text(series: Any) -> tuple[pa.Array, pa.Array | None]:

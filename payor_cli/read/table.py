@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from payor_cli.errors import InputError
@@ -56,6 +56,11 @@ class Table:
     origins: dict[int, str] | None = None
     """payor's own rejected-rows file: each row's origin in the first export (by row number
     here), filled as the rows are read."""
+    number_columns: dict[int, str] = field(default_factory=dict)
+    """A DataFrame's columns of numbers, by position: their dtype ("int64"). Read from a file,
+    a leading zero is text; here it is already gone."""
+    notes: list[str] = field(default_factory=list)
+    """What the reader saw that a person should know before trusting the run (a warning)."""
     _chunks: Callable[[], Iterator[Chunk]] | None = None
 
     def chunks(self) -> Iterator[Chunk]:

@@ -26,7 +26,7 @@ from payor_cli.rows import RejectedRow
 from payor_cli.run.outputs import PayloadWriter, RejectedWriter
 from payor_cli.run.rejected import origin_of
 from payor_cli.run.settings import Settings
-from payor_cli.schema import Kind
+from payor_cli.schema import FieldType, Kind
 from payor_cli.send.undelivered import Undelivered
 from payor_cli.summary import RunSummary
 from payor_cli.targets import api_kinds
@@ -40,6 +40,8 @@ class Observer(Protocol):
     def progress(self, summary: RunSummary) -> None: ...
 
     def notice(self, text: str) -> None: ...
+
+    def warning(self, text: str) -> None: ...
 
     def finished(self, summary: RunSummary) -> None: ...
 
@@ -97,6 +99,32 @@ class Planned:
     source: Source
     table: Table
     bound: BoundMapping
+
+    def warnings(self) -> list[str]:
+        """What a person should know before trusting the run: what the reader saw, and a text
+        field or key taken from a DataFrame's column of numbers (its leading zeros gone)."""
+        found = list(self.table.notes)
+        key = set(self.source.mapping.key)
+        said: set[int] = set()
+        for bound in [*self.bound.fields, *(self.bound.lines or [])]:
+            position = bound.column_index
+            dtype = self.table.number_columns.get(position if position is not None else -1)
+            name = bound.spec.field
+            if dtype is None or (bound.spec.type is not FieldType.STRING and name not in key):
+                continue
+            if position in said:  # once a column, for the first field it gives
+                continue
+            said.add(position)
+            column = bound.column_header
+            what = "the key" if name in key else "a text field"
+            found.append(
+                f"column {column!r} is a column of numbers ({dtype}) and gives {name} "
+                f"({what}): a leading zero the export had (0000611365) is gone, and 611365 is "
+                f"another {name} than 0000611365; read the file with dtype=str "
+                f"(pd.read_csv(path, dtype=str)), or pad the column: "
+                f"df[{column!r}] = df[{column!r}].astype(str).str.zfill(10)"
+            )
+        return found
 
 
 class RunOutputs:

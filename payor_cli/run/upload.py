@@ -87,6 +87,8 @@ def run_source(
     summary.mapping_source = source.mapping.source
     validator = Validator(planned.bound, source.target, held_back.reasons if held_back else None)
     observer.started(summary, table, source.mapping)
+    for warning in planned.warnings():
+        observer.warning(warning)
     outputs.open(table)
     one = _OneFile(planned, summary, outputs, observer, stop, sink, held_back)
     reader = ReadAhead(iter(table.chunks()))
