@@ -1,64 +1,292 @@
-"""Shared helpers: run the real CLI in a subprocess, write real input files."""
+"""Shared helpers: run the real CLI (in this process, or as a real process where the process
+matters), write real input files, start a sandbox server.
+
+Running the CLI: `run_payor` and the `payor` fixture (and `dry_run`, `upload`,
+`upload_one_export`, which use it) run `payor ARGS` as `payor_cli.cli.main(ARGS)` in this
+process, through click's CliRunner isolation (typer's CliRunner is click's): standard output and
+error apart, the environment the subprocess had (none of the developer's PAYOR_* variables, a
+HOME and XDG folders in the test's folder, COLUMNS=200, then the test's `env`), the test's
+folder as the working directory, `input=` as standard input. `main`, not `app`, is what the
+`payor` command runs: it turns click's usage errors into payor's one-line errors.
+After the run, what the CLI changes for the process is put back: the SIGINT/SIGTERM/SIGHUP
+handlers, the logging handlers, the scrubber's secrets (`payor_cli.errors.SECRETS`) and the
+copies of standard input (`payor_cli.readers.spool`), so one test's run never shows in another.
+
+Exit codes: the test asserts the code it expects (`assert run.code == 1, run.text`), as the
+contract gives each code its own meaning. The helper fails the test when
+- an exception escapes the CLI (not SystemExit): it is raised with its traceback, never read
+  as an exit code; the same for an exception in a thread the run started;
+- the CLI exits with something that is not one of the contract's exit codes (0-4);
+- a run's `.code` was never looked at by the end of the test (every run's code is checked).
+
+A real process (`python -m payor_cli`) where the process matters: `run_payor(..., process=True)`,
+`payor(..., process=True)`, or `@pytest.mark.process("why")` on a test or a module, which makes
+every run of its `payor`, `dry_run`, `upload` and `upload_one_export` a subprocess. For: signals
+and kills, a lock held by another process, real pipes and terminals, the exit status a shell
+sees, `python -m payor_cli` itself, what importing costs at start-up.
+"""
 
 from __future__ import annotations
 
 import csv
+import faulthandler
 import io
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import traceback
 import urllib.request
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # copies of ../shared/data, as they are, so CI needs no more
 SAMPLES = ROOT / "sample_data"
+EXIT_CODES = range(5)
+"""The contract's exit codes: 0 ok, 1 rows rejected, 2 usage, 3 aborted, 4 locked."""
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
-@dataclass
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "process(why): run the CLI of this test as a real process (see conftest)"
+    )
+
+
 class Run:
-    code: int
-    out: str
-    err: str
+    """What one run of the CLI did: its exit code, standard output and standard error."""
+
+    def __init__(self, code: int, out: str, err: str, args: tuple[str, ...] = ()) -> None:
+        self._code = code
+        self.out = out
+        self.err = err
+        self.args = args
+        self.checked = False
+        """Whether the test looked at the exit code."""
+
+    @property
+    def code(self) -> int:
+        self.checked = True
+        return self._code
 
     @property
     def text(self) -> str:
         return self.out + self.err
 
+    def __repr__(self) -> str:
+        return f"Run(payor {' '.join(self.args)} -> {self._code})"
 
-def run_payor(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout=120) -> Run:
-    """Run `payor ARGS` as a real process, with a clean environment and no config around."""
+
+def _environment(cwd: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The variables a run gets besides the developer's (without their PAYOR_* ones)."""
+    given = {
+        "HOME": str(cwd),
+        "XDG_CONFIG_HOME": str(cwd / ".config"),
+        "XDG_STATE_HOME": str(cwd / ".state"),
+        "COLUMNS": "200",
+    }
+    return given | (env or {})
+
+
+def run_payor(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    input: str | bytes | None = None,
+    process: bool = False,
+) -> Run:
+    """Run `payor ARGS` in `cwd`, with a clean environment and no config around: in this
+    process, or with `process=True` as `python -m payor_cli`."""
+    argv = tuple(map(str, args))
+    if process:
+        return _run_process(argv, cwd, env, timeout, input)
+    return _run_in_process(argv, cwd, env, timeout, input)
+
+
+def _run_process(argv, cwd: Path, env, timeout: float, input) -> Run:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
-    base["HOME"] = str(cwd)
-    base["XDG_CONFIG_HOME"] = str(cwd / ".config")
-    base["XDG_STATE_HOME"] = str(cwd / ".state")
-    base["COLUMNS"] = "200"
-    base.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "payor_cli", *map(str, args)],
+        [sys.executable, "-m", "payor_cli", *argv],
         cwd=cwd,
-        env=base,
+        env=base | _environment(cwd, env),
+        input=input.encode() if isinstance(input, str) else input,
         capture_output=True,
-        text=True,
         timeout=timeout,
     )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), argv)
+
+
+PYTHON_WARNINGS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+"""The warning filters a Python process starts with (the warnings module's documentation)."""
+
+
+def _warn_on_stderr(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextmanager
+def _as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHookArgs]]:
+    """What a fresh `payor` process would have, for one run in this process, and everything
+    the run changes for the process put back afterwards. Yields the exceptions raised in the
+    run's threads."""
+    from payor_cli.errors import SECRETS
+    from payor_cli.readers import spool
+
+    handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    root = logging.getLogger()
+    logged = (root.handlers[:], root.level)
+    secrets = SECRETS.secrets
+    spooled = dict(spool._SPOOLED)
+    thread_errors: list[threading.ExceptHookArgs] = []
+    hook = threading.excepthook
+    here = os.getcwd()
+    # a run that hangs ends the test run loudly, with every thread's stack, as the
+    # subprocess's timeout did (on the standard error of before the run)
+    shown_on = os.dup(2)
+    faulthandler.dump_traceback_later(timeout, exit=True, file=shown_on)
+    try:
+        with warnings.catch_warnings():
+            # warnings and log records reach the run's standard error, as in a process
+            # (pytest would otherwise collect them, and a test could not see them)
+            warnings.resetwarnings()
+            for action, category, module in reversed(PYTHON_WARNINGS):
+                warnings.filterwarnings(action, category=category, module=module)
+            warnings.showwarning = _warn_on_stderr
+            root.handlers[:], root.level = [], logging.WARNING  # logging's last resort: stderr
+            threading.excepthook = thread_errors.append
+            os.chdir(cwd)
+            yield thread_errors
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        os.close(shown_on)
+        os.chdir(here)
+        threading.excepthook = hook
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        root.handlers[:], root.level = logged
+        SECRETS.__init__(secrets)  # the one object every module imported: emptied in place
+        spool._SPOOLED.clear()
+        spool._SPOOLED.update(spooled)
+
+
+@contextmanager
+def _native_output() -> Iterator[list[str]]:
+    """What native code (calamine, Arrow) writes straight to file descriptors 1 and 2 during a
+    run: in a process it is the run's output too. Yields [stdout, stderr], filled at the end."""
+    found = ["", ""]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.__stdout__.flush()
+        sys.__stderr__.flush()
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            yield found
+        finally:
+            for fd, (copy, file) in enumerate(zip(saved, (out, err), strict=True), start=1):
+                os.dup2(copy, fd)
+                os.close(copy)
+                file.seek(0)
+                found[fd - 1] = file.read().decode(errors="replace")
+
+
+def _run_in_process(argv, cwd: Path, env, timeout: float, input) -> Run:
+    from payor_cli import cli
+
+    # the developer's PAYOR_* variables are taken away, as the subprocess never had them
+    overrides = {k: None for k in os.environ if k.startswith("PAYOR_")}
+    overrides |= _environment(cwd, env)
+    before = set(threading.enumerate())
+    with (
+        _as_a_process(cwd, timeout) as thread_errors,
+        _native_output() as native,
+        CliRunner().isolation(input=input, env=overrides) as (out, err, _),
+    ):
+        try:
+            cli.main(list(argv))
+        except SystemExit as ended:
+            code = ended.code
+        else:
+            raise AssertionError("payor_cli.cli.main returned without exiting")
+        finally:
+            # what the interpreter does before a process ends: wait for its threads
+            for thread in set(threading.enumerate()) - before:
+                if not thread.daemon:
+                    thread.join(timeout)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    stdout, stderr = stdout + native[0], stderr + native[1]
+    command = f"payor {' '.join(argv)}"
+    if thread_errors:
+        shown = "".join(
+            line
+            for error in thread_errors
+            for line in traceback.format_exception(
+                error.exc_type, error.exc_value, error.exc_traceback
+            )
+        )
+        raise AssertionError(f"{command}: an exception in one of its threads:\n{shown}")
+    code = 0 if code is None else code
+    if not isinstance(code, int) or code not in EXIT_CODES:
+        raise AssertionError(f"{command} exited {code!r}, not an exit code of payor\n{stderr}")
+    return Run(code, stdout, stderr, argv)
 
 
 @pytest.fixture
-def payor(tmp_path: Path):
-    def run(*args: str | Path, env: dict[str, str] | None = None, timeout=120) -> Run:
-        return run_payor(*args, cwd=tmp_path, env=env, timeout=timeout)
+def payor(tmp_path: Path, request: pytest.FixtureRequest):
+    """`payor ARGS` run in the test's folder; a real process in a test marked `process`."""
+    as_process = request.node.get_closest_marker("process") is not None
+    runs: list[Run] = []
 
-    return run
+    def run(
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input: str | bytes | None = None,
+        process: bool | None = None,
+    ) -> Run:
+        result = run_payor(
+            *args, cwd=tmp_path, env=env, timeout=timeout, input=input,
+            process=as_process if process is None else process,
+        )  # fmt: skip
+        runs.append(result)
+        return result
+
+    yield run
+    unchecked = [r for r in runs if not r.checked]
+    if unchecked and getattr(request.node, "call_passed", False):
+        pytest.fail(f"the test never checked the exit code of {unchecked}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.call_passed = report.passed
+    return report
 
 
 def write_csv(path: Path, rows: list[list[object]], delimiter: str = ",", encoding="utf-8") -> Path:
