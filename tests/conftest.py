@@ -370,7 +370,7 @@ def dry_run(tmp_path: Path, payor):
     return go
 
 
-# --- a real sandbox server, as its own process ------------------------------------------------
+# --- a real sandbox server: in this process, or as its own -----------------------------------
 
 API_KEY = "test-key-5f2c"
 API_SECRET = "s3cr3t-Zq9-never-shown"
@@ -424,12 +424,61 @@ class SandboxProcess:
         self.log.close()
 
 
+def sandbox_in_process(directory: Path, *flags: str):
+    """What `payor sandbox FLAGS` serves, in this process (a started payor_cli.sandbox.Sandbox,
+    with CREDENTIALS): the flags read by the command's own parser, the server built from them as
+    the command builds it."""
+    from typer.main import get_command
+
+    from payor_cli import cli
+    from payor_cli.sandbox import Sandbox, SandboxConfig
+    from payor_cli.settings import resolve_target
+    from payor_cli.targets import get_target
+
+    with get_command(cli.app).commands["sandbox"].make_context("sandbox", list(flags)) as ctx:
+        given = ctx.params
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
+    target = get_target(resolve_target(given["target"], given["config"], environ).name)
+    defaults = SandboxConfig()
+    config = SandboxConfig(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        api_user=defaults.api_user,
+        db_path=given["db"] or directory / f"sandbox-{free_port()}.sqlite",
+        name_rows=given["name_rows"],
+        max_batch=given["max_batch"],
+        fault_rate=given["fault_rate"],
+        faults=tuple(f.strip() for f in given["faults"].split(",") if f.strip()),
+        seed=given["seed"],
+        stall_rate=given["stall_rate"],
+        stall_seconds=given["stall_seconds"],
+        latency=given["latency"],
+        rate_limit=given["rate_limit"],
+        rate_window=given["rate_window"],
+        reset_style=given["reset_style"],
+        refuse_keys=given["refuse_keys"],
+        items=listed(given["items"]) if given["items"] is not None else defaults.items,
+        taxes=listed(given["taxes"]) if given["taxes"] is not None else defaults.taxes,
+        sent_invoices=given["sent_invoices"],
+    )
+    return Sandbox(config, routes=target.sandbox_routes()).start()  # on a free port
+
+
+def listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @pytest.fixture
 def sandbox_server(tmp_path: Path):
-    started: list[SandboxProcess] = []
+    """Start a sandbox as `payor sandbox FLAGS` would: in this process, or with process=True as
+    that command in its own process (for a test that kills the server)."""
+    started: list = []
 
-    def start(*flags: str) -> SandboxProcess:
-        server = SandboxProcess(tmp_path, *flags)
+    def start(*flags: str, process: bool = False):
+        if process:
+            server = SandboxProcess(tmp_path, *flags)
+        else:
+            server = sandbox_in_process(tmp_path, *flags)
         started.append(server)
         return server
 
