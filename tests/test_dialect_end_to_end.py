@@ -203,9 +203,12 @@ def test_onlyoffice_stores_every_record_once_under_faults(
     ])  # fmt: skip
     config = write_mapping(tmp_path / "payor.toml", ONLYOFFICE)
     server = sandbox_server("--target", "onlyoffice", *FAULTS)
+    # onlyoffice takes one record a request: batches of 9 rows keep the senders busy side by
+    # side, as the batches of a large export do (one batch of all 36 went one by one)
     run, _ = upload_one_export(
-        server, source, config, env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]}
-    )
+        server, source, config, "--batch-size", "9",
+        env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
+    )  # fmt: skip
     customers, invoices = records_of([[str(c) for c in r] for r in rows])
     assert run.code == 0, run.text
     stored = server.records("customers")

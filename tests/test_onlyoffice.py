@@ -390,7 +390,7 @@ def test_a_run_killed_among_its_creates_leaves_no_company_twice(
 ):
     """Killed between a company's create and its e-mail: the next run finds the create it
     journalled as open by the company's name, and gives it its e-mail."""
-    source, config, rows = setup(30)
+    source, config, rows = setup(10)  # the 5 companies, each with invoices
     server = oo_server(sandbox_server, "--latency", "0.15")
     victim = subprocess.Popen(
         [sys.executable, "-m", "payor_cli", "upload", "customers", source, "--config", config,
