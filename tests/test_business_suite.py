@@ -1,4 +1,4 @@
-"""The business-suite target against its sandbox dialect in a real process: what the server
+"""The business-suite target against its sandbox dialect on a real loopback server: what the server
 stores is exactly what the export says, whatever the network does, and nothing is created twice.
 """
 

@@ -1,4 +1,4 @@
-"""payor as a black box against each strict dialect in its own process: one accounting export
+"""payor as a black box against each strict dialect on a loopback server: one accounting export
 (customers and invoice lines on every row, some street, line text and quantity cells empty)
 feeds `upload all`, with and without injected faults. The server's store must hold every
 customer and invoice exactly once, every line, and no field as `""`. The mappings come from

@@ -1,4 +1,4 @@
-"""The onlyoffice target against its sandbox dialect in a real process: exact invoices with
+"""The onlyoffice target against its sandbox dialect on a real loopback server: exact invoices with
 lines, nothing created twice whatever the network does, Draft invoices updated, Sent ones not.
 """
 

@@ -1,6 +1,7 @@
 """Runs that end early tell the truth: SIGINT, SIGTERM, a server that dies, a broken file.
 
-Each test drives the real CLI as a process against a real sandbox process, then compares the
+Each test drives the real CLI as a process (it is signalled) against a real sandbox server (a
+process where it dies), then compares the
 run's report with what the server stored and what the journal holds.
 """
 
