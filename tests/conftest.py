@@ -147,7 +147,7 @@ def _warn_on_stderr(message, category, filename, lineno, file=None, line=None) -
 
 
 @contextmanager
-def _as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHookArgs]]:
+def as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHookArgs]]:
     """What a fresh `payor` process would have, for one run in this process, and everything
     the run changes for the process put back afterwards. Yields the exceptions raised in the
     run's threads."""
@@ -176,6 +176,10 @@ def _as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHo
             warnings.showwarning = _warn_on_stderr
             root.handlers[:], root.level = [], logging.WARNING  # logging's last resort: stderr
             threading.excepthook = thread_errors.append
+            # a process starts with no secret to scrub and no copy of its standard input: what
+            # an earlier run left must neither hide this run's leaks nor feed it old input
+            SECRETS.__init__()  # the one object every module imported: emptied in place
+            spool._SPOOLED.clear()
             os.chdir(cwd)
             yield thread_errors
     finally:
@@ -186,9 +190,22 @@ def _as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHo
         for number, handler in handlers.items():
             signal.signal(number, handler)
         root.handlers[:], root.level = logged
-        SECRETS.__init__(secrets)  # the one object every module imported: emptied in place
+        SECRETS.__init__(secrets)
         spool._SPOOLED.clear()
         spool._SPOOLED.update(spooled)
+
+
+def fail_on_thread_errors(command: str, errors: list[threading.ExceptHookArgs]) -> None:
+    """An exception that ended a thread of the run fails the test, with its traceback."""
+    if errors:
+        shown = "".join(
+            line
+            for error in errors
+            for line in traceback.format_exception(
+                error.exc_type, error.exc_value, error.exc_traceback
+            )
+        )
+        raise AssertionError(f"{command}: an exception in one of its threads:\n{shown}")
 
 
 @contextmanager
@@ -220,7 +237,7 @@ def _run_in_process(argv, cwd: Path, env, timeout: float, input) -> Run:
     overrides |= _environment(cwd, env)
     before = set(threading.enumerate())
     with (
-        _as_a_process(cwd, timeout) as thread_errors,
+        as_a_process(cwd, timeout) as thread_errors,
         _native_output() as native,
         CliRunner().isolation(input=input, env=overrides) as (out, err, _),
     ):
@@ -240,15 +257,7 @@ def _run_in_process(argv, cwd: Path, env, timeout: float, input) -> Run:
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
     stdout, stderr = stdout + native[0], stderr + native[1]
     command = f"payor {' '.join(argv)}"
-    if thread_errors:
-        shown = "".join(
-            line
-            for error in thread_errors
-            for line in traceback.format_exception(
-                error.exc_type, error.exc_value, error.exc_traceback
-            )
-        )
-        raise AssertionError(f"{command}: an exception in one of its threads:\n{shown}")
+    fail_on_thread_errors(command, thread_errors)
     code = 0 if code is None else code
     if not isinstance(code, int) or code not in EXIT_CODES:
         raise AssertionError(f"{command} exited {code!r}, not an exit code of payor\n{stderr}")
