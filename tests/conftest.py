@@ -8,15 +8,18 @@ error apart, the environment the subprocess had (none of the developer's PAYOR_*
 HOME and XDG folders in the test's folder, COLUMNS=200, then the test's `env`), the test's
 folder as the working directory, `input=` as standard input. `main`, not `app`, is what the
 `payor` command runs: it turns click's usage errors into payor's one-line errors.
-After the run, what the CLI changes for the process is put back: the SIGINT/SIGTERM/SIGHUP
-handlers, the logging handlers, the scrubber's secrets (`payor_cli.errors.SECRETS`) and the
-copies of standard input (`payor_cli.readers.spool`), so one test's run never shows in another.
+As in a fresh process, a run starts with no secret in the scrubber (`payor_cli.errors.SECRETS`)
+and no copy of standard input (`payor_cli.readers.spool`); its warnings, its log records and
+what native code writes to file descriptors 1 and 2 are its output; its non-daemon threads are
+waited for. Afterwards what the run changed for the process is put back (the SIGINT, SIGTERM
+and SIGHUP handlers, the logging handlers, those registries), so no run shows in another.
 
 Exit codes: the test asserts the code it expects (`assert run.code == 1, run.text`), as the
 contract gives each code its own meaning. The helper fails the test when
 - an exception escapes the CLI (not SystemExit): it is raised with its traceback, never read
   as an exit code; the same for an exception in a thread the run started;
-- the CLI exits with something that is not one of the contract's exit codes (0-4);
+- the CLI exits with something that is not one of the contract's exit codes (0-4), in this
+  process or as a process (a crash, a signal);
 - a run's `.code` was never looked at by the end of the test (every run's code is checked).
 
 A real process (`python -m payor_cli`) where the process matters: `run_payor(..., process=True)`,
@@ -129,7 +132,10 @@ def _run_process(argv, cwd: Path, env, timeout: float, input) -> Run:
         capture_output=True,
         timeout=timeout,
     )
-    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode(), argv)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    if proc.returncode not in EXIT_CODES:  # a crash, a signal: never an outcome of the contract
+        raise AssertionError(f"payor {' '.join(argv)} exited {proc.returncode}\n{err}")
+    return Run(proc.returncode, out, err, argv)
 
 
 PYTHON_WARNINGS = (
@@ -261,7 +267,7 @@ def _run_in_process(argv, cwd: Path, env, timeout: float, input) -> Run:
     code = 0 if code is None else code
     if not isinstance(code, int) or code not in EXIT_CODES:
         raise AssertionError(f"{command} exited {code!r}, not an exit code of payor\n{stderr}")
-    return Run(code, stdout, stderr, argv)
+    return Run(int(code), stdout, stderr, argv)  # a number, as a process's exit status is
 
 
 @pytest.fixture
