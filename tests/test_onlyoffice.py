@@ -150,7 +150,8 @@ def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server, tmp
         "--stall-rate", "0.2", "--stall-seconds", "1.5", "--seed", "11",
     )  # fmt: skip
     settings = write_mapping(config, MAPPING.replace("[api]\n", "[api]\ntimeout = 0.5\n"))
-    run, _ = upload(server, source, settings)
+    # records go one a request: batches of 20 rows keep the four senders busy side by side
+    run, _ = upload(server, source, settings, "--batch-size", "20")
     assert run.code == 0, run.text
     assert stored(server) == expected(rows)
     stats = server.stats()
