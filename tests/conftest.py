@@ -1,64 +1,307 @@
-"""Shared helpers: run the real CLI in a subprocess, write real input files."""
+"""Shared helpers: run the real CLI (in this process, or as a real process where the process
+matters), write real input files, start a sandbox server.
+
+Running the CLI: `run_payor` and the `payor` fixture (and `dry_run`, `upload`,
+`upload_one_export`, which use it) run `payor ARGS` as `payor_cli.cli.main(ARGS)` in this
+process, through click's CliRunner isolation (typer's CliRunner is click's): standard output and
+error apart, the environment the subprocess had (none of the developer's PAYOR_* variables, a
+HOME and XDG folders in the test's folder, COLUMNS=200, then the test's `env`), the test's
+folder as the working directory, `input=` as standard input. `main`, not `app`, is what the
+`payor` command runs: it turns click's usage errors into payor's one-line errors.
+As in a fresh process, a run starts with no secret in the scrubber (`payor_cli.errors.SECRETS`)
+and no copy of standard input (`payor_cli.readers.spool`); its warnings, its log records and
+what native code writes to file descriptors 1 and 2 are its output; its non-daemon threads are
+waited for. Afterwards what the run changed for the process is put back (the SIGINT, SIGTERM
+and SIGHUP handlers, the logging handlers, those registries), so no run shows in another.
+
+Exit codes: the test asserts the code it expects (`assert run.code == 1, run.text`), as the
+contract gives each code its own meaning. The helper fails the test when
+- an exception escapes the CLI (not SystemExit): it is raised with its traceback, never read
+  as an exit code; the same for an exception in a thread the run started;
+- the CLI exits with something that is not one of the contract's exit codes (0-4), in this
+  process or as a process (a crash, a signal);
+- a run's `.code` was never looked at by the end of the test (every run's code is checked).
+
+A real process (`python -m payor_cli`) where the process matters: `run_payor(..., process=True)`,
+`payor(..., process=True)`, or `@pytest.mark.process("why")` on a test or a module, which makes
+every run of its `payor`, `dry_run`, `upload` and `upload_one_export` a subprocess. For: signals
+and kills, a lock held by another process, real pipes and terminals, the exit status a shell
+sees, `python -m payor_cli` itself, what importing costs at start-up.
+"""
 
 from __future__ import annotations
 
 import csv
+import faulthandler
 import io
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import traceback
 import urllib.request
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"  # copies of ../shared/data, as they are, so CI needs no more
 SAMPLES = ROOT / "sample_data"
+EXIT_CODES = range(5)
+"""The contract's exit codes: 0 ok, 1 rows rejected, 2 usage, 3 aborted, 4 locked."""
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
-@dataclass
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "process(why): run the CLI of this test as a real process (see conftest)"
+    )
+
+
 class Run:
-    code: int
-    out: str
-    err: str
+    """What one run of the CLI did: its exit code, standard output and standard error."""
+
+    def __init__(self, code: int, out: str, err: str, args: tuple[str, ...] = ()) -> None:
+        self._code = code
+        self.out = out
+        self.err = err
+        self.args = args
+        self.checked = False
+        """Whether the test looked at the exit code."""
+
+    @property
+    def code(self) -> int:
+        self.checked = True
+        return self._code
 
     @property
     def text(self) -> str:
         return self.out + self.err
 
+    def __repr__(self) -> str:
+        return f"Run(payor {' '.join(self.args)} -> {self._code})"
 
-def run_payor(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout=120) -> Run:
-    """Run `payor ARGS` as a real process, with a clean environment and no config around."""
+
+def _environment(cwd: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The variables a run gets besides the developer's (without their PAYOR_* ones)."""
+    given = {
+        "HOME": str(cwd),
+        "XDG_CONFIG_HOME": str(cwd / ".config"),
+        "XDG_STATE_HOME": str(cwd / ".state"),
+        "COLUMNS": "200",
+    }
+    return given | (env or {})
+
+
+def run_payor(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    input: str | bytes | None = None,
+    process: bool = False,
+) -> Run:
+    """Run `payor ARGS` in `cwd`, with a clean environment and no config around: in this
+    process, or with `process=True` as `python -m payor_cli`."""
+    argv = tuple(map(str, args))
+    if process:
+        return _run_process(argv, cwd, env, timeout, input)
+    return _run_in_process(argv, cwd, env, timeout, input)
+
+
+def _run_process(argv, cwd: Path, env, timeout: float, input) -> Run:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")}
-    base["HOME"] = str(cwd)
-    base["XDG_CONFIG_HOME"] = str(cwd / ".config")
-    base["XDG_STATE_HOME"] = str(cwd / ".state")
-    base["COLUMNS"] = "200"
-    base.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "payor_cli", *map(str, args)],
+        [sys.executable, "-m", "payor_cli", *argv],
         cwd=cwd,
-        env=base,
+        env=base | _environment(cwd, env),
+        input=input.encode() if isinstance(input, str) else input,
         capture_output=True,
-        text=True,
         timeout=timeout,
     )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    if proc.returncode not in EXIT_CODES:  # a crash, a signal: never an outcome of the contract
+        raise AssertionError(f"payor {' '.join(argv)} exited {proc.returncode}\n{err}")
+    return Run(proc.returncode, out, err, argv)
+
+
+PYTHON_WARNINGS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+"""The warning filters a Python process starts with (the warnings module's documentation)."""
+
+
+def _warn_on_stderr(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextmanager
+def as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHookArgs]]:
+    """What a fresh `payor` process would have, for one run in this process, and everything
+    the run changes for the process put back afterwards. Yields the exceptions raised in the
+    run's threads."""
+    from payor_cli.errors import SECRETS
+    from payor_cli.readers import spool
+
+    handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    root = logging.getLogger()
+    logged = (root.handlers[:], root.level)
+    secrets = SECRETS.secrets
+    spooled = dict(spool._SPOOLED)
+    thread_errors: list[threading.ExceptHookArgs] = []
+    hook = threading.excepthook
+    here = os.getcwd()
+    # a run that hangs ends the test run loudly, with every thread's stack, as the
+    # subprocess's timeout did (on the standard error of before the run)
+    shown_on = os.dup(2)
+    faulthandler.dump_traceback_later(timeout, exit=True, file=shown_on)
+    try:
+        with warnings.catch_warnings():
+            # warnings and log records reach the run's standard error, as in a process
+            # (pytest would otherwise collect them, and a test could not see them)
+            warnings.resetwarnings()
+            for action, category, module in reversed(PYTHON_WARNINGS):
+                warnings.filterwarnings(action, category=category, module=module)
+            warnings.showwarning = _warn_on_stderr
+            root.handlers[:], root.level = [], logging.WARNING  # logging's last resort: stderr
+            threading.excepthook = thread_errors.append
+            # a process starts with no secret to scrub and no copy of its standard input: what
+            # an earlier run left must neither hide this run's leaks nor feed it old input
+            SECRETS.__init__()  # the one object every module imported: emptied in place
+            spool._SPOOLED.clear()
+            os.chdir(cwd)
+            yield thread_errors
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        os.close(shown_on)
+        os.chdir(here)
+        threading.excepthook = hook
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        root.handlers[:], root.level = logged
+        SECRETS.__init__(secrets)
+        spool._SPOOLED.clear()
+        spool._SPOOLED.update(spooled)
+
+
+def fail_on_thread_errors(command: str, errors: list[threading.ExceptHookArgs]) -> None:
+    """An exception that ended a thread of the run fails the test, with its traceback."""
+    if errors:
+        shown = "".join(
+            line
+            for error in errors
+            for line in traceback.format_exception(
+                error.exc_type, error.exc_value, error.exc_traceback
+            )
+        )
+        raise AssertionError(f"{command}: an exception in one of its threads:\n{shown}")
+
+
+@contextmanager
+def _native_output() -> Iterator[list[str]]:
+    """What native code (calamine, Arrow) writes straight to file descriptors 1 and 2 during a
+    run: in a process it is the run's output too. Yields [stdout, stderr], filled at the end."""
+    found = ["", ""]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.__stdout__.flush()
+        sys.__stderr__.flush()
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            yield found
+        finally:
+            for fd, (copy, file) in enumerate(zip(saved, (out, err), strict=True), start=1):
+                os.dup2(copy, fd)
+                os.close(copy)
+                file.seek(0)
+                found[fd - 1] = file.read().decode(errors="replace")
+
+
+def _run_in_process(argv, cwd: Path, env, timeout: float, input) -> Run:
+    from payor_cli import cli
+
+    # the developer's PAYOR_* variables are taken away, as the subprocess never had them
+    overrides = {k: None for k in os.environ if k.startswith("PAYOR_")}
+    overrides |= _environment(cwd, env)
+    before = set(threading.enumerate())
+    with (
+        as_a_process(cwd, timeout) as thread_errors,
+        _native_output() as native,
+        CliRunner().isolation(input=input, env=overrides) as (out, err, _),
+    ):
+        try:
+            cli.main(list(argv))
+        except SystemExit as ended:
+            code = ended.code
+        else:
+            raise AssertionError("payor_cli.cli.main returned without exiting")
+        finally:
+            # what the interpreter does before a process ends: wait for its threads
+            for thread in set(threading.enumerate()) - before:
+                if not thread.daemon:
+                    thread.join(timeout)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    stdout, stderr = stdout + native[0], stderr + native[1]
+    command = f"payor {' '.join(argv)}"
+    fail_on_thread_errors(command, thread_errors)
+    code = 0 if code is None else code
+    if not isinstance(code, int) or code not in EXIT_CODES:
+        raise AssertionError(f"{command} exited {code!r}, not an exit code of payor\n{stderr}")
+    return Run(int(code), stdout, stderr, argv)  # a number, as a process's exit status is
 
 
 @pytest.fixture
-def payor(tmp_path: Path):
-    def run(*args: str | Path, env: dict[str, str] | None = None, timeout=120) -> Run:
-        return run_payor(*args, cwd=tmp_path, env=env, timeout=timeout)
+def payor(tmp_path: Path, request: pytest.FixtureRequest):
+    """`payor ARGS` run in the test's folder; a real process in a test marked `process`."""
+    as_process = request.node.get_closest_marker("process") is not None
+    runs: list[Run] = []
 
-    return run
+    def run(
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input: str | bytes | None = None,
+        process: bool | None = None,
+    ) -> Run:
+        result = run_payor(
+            *args, cwd=tmp_path, env=env, timeout=timeout, input=input,
+            process=as_process if process is None else process,
+        )  # fmt: skip
+        runs.append(result)
+        return result
+
+    yield run
+    unchecked = [r for r in runs if not r.checked]
+    if unchecked and getattr(request.node, "call_passed", False):
+        pytest.fail(f"the test never checked the exit code of {unchecked}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.call_passed = report.passed
+    return report
 
 
 def write_csv(path: Path, rows: list[list[object]], delimiter: str = ",", encoding="utf-8") -> Path:
@@ -142,7 +385,7 @@ def dry_run(tmp_path: Path, payor):
     return go
 
 
-# --- a real sandbox server, as its own process ------------------------------------------------
+# --- a real sandbox server: in this process, or as its own -----------------------------------
 
 API_KEY = "test-key-5f2c"
 API_SECRET = "s3cr3t-Zq9-never-shown"
@@ -196,12 +439,61 @@ class SandboxProcess:
         self.log.close()
 
 
+def sandbox_in_process(directory: Path, *flags: str):
+    """What `payor sandbox FLAGS` serves, in this process (a started payor_cli.sandbox.Sandbox,
+    with CREDENTIALS): the flags read by the command's own parser, the server built from them as
+    the command builds it."""
+    from typer.main import get_command
+
+    from payor_cli import cli
+    from payor_cli.sandbox import Sandbox, SandboxConfig
+    from payor_cli.settings import resolve_target
+    from payor_cli.targets import get_target
+
+    with get_command(cli.app).commands["sandbox"].make_context("sandbox", list(flags)) as ctx:
+        given = ctx.params
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
+    target = get_target(resolve_target(given["target"], given["config"], environ).name)
+    defaults = SandboxConfig()
+    config = SandboxConfig(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        api_user=defaults.api_user,
+        db_path=given["db"] or directory / f"sandbox-{free_port()}.sqlite",
+        name_rows=given["name_rows"],
+        max_batch=given["max_batch"],
+        fault_rate=given["fault_rate"],
+        faults=tuple(f.strip() for f in given["faults"].split(",") if f.strip()),
+        seed=given["seed"],
+        stall_rate=given["stall_rate"],
+        stall_seconds=given["stall_seconds"],
+        latency=given["latency"],
+        rate_limit=given["rate_limit"],
+        rate_window=given["rate_window"],
+        reset_style=given["reset_style"],
+        refuse_keys=given["refuse_keys"],
+        items=listed(given["items"]) if given["items"] is not None else defaults.items,
+        taxes=listed(given["taxes"]) if given["taxes"] is not None else defaults.taxes,
+        sent_invoices=given["sent_invoices"],
+    )
+    return Sandbox(config, routes=target.sandbox_routes()).start()  # on a free port
+
+
+def listed(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @pytest.fixture
 def sandbox_server(tmp_path: Path):
-    started: list[SandboxProcess] = []
+    """Start a sandbox as `payor sandbox FLAGS` would: in this process, or with process=True as
+    that command in its own process (for a test that kills the server)."""
+    started: list = []
 
-    def start(*flags: str) -> SandboxProcess:
-        server = SandboxProcess(tmp_path, *flags)
+    def start(*flags: str, process: bool = False):
+        if process:
+            server = SandboxProcess(tmp_path, *flags)
+        else:
+            server = sandbox_in_process(tmp_path, *flags)
         started.append(server)
         return server
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conftest import as_a_process, fail_on_thread_errors
 from typer.testing import CliRunner
 
 from payor_cli.cli import app
@@ -357,12 +358,14 @@ def invoke(tmp: Path, *args: str | Path, env: dict[str, str | None] | None = Non
         path.unlink(missing_ok=True)
     flags = ["--report-json", outputs["report"], "--rejected", outputs["rejected"]]
     flags += ["--log-file", outputs["log"]]
-    result = CliRunner().invoke(
-        app,
-        [*map(str, args), *map(str, flags)],
-        env=CLEAN_ENV | (env or {}),
-        catch_exceptions=False,
-    )
+    with as_a_process(tmp, timeout=120) as thread_errors:  # what the run changes is put back
+        result = CliRunner().invoke(
+            app,
+            [*map(str, args), *map(str, flags)],
+            env=CLEAN_ENV | (env or {}),
+            catch_exceptions=False,
+        )
+    fail_on_thread_errors(f"payor {' '.join(map(str, args))}", thread_errors)
     files = {
         name: path.read_text(encoding="utf-8", errors="replace")
         for name, path in outputs.items()

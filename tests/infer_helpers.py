@@ -1,4 +1,4 @@
-"""`payor init -o` then `payor upload --dry-run` of what it wrote, as real processes."""
+"""`payor init -o` then `payor upload --dry-run` of what it wrote, with the real CLI."""
 
 from __future__ import annotations
 

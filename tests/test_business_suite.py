@@ -1,4 +1,4 @@
-"""The business-suite target against its sandbox dialect in a real process: what the server
+"""The business-suite target against its sandbox dialect on a real loopback server: what the server
 stores is exactly what the export says, whatever the network does, and nothing is created twice.
 """
 
@@ -143,7 +143,8 @@ def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server):
         "--stall-rate", "0.2", "--stall-seconds", "1.5", "--seed", "3",
     )  # fmt: skip
     settings = write_mapping(config, MAPPING.replace("[api]\n", "[api]\ntimeout = 0.5\n"))
-    run, report = upload(server, source, settings)
+    # invoices go one a request: batches of 40 rows keep the four senders busy side by side
+    run, report = upload(server, source, settings, "--batch-size", "40")
     assert run.code == 0, run.text
     assert stored_invoices(server) == expected_invoices(rows)
     stats = server.stats()

@@ -1,4 +1,4 @@
-"""payor as a black box against each strict dialect in its own process: one accounting export
+"""payor as a black box against each strict dialect on a loopback server: one accounting export
 (customers and invoice lines on every row, some street, line text and quantity cells empty)
 feeds `upload all`, with and without injected faults. The server's store must hold every
 customer and invoice exactly once, every line, and no field as `""`. The mappings come from
@@ -195,7 +195,8 @@ def test_onlyoffice_stores_every_record_once_under_faults(
 ):
     """A workbook with date cells, 20% injected faults: every company once with exactly the
     address parts that have cells, every invoice once with every line."""
-    rows = export(empty_streets=empty_streets, empty_texts=empty_texts)
+    # 24 invoices: each of the 12 companies twice, every pattern of empty cells still there
+    rows = export(empty_streets=empty_streets, empty_texts=empty_texts, invoices=24)
     source = write_xlsx(tmp_path / "open_items.xlsx", [
         [None if c == "" else (float(c) if h in ("Unit Price", "Qty") else c)
          for h, c in zip(HEADER, r, strict=True)] if n else r
@@ -203,9 +204,12 @@ def test_onlyoffice_stores_every_record_once_under_faults(
     ])  # fmt: skip
     config = write_mapping(tmp_path / "payor.toml", ONLYOFFICE)
     server = sandbox_server("--target", "onlyoffice", *FAULTS)
+    # onlyoffice takes one record a request: batches of 9 rows keep the senders busy side by
+    # side, as the batches of a large export do (one batch of all rows went one by one)
     run, _ = upload_one_export(
-        server, source, config, env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]}
-    )
+        server, source, config, "--batch-size", "9",
+        env={"PAYOR_API_KEY": CREDENTIALS["PAYOR_API_KEY"]},
+    )  # fmt: skip
     customers, invoices = records_of([[str(c) for c in r] for r in rows])
     assert run.code == 0, run.text
     stored = server.records("customers")

@@ -4,6 +4,7 @@ and no test names a rule the list lacks."""
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -25,6 +26,7 @@ def listed_rules() -> list[str]:
     return re.findall(r"^\| ((?:COMMON|BS|OO|PC)-\d{2}) \|", text, flags=re.M)
 
 
+@functools.cache  # read once a module, not once a rule
 def named_by_tests(module: str) -> set[str]:
     """The ids that a test function of `module` names in its docstring or its comments."""
     source = (HERE / module).read_text(encoding="utf-8")

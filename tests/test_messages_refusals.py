@@ -1,5 +1,5 @@
 """Server refusals are grouped by their kind, not under the first row's text, and a run that
-delivered nothing says so and why. Real uploads to the sandbox processes."""
+delivered nothing says so and why. Real uploads to sandbox servers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The onlyoffice target against its sandbox dialect in a real process: exact invoices with
+"""The onlyoffice target against its sandbox dialect on a real loopback server: exact invoices with
 lines, nothing created twice whatever the network does, Draft invoices updated, Sent ones not.
 """
 
@@ -150,7 +150,8 @@ def test_faults_and_stalls_never_create_twice(setup, upload, sandbox_server, tmp
         "--stall-rate", "0.2", "--stall-seconds", "1.5", "--seed", "11",
     )  # fmt: skip
     settings = write_mapping(config, MAPPING.replace("[api]\n", "[api]\ntimeout = 0.5\n"))
-    run, _ = upload(server, source, settings)
+    # records go one a request: batches of 20 rows keep the four senders busy side by side
+    run, _ = upload(server, source, settings, "--batch-size", "20")
     assert run.code == 0, run.text
     assert stored(server) == expected(rows)
     stats = server.stats()
@@ -390,7 +391,7 @@ def test_a_run_killed_among_its_creates_leaves_no_company_twice(
 ):
     """Killed between a company's create and its e-mail: the next run finds the create it
     journalled as open by the company's name, and gives it its e-mail."""
-    source, config, rows = setup(30)
+    source, config, rows = setup(10)  # the 5 companies, each with invoices
     server = oo_server(sandbox_server, "--latency", "0.15")
     victim = subprocess.Popen(
         [sys.executable, "-m", "payor_cli", "upload", "customers", source, "--config", config,

@@ -1,6 +1,6 @@
 """Records, not rows: repeated keys merged or refused, rejected files that come back, totals.
 
-Every test runs the real CLI (dry runs, or uploads to a real sandbox process) and reads the
+Every test runs the real CLI (dry runs, or uploads to a real sandbox server) and reads the
 files and the report it wrote.
 """
 

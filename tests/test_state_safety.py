@@ -1,8 +1,9 @@
 """The state dir as a careless operator or a full disk leaves it: a damaged or emptied journal,
 a read-only or full filesystem, a disk that fills during the run, and two runs at once with two
 state dirs against one CRM account. Each is one line naming what and where, before anything is
-sent (exit 2, 4), or a clean stop (exit 3). Real processes against a real sandbox server; the
-filesystems are real tmpfs mounts (skipped only where this machine cannot mount one).
+sent (exit 2, 4), or a clean stop (exit 3). The real CLI (two runs at once: processes) against
+a real sandbox server; the filesystems are real tmpfs mounts (skipped only where this machine
+cannot mount one).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Runs that end early tell the truth: SIGINT, SIGTERM, a server that dies, a broken file.
 
-Each test drives the real CLI as a process against a real sandbox process, then compares the
+Each test drives the real CLI as a process (it is signalled) against a real sandbox server (a
+process where it dies), then compares the
 run's report with what the server stored and what the journal holds.
 """
 
@@ -155,7 +156,8 @@ def test_second_sigint_stops_at_once_and_the_journal_stays_consistent(
 def test_server_dying_mid_run_aborts_with_true_counts(tmp_path, sandbox_server, customers_file):
     source, mapping = customers_file
     # a quota of one request per 0.3 s paces the run; the server dies between two requests
-    server = sandbox_server("--rate-limit", "1", "--rate-window", "0.3")
+    # the server is a process of its own, killed as a crashed server dies
+    server = sandbox_server("--rate-limit", "1", "--rate-window", "0.3", process=True)
     config = write_mapping(tmp_path / "payor.toml", "[upload]\nmax_retries = 1\n")
     process = start_upload(tmp_path, server, source, mapping, "--config", str(config))
     wait_for_answers(server, 3, process)
