@@ -22,6 +22,7 @@ from payor_cli.infer import Suggestion, suggest_mapping
 from payor_cli.options import UploadOptions
 from payor_cli.read import InputOptions, shown
 from payor_cli.read.frame import FRAME_LABEL, is_dataframe, open_frame
+from payor_cli.read.spool import forget_spooled
 from payor_cli.run.outputs import (
     STANDARD_STREAM,
     OutputConflict,
@@ -125,6 +126,7 @@ def prepare(
     that is one of the run's inputs (`files`, the config, the mapping, the journal), a bad
     config or an unknown target is a usage error (exit 2) before anything is read or written.
     """
+    forget_spooled()
     for path in (options.rejected, options.payloads, options.report_json, options.log_file):
         if path is not None and not _standard_stream(path):
             check_writable(path)

@@ -158,7 +158,7 @@ def as_a_process(cwd: Path, timeout: float) -> Iterator[list[threading.ExceptHoo
     the run changes for the process put back afterwards. Yields the exceptions raised in the
     run's threads."""
     from payor_cli.errors import SECRETS
-    from payor_cli.readers import spool
+    from payor_cli.read import spool
 
     handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
     root = logging.getLogger()
@@ -440,47 +440,30 @@ class SandboxProcess:
 
 
 def sandbox_in_process(directory: Path, *flags: str):
-    """What `payor sandbox FLAGS` serves, in this process (a started payor_cli.sandbox.Sandbox,
-    with CREDENTIALS): the flags read by the command's own parser, the server built from them as
-    the command builds it."""
+    """What `payor sandbox FLAGS` serves, in this process (a started Sandbox, with
+    CREDENTIALS, on a free port): the flags read by the command's own parser, the server set up
+    by what the command calls (run.serve.open_sandbox)."""
     from typer.main import get_command
 
     from payor_cli import cli
-    from payor_cli.sandbox import Sandbox, SandboxConfig
-    from payor_cli.settings import resolve_target
-    from payor_cli.targets import get_target
+    from payor_cli.options import SandboxOptions
+    from payor_cli.run.serve import open_sandbox
 
     with get_command(cli.app).commands["sandbox"].make_context("sandbox", list(flags)) as ctx:
-        given = ctx.params
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAYOR_")} | CREDENTIALS
-    target = get_target(resolve_target(given["target"], given["config"], environ).name)
-    defaults = SandboxConfig()
-    config = SandboxConfig(
-        api_key=API_KEY,
-        api_secret=API_SECRET,
-        api_user=defaults.api_user,
-        db_path=given["db"] or directory / f"sandbox-{free_port()}.sqlite",
-        name_rows=given["name_rows"],
-        max_batch=given["max_batch"],
-        fault_rate=given["fault_rate"],
-        faults=tuple(f.strip() for f in given["faults"].split(",") if f.strip()),
-        seed=given["seed"],
-        stall_rate=given["stall_rate"],
-        stall_seconds=given["stall_seconds"],
-        latency=given["latency"],
-        rate_limit=given["rate_limit"],
-        rate_window=given["rate_window"],
-        reset_style=given["reset_style"],
-        refuse_keys=given["refuse_keys"],
-        items=listed(given["items"]) if given["items"] is not None else defaults.items,
-        taxes=listed(given["taxes"]) if given["taxes"] is not None else defaults.taxes,
-        sent_invoices=given["sent_invoices"],
-    )
-    return Sandbox(config, routes=target.sandbox_routes()).start()  # on a free port
-
-
-def listed(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+        given = dict(ctx.params)
+    given["port"] = 0
+    given["db"] = given["db"] or directory / f"sandbox-{free_port()}.sqlite"
+    kept = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(
+            {k: v for k, v in kept.items() if not k.startswith("PAYOR_")} | CREDENTIALS
+        )
+        started = open_sandbox(SandboxOptions(**given), log=lambda line: None, warn=print)
+    finally:
+        os.environ.clear()
+        os.environ.update(kept)
+    return started.server.start()
 
 
 @pytest.fixture

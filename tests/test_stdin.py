@@ -184,3 +184,23 @@ def test_report_json_dash_of_a_failed_run_is_on_stdout_too(tmp_path):
     assert report["exit_code"] == 2 and "'Mail'" in report["error"]
     assert b"'Mail'" in run.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_each_run_in_one_process_reads_its_own_standard_input(tmp_path, monkeypatch):
+    """A notebook (or any caller of payor twice in one process) that pipes two exports in turn
+    gets each run its own: not the copy of the first."""
+    import io
+
+    import payor_cli
+
+    mapping = {"customers": {"fields": {"customerno": "No", "emailaddress1": "E-mail"}}}
+    seen = []
+    for number in ("C1", "C2"):
+        data = f"No,E-mail\n{number},{number.lower()}@x.example\n".encode()
+        stdin = io.TextIOWrapper(io.BytesIO(data))
+        stdin.isatty = lambda: False  # a pipe, as the shell gives one
+        monkeypatch.setattr("sys.stdin", stdin)
+        run = payor_cli.dry_run("-", "customers", mapping, state_dir=tmp_path / "state")
+        assert run.exit_code == 0, run.summary
+        seen += [p["customerno"] for p in run.payloads]
+    assert seen == ["C1", "C2"]

@@ -71,6 +71,14 @@ def readable(path: Path) -> Path:
     return _SPOOLED[key]
 
 
+def forget_spooled() -> None:
+    """Remove the copies of earlier runs: a run reads its own standard input, not the one a
+    run before it in this process (a notebook's) was given."""
+    for copy in _SPOOLED.values():
+        _remove(copy)
+    _SPOOLED.clear()
+
+
 def _spool(label: str, stream: BinaryIO) -> Path:
     """Copy the stream to a private temporary file, removed at exit."""
     try:
