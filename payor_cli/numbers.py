@@ -216,3 +216,13 @@ def _scale_exactly(canonical: pa.Array, scale: Decimal) -> tuple[pa.Array, pa.Ar
         return f"{product:f}"
 
     return _shift_point(by_unique(canonical, scaled), 0)
+
+
+def ones(rows: int) -> Converted:
+    """A quantity of 1 on each of `rows` rows (an invoice's one line, mapped without lines):
+    the JSON literal 1, and the exact value for the totals."""
+    return Converted(
+        pa.repeat(pa.scalar("1", pa.string()), rows),
+        [],
+        pa.repeat(pa.scalar(10**DECIMAL_PLACES, pa.int64()), rows),
+    )

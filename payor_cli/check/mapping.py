@@ -228,6 +228,15 @@ def _parse_fields(
         specs[name] = parse_field(name, schema_field.type, raw, defaults, source)
         if specs[name].sum and part == "lines":
             raise MappingError(f"{source} line field {name}: sum is for record fields")
+        if specs[name].sum and kind.lines:
+            # the API's invoice is its lines: their amounts are sent as lines, not summed
+            raise MappingError(
+                f"{source} field {name}: {kind.target}'s {kind.name} have lines, so sum is not "
+                "for them",
+                f"map each row as a line in [{kind.name}.lines] "
+                f"({', '.join(f.name for f in kind.lines)}); `payor schema --target "
+                f"{kind.target} {kind.name}` lists them",
+            )
     return {f.name: specs[f.name] for f in fields if f.name in specs}
 
 

@@ -169,7 +169,7 @@ def _sum_of_lines(
     """No column holds the invoice's total: the sum of its lines' amounts (or unit price times
     quantity), where an invoice's lines are adjacent rows, as `sum` adds them."""
     ftype = plan.kind.field(name).type
-    if ftype not in _SUMMABLE:
+    if ftype not in _SUMMABLE or plan.kind.lines:  # an API with lines adds them up itself
         return None
     if not _adjacent(plan, invoices):
         plan.notes.append(

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import pyarrow as pa
-
 from payor_cli.contract import Answer, Credentials, Outcome, Outlet, Reply, Target, Transport
+from payor_cli.numbers import ones
 from payor_cli.schema import Kind
 from payor_cli.targets.business_suite.sandbox import BusinessSuiteRoutes
 from payor_cli.targets.business_suite.send import CustomerSender, Directory, InvoiceSender
@@ -42,8 +41,7 @@ class BusinessSuite(Target):
     def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
         """`{"description": <invoice_number>, "amount": <amount>, "qty": 1}`."""
         number = record["invoice_number"]
-        ones = pa.repeat(pa.scalar("1", pa.string()), len(number.json))
-        return {"description": number, "amount": record["amount"], "qty": Converted(ones, [])}
+        return {"description": number, "amount": record["amount"], "qty": ones(len(number.json))}
 
     def requests_for(self, kind: Kind, rows: int, batch_size: int) -> int:
         """New customers go in batches of at most 100; invoices one a request."""

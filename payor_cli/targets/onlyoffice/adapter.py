@@ -26,6 +26,7 @@ from payor_cli.contract import (
     Transport,
 )
 from payor_cli.errors import ConfigError
+from payor_cli.numbers import ones
 from payor_cli.schema import Kind
 from payor_cli.targets.onlyoffice.catalog import Catalog, prepare
 from payor_cli.targets.onlyoffice.sandbox import OnlyOfficeRoutes
@@ -93,8 +94,11 @@ class OnlyOffice(Target):
     def default_line(self, record: dict[str, Converted]) -> dict[str, Converted]:
         """One line: the invoice's number as description, quantity 1, its amount as price."""
         number = record["number"]
-        ones = pa.repeat(pa.scalar("1", pa.string()), len(number.json))
-        return {"description": number, "quantity": Converted(ones, []), "price": record["amount"]}
+        return {
+            "description": number,
+            "quantity": ones(len(number.json)),
+            "price": record["amount"],
+        }
 
     def rules(
         self, kind: Kind, record: dict[str, Converted], lines: dict[str, Converted]
