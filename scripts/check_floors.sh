@@ -16,4 +16,4 @@ cd "$(mktemp -d)"
 "$venv/bin/payor" upload invoices "$root/sample_data/invoices.xlsx" --config "$root/config.example.toml" --dry-run --report-json report.json
 "$venv/bin/payor" upload all --customers "$root/sample_data/customers.csv" --invoices "$root/sample_data/invoices.xlsx" --config "$root/config.example.toml" --sandbox --state-dir state
 cd "$root"
-"$venv/bin/python" -m pytest -n 2 -q -p no:randomly "$@"
+"$venv/bin/python" -m pytest -n 4 -q -p no:randomly "$@"
