@@ -81,12 +81,16 @@ class Deadline:
     """When a request must be answered whole; at that moment its socket is shut down, which
     ends any read that waits on it (a trickle of bytes never lets a read timeout fire)."""
 
-    def __init__(self, at: float, answer_within: float) -> None:
+    def __init__(
+        self, at: float, answer_within: float, moved: Callable[[], None] = lambda: None
+    ) -> None:
         self.at = at
         """By then the request is sent (connect + read timeout); once it is, its answer is due
         within `answer_within` seconds."""
         self.answer_within = answer_within
         self.expired = False
+        self._moved = moved
+        """Told when `at` moves (the watcher sleeps until the earliest deadline)."""
         self._shutdown: Callable[[int], None] | None = None
         self._lock = threading.Lock()
 
@@ -103,6 +107,8 @@ class Deadline:
             self._shutdown = shutdown
             if self.expired:
                 _shut(shutdown)
+        if answer:  # outside the lock: the watcher takes its own, then this one to expire
+            self._moved()
 
     def detach(self) -> None:
         """The request is over: its socket is no longer shut at the deadline."""
@@ -135,7 +141,7 @@ class Watcher:
     def watching(self, connect: float, read: float) -> Iterator[Deadline]:
         """The deadline of the request the calling thread makes now (connect + read timeout
         to send it, then the read timeout for its whole answer), watched while it runs."""
-        deadline = Deadline(time.monotonic() + connect + read, read)
+        deadline = Deadline(time.monotonic() + connect + read, read, self._wake)
         self.add(deadline)
         _current.deadline = deadline
         try:
@@ -153,6 +159,11 @@ class Watcher:
                 self._thread = threading.Thread(target=self._run, name="payor-deadlines")
                 self._thread.daemon = True
                 self._thread.start()
+            self._condition.notify()
+
+    def _wake(self) -> None:
+        """A deadline moved (earlier, as its request went out): look at the deadlines again."""
+        with self._condition:
             self._condition.notify()
 
     def remove(self, deadline: Deadline) -> None:
@@ -174,7 +185,7 @@ class Watcher:
                     self._active.discard(deadline)
                     deadline.expire()
                 due = min((d.at for d in self._active), default=None)
-                # a deadline moved later (its request was sent) is looked at again then
+                # a deadline that moves (its request was sent) wakes this wait (`_wake`)
                 self._condition.wait(None if due is None else max(0.01, due - now))
 
 
