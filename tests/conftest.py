@@ -96,11 +96,16 @@ class Run:
 
 
 def _environment(cwd: Path, env: dict[str, str] | None) -> dict[str, str]:
-    """The variables a run gets besides the developer's (without their PAYOR_* ones)."""
+    """The variables a run gets besides the developer's (without their PAYOR_* ones). The
+    runtime dir holds the per-account locks: a test's own, so that tests running side by side
+    against the same (fake) account do not hold each other out."""
+    runtime = cwd / ".run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
     given = {
         "HOME": str(cwd),
         "XDG_CONFIG_HOME": str(cwd / ".config"),
         "XDG_STATE_HOME": str(cwd / ".state"),
+        "XDG_RUNTIME_DIR": str(runtime),
         "COLUMNS": "200",
     }
     return given | (env or {})
