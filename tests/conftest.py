@@ -99,7 +99,7 @@ def _environment(cwd: Path, env: dict[str, str] | None) -> dict[str, str]:
     """The variables a run gets besides the developer's (without their PAYOR_* ones). The
     runtime dir holds the per-account locks: a test's own, so that tests running side by side
     against the same (fake) account do not hold each other out."""
-    runtime = cwd / ".run"
+    runtime = cwd.with_name(cwd.name + "-run")  # beside the test's folder: not among its files
     runtime.mkdir(mode=0o700, exist_ok=True)
     given = {
         "HOME": str(cwd),

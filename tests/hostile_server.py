@@ -358,7 +358,7 @@ def invoke(tmp: Path, *args: str | Path, env: dict[str, str | None] | None = Non
         path.unlink(missing_ok=True)
     flags = ["--report-json", outputs["report"], "--rejected", outputs["rejected"]]
     flags += ["--log-file", outputs["log"]]
-    runtime = tmp / ".run"  # the test's own per-account locks (tests run side by side)
+    runtime = tmp.with_name(tmp.name + "-run")  # the test's own per-account locks
     runtime.mkdir(mode=0o700, exist_ok=True)
     with as_a_process(tmp, timeout=120) as thread_errors:  # what the run changes is put back
         result = CliRunner().invoke(
