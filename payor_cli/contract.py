@@ -73,7 +73,13 @@ class Reply:
 
     def short(self, text: Any) -> str:
         """A text from the answer as a message: scrubbed first, then on one line and cut."""
-        return self.clean(printable(" ".join(self.clean(text).split())[:MAX_MESSAGE]))
+        return one_line(text, self.clean)
+
+
+def one_line(text: Any, clean: Callable[[str], str]) -> str:
+    """A server's text as a message: scrubbed, on one line, printable, cut to MAX_MESSAGE (and
+    scrubbed again: a cut may leave a piece of a secret that the whole text hid)."""
+    return clean(printable(" ".join(clean(text).split())[:MAX_MESSAGE]))
 
 
 def printable(text: str) -> str:

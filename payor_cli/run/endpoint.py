@@ -100,7 +100,7 @@ def _check_proxy(url: str, env: Any) -> None:
         proxy = env.get(name)
         if not proxy:
             continue
-        shown = re.sub(r"(?<=://)[^/?#]*@", "***@", proxy)
+        shown = _without_credentials(proxy)
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         try:
             port = parts.port

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any, Protocol
 
-from payor_cli.contract import MAX_MESSAGE, Reply, printable
+from payor_cli.contract import Reply, one_line
 from payor_cli.errors import SECRETS, Scrubber
 
 MAX_DEPTH = 64
@@ -35,7 +35,7 @@ class AnswerReader:
 
     def oneline(self, text: Any) -> str:
         """A text as a message: scrubbed, on one line, printable, cut (and scrubbed again)."""
-        return self.clean(printable(" ".join(self.clean(text).split())[:MAX_MESSAGE]))
+        return one_line(text, self.clean)
 
     def reply(self, method: str, response: HttpAnswer, content: bytes, charset: str) -> Reply:
         """The answer as a target reads it: its JSON (None when it is none), a clean message.
