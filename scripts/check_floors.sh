@@ -10,7 +10,7 @@ python3 -m venv "$venv"
 "$venv/bin/uv" pip install -q --python "$venv/bin/python" --resolution lowest-direct -e "$root[dev]"
 echo "installed at the floors:"
 "$venv/bin/uv" pip list --python "$venv/bin/python" 2>/dev/null |
-    grep -E -i '^(typer|click|rich|requests|pyarrow|numpy|python-calamine|fastexcel|chardet|openpyxl|platformdirs|pandas|urllib3) '
+    grep -E -i '^(typer|click|rich|requests|pyarrow|numpy|python-calamine|fastexcel|chardet|openpyxl|platformdirs|filelock|pandas|urllib3) '
 cd "$(mktemp -d)"
 "$venv/bin/payor" --version
 "$venv/bin/payor" upload invoices "$root/sample_data/invoices.xlsx" --config "$root/config.example.toml" --dry-run --report-json report.json
